@@ -1,0 +1,45 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.utils.translation import gettext_lazy as _
+
+from members.models import Member
+
+
+class MemberCreationForm(AdminUserCreationForm):
+    class Meta:
+        model = Member
+        fields = ("email", "name")
+
+
+class MemberChangeForm(UserChangeForm):
+    class Meta:
+        model = Member
+        fields = "__all__"
+
+
+@admin.register(Member)
+class MemberAdmin(UserAdmin):
+    form = MemberChangeForm
+    add_form = MemberCreationForm
+    ordering = ("-date_joined",)
+    list_display = (
+        "email",
+        "name",
+        "name_kana",
+        "phone",
+        "member_discount_pct",
+        "email_verified_at",
+        "is_staff",
+    )
+    list_filter = ("is_staff", "is_active", "member_discount_visible")
+    search_fields = ("email", "name", "name_kana", "phone")
+    readonly_fields = ("last_login", "date_joined")
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        (_("Profile"), {"fields": ("name", "name_kana", "phone")}),
+        (_("Member discount"), {"fields": ("member_discount_pct", "member_discount_visible")}),
+        (_("Status"), {"fields": ("is_active", "email_verified_at", "last_login", "date_joined")}),
+        (_("Staff rights"), {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "name", "password1", "password2")}),)

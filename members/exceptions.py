@@ -1,0 +1,13 @@
+from django.utils.translation import gettext_lazy as _
+
+from core.exceptions import DomainError
+
+
+class EmailAlreadyRegisteredError(DomainError):
+    default_message = _("This e-mail address is already registered. Log in, or reset your password.")
+
+
+class InvalidVerificationLinkError(DomainError):
+    default_message = _(
+        "This verification link is invalid or has expired. Request a new one from the login page."
+    )

@@ -1,0 +1,63 @@
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.encoding import force_bytes, force_str
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+
+from core.emails import queue_templated_email
+from members.exceptions import EmailAlreadyRegisteredError, InvalidVerificationLinkError
+from members.models import Member
+from members.tokens import email_verification_token
+
+
+def verification_path(member: Member) -> str:
+    from django.urls import reverse
+
+    uidb64 = urlsafe_base64_encode(force_bytes(member.pk))
+    return reverse("members:verify_email", args=[uidb64, email_verification_token.make_token(member)])
+
+
+def member_send_verification(*, member: Member, base_url: str) -> None:
+    """Queue the e-mail with the verification link (sent by the worker after commit)."""
+    queue_templated_email(
+        template="members/verify_email",
+        context={"member": member, "url": base_url.rstrip("/") + verification_path(member)},
+        to=[member.email],
+    )
+
+
+@transaction.atomic
+def member_sign_up(
+    *, email: str, password: str, name: str, name_kana: str = "", phone: str = "", base_url: str
+) -> Member:
+    """Create an unverified member and send the verification e-mail. Login waits for verification."""
+    email = Member.objects.normalize_email(email).strip().lower()
+    if Member.objects.filter(email__iexact=email).exists():
+        raise EmailAlreadyRegisteredError(field="email")
+    try:
+        with transaction.atomic():
+            member = Member.objects.create_user(
+                email=email, password=password, name=name, name_kana=name_kana, phone=phone
+            )
+    except IntegrityError as exc:  # a concurrent sign-up with the same address won the race
+        raise EmailAlreadyRegisteredError(field="email") from exc
+    member_send_verification(member=member, base_url=base_url)
+    return member
+
+
+@transaction.atomic
+def member_verify_email(*, uidb64: str, token: str, now=None) -> Member:
+    """Mark the address verified when the link is genuine and fresh. Idempotent for a verified member."""
+    try:
+        pk = int(force_str(urlsafe_base64_decode(uidb64)))
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidVerificationLinkError from None
+    member = Member.objects.select_for_update().filter(pk=pk).first()
+    if member is None:
+        raise InvalidVerificationLinkError
+    if member.email_verified:
+        return member
+    if not email_verification_token.check_token(member, token):
+        raise InvalidVerificationLinkError
+    member.email_verified_at = now or timezone.now()
+    member.save(update_fields=["email_verified_at"])
+    return member

