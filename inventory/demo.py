@@ -20,5 +20,6 @@ STORES = [
 
 def load(stdout) -> None:
     for data in STORES:
-        Store.objects.update_or_create(name=data["name"], defaults=data)
+        # get_or_create, not update_or_create: a staff edit to a demo store survives the next `make run`.
+        Store.objects.get_or_create(name=data["name"], defaults=data)
     stdout.write(f"Stores       {', '.join(store['name'] for store in STORES)}")

@@ -5,6 +5,7 @@ from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
 from core.tasks import send_email
+from members.exceptions import EmailAlreadyRegisteredError
 from members.models import Member
 
 
@@ -36,12 +37,13 @@ class SignUpForm(forms.ModelForm):
         for name in ("name", "name_kana", "phone"):
             self.fields[name].required = True
 
-    def validate_unique(self):
-        # The service answers a duplicate address with a message that says what to do instead.
-        pass
-
     def clean_email(self) -> str:
-        return Member.objects.normalize_email(self.cleaned_data["email"]).strip().lower()
+        email = Member.objects.normalize_email(self.cleaned_data["email"]).strip().lower()
+        if Member.objects.filter(email__iexact=email).exists():
+            # Checked here for a message next to the field; member_sign_up checks again under the
+            # database's unique constraint for the race between two sign-ups.
+            raise forms.ValidationError(EmailAlreadyRegisteredError.default_message, code="duplicate")
+        return email
 
     def clean(self):
         cleaned = super().clean()

@@ -1,0 +1,102 @@
+"""Fixtures shared by every app's tests: a real Celery worker, the mailbox it writes to, members."""
+
+from __future__ import annotations
+
+import email
+import os
+import subprocess
+import sys
+import time
+from email.message import Message
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+
+
+class Mailbox:
+    """E-mails that the worker process delivered through Django's file backend."""
+
+    separator = "-" * 79
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    def messages(self) -> list[Message]:
+        found = []
+        for path in sorted(self.directory.glob("*.log")):
+            for chunk in path.read_bytes().split(self.separator.encode()):
+                if chunk.strip():
+                    found.append(email.message_from_bytes(chunk.lstrip()))
+        return found
+
+    def wait_for(self, to: str, *, subject_contains: str = "", timeout: float = 30) -> Message:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in self.messages():
+                if to in message.get("To", "") and subject_contains in str(
+                    email.header.make_header(email.header.decode_header(message.get("Subject", "")))
+                ):
+                    return message
+            time.sleep(0.1)
+        raise AssertionError(f"no e-mail to {to!r} arrived within {timeout}s")
+
+    @staticmethod
+    def body(message: Message) -> str:
+        part = message.get_payload(0) if message.is_multipart() else message
+        return part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+
+
+def _test_database_url() -> str:
+    """DATABASE_URL pointing at the test database pytest-django created (test_<name>)."""
+    parsed = urlparse(os.environ["DATABASE_URL"])
+    return urlunparse(parsed._replace(path="/" + settings.DATABASES["default"]["NAME"]))
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, tmp_path_factory):
+    """A real `celery worker` process on the test Redis and the test database.
+
+    Yields the Mailbox the worker's e-mails land in. Tests that use it must be
+    `django_db(transaction=True)`, so what they write is committed and visible to the worker.
+    """
+    from config.celery import app
+
+    mail_dir = tmp_path_factory.mktemp("mail")
+    app.control.purge()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": _test_database_url(),
+        "EMAIL_FILE_PATH": str(mail_dir),
+    }
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [str(BIN / "celery"), "-A", "config", "worker", "--pool", "solo", "--loglevel", "INFO",
+             "--without-gossip", "--without-mingle", "--hostname", "pytest@%h"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while not app.control.ping(timeout=0.5):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the Celery worker did not start:\n{log_path.read_text()}")
+            yield Mailbox(mail_dir)
+        finally:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture
+def member_factory(db):
+    from members.tests.factories import MemberFactory
+
+    return MemberFactory
