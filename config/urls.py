@@ -1,12 +1,13 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 
 from core.views import healthz
 
-admin.site.site_header = "店舗管理"
-admin.site.site_title = "店舗管理"
-admin.site.index_title = "管理メニュー"
+admin.site.site_header = _("Shop admin")
+admin.site.site_title = _("Shop admin")
+admin.site.index_title = _("Administration menu")
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
