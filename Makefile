@@ -37,7 +37,7 @@ format: install
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
 messages: install
-	$(BIN)/python manage.py makemessages --locale ja --no-obsolete --ignore .venv --ignore .local
+	$(BIN)/python manage.py makemessages --locale ja --no-obsolete --ignore .venv --ignore .local --ignore '*/tests/*'
 	$(BIN)/python scripts/compile_messages.py
 
 # Re-resolve the lock files after changing pyproject.toml.

@@ -10,7 +10,7 @@ KANA_VALIDATOR = RegexValidator(
     _("Enter the name in katakana or hiragana."),
 )
 PHONE_VALIDATOR = RegexValidator(
-    r"^\+?[0-9-]{10,15}$",
+    r"^\+?[0-9](?:-?[0-9]){9,14}$",  # 10 to 15 digits; single hyphens between digits
     _("Enter a phone number of 10 to 15 digits (hyphens allowed), e.g. 03-1234-5678."),
 )
 
