@@ -84,3 +84,26 @@ def test_admin_is_branded(client):
     response = client.get(reverse("admin:login"))
     assert response.status_code == 200
     assert "店舗管理" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_an_english_browser_still_gets_japanese_by_default(client):
+    response = client.get(reverse("site:home"), HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    assert "ログイン" in response.content.decode()
+    assert response["Content-Language"] == "ja"
+
+
+@pytest.mark.django_db
+def test_a_visitor_who_chose_english_gets_english(client):
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    response = client.get(reverse("site:home"))
+    assert "Log in" in response.content.decode()
+    assert response["Content-Language"] == "en"
+
+
+def test_every_japanese_message_is_translated():
+    import polib
+
+    catalogue = polib.pofile(str(settings.BASE_DIR / "locale/ja/LC_MESSAGES/django.po"))
+    missing = [entry.msgid for entry in catalogue.untranslated_entries() + catalogue.fuzzy_entries()]
+    assert missing == []
