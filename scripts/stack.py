@@ -2,6 +2,7 @@
 
     python scripts/stack.py run            web + worker + beat with demo data (what `make run` does)
     python scripts/stack.py test [ARGS]    ruff, migrations check, pytest ARGS (what `make test` does)
+    python scripts/stack.py pytest [ARGS]  only pytest ARGS on a throwaway PostgreSQL and Redis
     python scripts/stack.py services       only PostgreSQL and Redis, printing their URLs
 
 When DATABASE_URL / REDIS_URL are set they are used as they are and nothing is started for them.
@@ -213,7 +214,7 @@ def command_run() -> int:
         return supervisor.wait()
 
 
-def command_test(args: list[str]) -> int:
+def command_test(args: list[str], *, lint: bool = True) -> int:
     data_root = Path(tempfile.mkdtemp(prefix="shop-test-"))
     try:
         with services(data_root, keep=False) as service_env:
@@ -227,6 +228,8 @@ def command_test(args: list[str]) -> int:
                 ),
                 ("pytest", [str(BIN / "pytest"), *args]),
             ]
+            if not lint:
+                steps = steps[-1:]
             for title, argv in steps:
                 log(f"== {title}")
                 result = subprocess.run(argv, cwd=ROOT, env=env, check=False)
@@ -250,13 +253,15 @@ def command_services() -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "services"}:
+    if not argv or argv[0] not in {"run", "test", "pytest", "services"}:
         print(__doc__)
         return 2
     if argv[0] == "run":
         return command_run()
     if argv[0] == "test":
         return command_test(argv[1:])
+    if argv[0] == "pytest":
+        return command_test(argv[1:], lint=False)
     return command_services()
 
 

@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.postgres",
     "axes",
     "import_export",
     # ours, in dependency order (a lower app never imports a higher one)
@@ -158,11 +159,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="shop")
 # One static, reviewable schedule (ARCHITECTURE.md). Later issues add the monthly grants, point expiry,
-# ticket expiry and the release of unpaid tentative reservations here.
+# and ticket expiry here.
 CELERY_BEAT_SCHEDULE: dict = {
     "clear-expired-sessions": {
         "task": "core.tasks.clear_expired_sessions",
         "schedule": 60 * 60 * 24,
+    },
+    "release-unpaid-reservations": {
+        "task": "inventory.tasks.release_unpaid_reservations",
+        "schedule": 60 * 5,
     },
 }
 

@@ -1,0 +1,103 @@
+"""How a reservation is paid is pluggable (ARCHITECTURE.md): inventory defines the interface and registers
+"free" and "at the counter"; payments registers "card", tickets "ticket", plans "plan allowance" from their
+AppConfig.ready(). inventory never imports those apps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
+
+from django.utils.translation import gettext_lazy as _
+
+from inventory.exceptions import PaymentMethodError
+
+if TYPE_CHECKING:
+    from inventory.models import Reservation
+
+
+@dataclass(frozen=True)
+class Authorisation:
+    """What a payment method decided inside the booking transaction."""
+
+    confirmed: bool  # True: the reservation is confirmed now; False: tentative until paid or approved
+    hold_minutes: int | None = None  # tentative only: released when unpaid after this long (None: settings)
+
+
+class PaymentMethod(Protocol):
+    key: str
+    label: str
+
+    def is_available(self, *, item, member, price_yen: int) -> bool:
+        """Whether the booking form offers this method for this booking."""
+
+    def authorise(self, *, reservation: Reservation, now: datetime) -> Authorisation:
+        """Called inside the booking transaction, after capacity is secured; raise DomainError to refuse."""
+
+    def release(self, *, reservation: Reservation, now: datetime) -> None:
+        """Called inside the cancellation transaction (a member or staff cancel, or an unpaid release)."""
+
+    def no_show(self, *, reservation: Reservation, now: datetime) -> None:
+        """Called when staff mark a no-show: what was taken is kept."""
+
+
+_registry: dict[str, PaymentMethod] = {}
+
+
+def register(method: PaymentMethod) -> None:
+    _registry[method.key] = method
+
+
+def get(key: str) -> PaymentMethod:
+    try:
+        return _registry[key]
+    except KeyError:
+        raise PaymentMethodError(_("This payment method is not available.")) from None
+
+
+def all_methods() -> list[PaymentMethod]:
+    return list(_registry.values())
+
+
+class FreeBooking:
+    """0-yen bookings (料金計算しない, or a price of 0): confirmed at once."""
+
+    key = "free"
+    label = _("Free")
+
+    def is_available(self, *, item, member, price_yen: int) -> bool:
+        return price_yen == 0
+
+    def authorise(self, *, reservation, now) -> Authorisation:
+        if reservation.price_yen != 0:
+            raise PaymentMethodError(_("Only bookings that cost 0 yen can be booked without payment."))
+        return Authorisation(confirmed=True)
+
+    def release(self, *, reservation, now) -> None:
+        pass
+
+    def no_show(self, *, reservation, now) -> None:
+        pass
+
+
+class AtCounter:
+    """Paid at the store on the day: the booking is confirmed now, staff record the payment there."""
+
+    key = "counter"
+    label = _("Pay at the counter")
+
+    def is_available(self, *, item, member, price_yen: int) -> bool:
+        return price_yen > 0
+
+    def authorise(self, *, reservation, now) -> Authorisation:
+        return Authorisation(confirmed=True)
+
+    def release(self, *, reservation, now) -> None:
+        pass
+
+    def no_show(self, *, reservation, now) -> None:
+        pass
+
+
+def hold_until(now: datetime, minutes: int) -> datetime:
+    return now + timedelta(minutes=minutes)

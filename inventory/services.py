@@ -1,0 +1,254 @@
+"""Every state change of reservations. Each function is one transaction; callers pass `now` in tests."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from core.emails import queue_templated_email
+from inventory import locks, payment_methods
+from inventory.availability import check_fixed_booking, check_free_booking, live_bookings, peak_quantity
+from inventory.exceptions import (
+    BookingError,
+    CancelError,
+    NotBookableError,
+    SlotFullError,
+    SoldOutError,
+    StatusError,
+)
+from inventory.models import Item, Reservation, Slot
+from inventory.quotes import quote_booking
+
+
+def _slot_for_booking(item: Item, starts_at: datetime, ends_at: datetime, capacity: int) -> Slot:
+    """The slot row of this occurrence, made on first booking. INSERT … ON CONFLICT DO NOTHING lets two
+    first bookings race without an error; both then lock the same row."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Slot._meta.db_table} (item_id, starts_at, ends_at, capacity, booked) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, 0) ON CONFLICT ON CONSTRAINT slot_unique_occurrence DO NOTHING",
+            [item.pk, starts_at, ends_at, capacity],
+        )
+    return Slot.objects.get(item=item, starts_at=starts_at, ends_at=ends_at)
+
+
+def _take_slot_capacity(slot: Slot, quantity: int) -> None:
+    # One conditional UPDATE: concurrent bookings queue on the row and the loser sees 0 rows updated.
+    updated = Slot.objects.filter(pk=slot.pk, booked__lte=F("capacity") - quantity).update(
+        booked=F("booked") + quantity
+    )
+    if not updated:
+        raise SlotFullError
+
+
+def _give_back_slot_capacity(reservation: Reservation) -> None:
+    if reservation.slot_id:
+        Slot.objects.filter(pk=reservation.slot_id).update(booked=F("booked") - reservation.quantity)
+
+
+@transaction.atomic
+def reservation_create(
+    *,
+    member,
+    item: Item,
+    starts_at: datetime,
+    ends_at: datetime,
+    quantity: int = 1,
+    payment_method: str,
+    channel: str = Reservation.Channel.SITE,
+    now: datetime | None = None,
+) -> Reservation:
+    """Book `quantity` units. Never oversells: the item row (free type) or the slot row (fixed type) is
+    locked before stock or capacity is checked, in the same transaction as the insert."""
+    now = now or timezone.now()
+    if quantity < 1:
+        raise BookingError(gettext("Choose at least one."), field="quantity")
+    if channel == Reservation.Channel.SITE and not item.is_public:
+        raise NotBookableError
+    method = payment_methods.get(payment_method)
+    slot = None
+    if item.reservation_type == Item.ReservationType.FIXED:
+        settings, capacity = check_fixed_booking(item, starts_at, ends_at, now=now)
+        if quantity > capacity:
+            raise SlotFullError
+        slot = _slot_for_booking(item, starts_at, ends_at, capacity)
+        _take_slot_capacity(slot, quantity)
+    else:
+        settings = check_free_booking(item, starts_at, ends_at, now=now)
+        locked = locks.item_for_update(item.pk)
+        used = peak_quantity(live_bookings(locked, starts_at, ends_at), starts_at, ends_at)
+        if used + quantity > locked.stock:
+            raise SoldOutError
+    quote = quote_booking(item, starts_at, ends_at, quantity)
+    if not method.is_available(item=item, member=member, price_yen=quote.total_yen):
+        raise BookingError(
+            gettext("This payment method cannot be used for this booking."), field="payment_method"
+        )
+    reservation = Reservation.objects.create(
+        member=member,
+        item=item,
+        store_id=item.store_id,
+        slot=slot,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        quantity=quantity,
+        price_yen=quote.total_yen,
+        price_breakdown=quote.as_breakdown(),
+        payment_method=method.key,
+        channel=channel,
+    )
+    authorisation = method.authorise(reservation=reservation, now=now)
+    if authorisation.confirmed:
+        reservation.status = Reservation.Status.CONFIRMED
+        reservation.confirmed_at = now
+    else:
+        hold = authorisation.hold_minutes or settings.tentative_hold_minutes
+        reservation.hold_until = now + timedelta(minutes=hold)
+    reservation.save(update_fields=["status", "confirmed_at", "hold_until"])
+    _notify(reservation, "inventory/reservation_booked")
+    return reservation
+
+
+@transaction.atomic
+def reservation_confirm(*, reservation: Reservation, now: datetime | None = None) -> Reservation:
+    """Tentative → confirmed (payment received or staff approval). Idempotent for a confirmed one."""
+    reservation = locks.reservation_for_update(reservation.pk)
+    if reservation.status == Reservation.Status.CONFIRMED:
+        return reservation
+    if reservation.status != Reservation.Status.TENTATIVE:
+        raise StatusError(gettext("Only a tentative reservation can be confirmed."))
+    reservation.status = Reservation.Status.CONFIRMED
+    reservation.confirmed_at = now or timezone.now()
+    reservation.hold_until = None
+    reservation.save(update_fields=["status", "confirmed_at", "hold_until", "updated_at"])
+    return reservation
+
+
+def cancel_deadline(reservation: Reservation) -> datetime:
+    settings = reservation.item.reservation_settings()
+    return reservation.starts_at - timedelta(minutes=settings.cancel_deadline_minutes)
+
+
+@transaction.atomic
+def reservation_cancel(
+    *,
+    reservation: Reservation,
+    by,
+    reason: str = "",
+    as_staff: bool = False,
+    now: datetime | None = None,
+    notify: bool = True,
+) -> Reservation:
+    """Members cancel their own live reservations before the deadline; staff cancel any time."""
+    now = now or timezone.now()
+    reservation = locks.reservation_for_update(reservation.pk)
+    if not reservation.is_live:
+        raise CancelError(
+            gettext("This reservation is already {status}.").format(status=reservation.get_status_display())
+        )
+    if not as_staff:
+        if reservation.member_id != by.pk:
+            raise CancelError
+        if now > cancel_deadline(reservation):
+            raise CancelError(
+                gettext("The cancellation deadline ({deadline}) has passed. Please contact the shop.").format(
+                    deadline=f"{timezone.localtime(cancel_deadline(reservation)):%Y-%m-%d %H:%M}"
+                )
+            )
+    _give_back_slot_capacity(reservation)
+    payment_methods.get(reservation.payment_method).release(reservation=reservation, now=now)
+    reservation.status = Reservation.Status.CANCELLED
+    reservation.cancelled_at = now
+    reservation.cancelled_by = by
+    reservation.cancel_reason = reason[:200]
+    reservation.hold_until = None
+    reservation.save(
+        update_fields=["status", "cancelled_at", "cancelled_by", "cancel_reason", "hold_until", "updated_at"]
+    )
+    if notify:
+        _notify(reservation, "inventory/reservation_cancelled")
+    return reservation
+
+
+@transaction.atomic
+def reservation_mark_no_show(*, reservation: Reservation, by, now: datetime | None = None) -> Reservation:
+    """無断キャンセル: only staff, only for a confirmed reservation that has started. What the payment
+    method took (a ticket use, the plan allowance) is kept."""
+    now = now or timezone.now()
+    reservation = locks.reservation_for_update(reservation.pk)
+    if reservation.status != Reservation.Status.CONFIRMED:
+        raise StatusError(gettext("Only a confirmed reservation can be marked as a no-show."))
+    if reservation.starts_at > now:
+        raise StatusError(gettext("A reservation can be marked as a no-show only after it has started."))
+    _give_back_slot_capacity(reservation)
+    payment_methods.get(reservation.payment_method).no_show(reservation=reservation, now=now)
+    reservation.status = Reservation.Status.NO_SHOW
+    reservation.cancelled_by = by
+    reservation.save(update_fields=["status", "cancelled_by", "updated_at"])
+    return reservation
+
+
+@transaction.atomic
+def reservation_complete(*, reservation: Reservation, now: datetime | None = None) -> Reservation:
+    now = now or timezone.now()
+    reservation = locks.reservation_for_update(reservation.pk)
+    if reservation.status != Reservation.Status.CONFIRMED:
+        raise StatusError(gettext("Only a confirmed reservation can be completed."))
+    if reservation.starts_at > now:
+        raise StatusError(gettext("A reservation can be completed only after it has started."))
+    _give_back_slot_capacity(reservation)
+    reservation.status = Reservation.Status.COMPLETED
+    reservation.completed_at = now
+    reservation.save(update_fields=["status", "completed_at", "updated_at"])
+    return reservation
+
+
+def release_unpaid_reservations(*, now: datetime | None = None, dry_run: bool = False) -> list[Reservation]:
+    """Cancel tentative reservations whose hold has run out. Each is its own transaction, so one failure
+    does not keep the others; a reservation paid meanwhile is skipped (re-checked under its lock)."""
+    now = now or timezone.now()
+    due = list(
+        Reservation.objects.filter(status=Reservation.Status.TENTATIVE, hold_until__lt=now)
+        .select_related("item", "member")
+        .order_by("pk")
+    )
+    if dry_run:
+        return due
+    released = []
+    for reservation in due:
+        with transaction.atomic():
+            current = locks.reservation_for_update(reservation.pk)
+            if (
+                current.status != Reservation.Status.TENTATIVE
+                or not current.hold_until
+                or current.hold_until >= now
+            ):
+                continue
+            released.append(
+                reservation_cancel(
+                    reservation=current,
+                    by=None,
+                    reason=gettext("Released: not paid in time"),
+                    as_staff=True,
+                    now=now,
+                )
+            )
+    return released
+
+
+def _notify(reservation: Reservation, template: str) -> None:
+    queue_templated_email(
+        template=template,
+        context={
+            "reservation": reservation,
+            "member_name": reservation.member.name,
+            "item_name": reservation.item.name,
+            "starts_at": timezone.localtime(reservation.starts_at),
+            "ends_at": timezone.localtime(reservation.ends_at),
+        },
+        to=[reservation.member.email],
+    )
