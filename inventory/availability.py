@@ -9,6 +9,7 @@ whose schedule is irregular. Reads take a constant number of queries per call, w
 from __future__ import annotations
 
 import calendar
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -176,13 +177,14 @@ class ItemSchedule:
         if window is None:
             return DayAvailability(d, False, "no_hours")
         step = timedelta(minutes=self.settings.time_step_minutes)
-        segments = []
-        cursor = window.opens
-        while cursor < window.closes:
-            seg_end = min(cursor + step, window.closes)
-            used = peak_quantity(live, cursor, seg_end)
-            segments.append(Segment(cursor, seg_end, max(self.item.stock - used, 0)))
-            cursor = seg_end
+        boundaries = [window.opens]
+        while boundaries[-1] < window.closes:
+            boundaries.append(min(boundaries[-1] + step, window.closes))
+        peaks = segment_peaks(live, boundaries)
+        segments = [
+            Segment(boundaries[i], boundaries[i + 1], max(self.item.stock - peak, 0))
+            for i, peak in enumerate(peaks)
+        ]
         return DayAvailability(d, True, window=window, segments=segments)
 
 
@@ -201,6 +203,41 @@ def peak_quantity(live: Iterable[tuple[datetime, datetime, int]], start: datetim
     return peak
 
 
+def segment_peaks(live: Iterable[tuple[datetime, datetime, int]], boundaries: list[datetime]) -> list[int]:
+    """For consecutive segments [b0, b1), [b1, b2), … the most units out at any instant of each, in one
+    sweep over the bookings (sorted once) instead of one pass over all bookings per segment."""
+    first, last = boundaries[0], boundaries[-1]
+    events = []
+    for s, e, q in live:
+        if s < last and e > first:
+            events.append((max(s, first), q))
+            events.append((min(e, last), -q))
+    events.sort(key=lambda pair: (pair[0], pair[1]))
+    peaks, current, k = [], 0, 0
+    for seg_start, seg_end in itertools.pairwise(boundaries):
+        while k < len(events) and events[k][0] <= seg_start:
+            current += events[k][1]
+            k += 1
+        peak = current
+        while k < len(events) and events[k][0] < seg_end:
+            current += events[k][1]
+            k += 1
+            peak = max(peak, current)
+        peaks.append(peak)
+    return peaks
+
+
+def bookings_by_day(live: Iterable[tuple[datetime, datetime, int]]) -> dict[date, list]:
+    """Each booking under every JST day it touches, so a day's sweep sees only its own bookings."""
+    by_day: dict[date, list] = {}
+    for booking in live:
+        d, last = local(booking[0]).date(), (local(booking[1]) - timedelta(microseconds=1)).date()
+        while d <= last:
+            by_day.setdefault(d, []).append(booking)
+            d += timedelta(days=1)
+    return by_day
+
+
 def live_bookings(item: Item, start: datetime, end: datetime) -> list[tuple[datetime, datetime, int]]:
     return list(
         Reservation.objects.filter(
@@ -215,7 +252,11 @@ def item_availability(
     """Per-day availability of `item` from `first` to `last` inclusive (the calendar and the day view)."""
     now = now or timezone.now()
     schedule = ItemSchedule(item, first, last)
-    live = [] if schedule.fixed else live_bookings(item, schedule.range_start, schedule.range_end)
+    by_day = (
+        {}
+        if schedule.fixed
+        else bookings_by_day(live_bookings(item, schedule.range_start, schedule.range_end))
+    )
     today = local(now).date()
     horizon = (
         today + timedelta(days=schedule.settings.book_ahead_days)
@@ -230,7 +271,7 @@ def item_availability(
         elif horizon and d > horizon:
             days.append(DayAvailability(d, False, "not_yet"))
         else:
-            day = schedule.day(d, live)
+            day = schedule.day(d, by_day.get(d, []))
             # Times already past (or inside the booking deadline) are not offered.
             cutoff = now + timedelta(minutes=schedule.settings.booking_deadline_minutes)
             day.slots = [s for s in day.slots if s.starts_at >= cutoff]

@@ -1,3 +1,4 @@
+import itertools
 from datetime import date, time, timedelta
 
 import pytest
@@ -434,3 +435,21 @@ def test_release_command_rejects_a_bad_time():
 
     with pytest.raises(CommandError, match="not an ISO 8601"):
         call_command("release_unpaid_reservations", "--at", "yesterday")
+
+
+def test_segment_peaks_agree_with_the_per_segment_peak():
+    # given random bookings, the one-sweep answer equals the simple per-segment computation
+    import random
+
+    from inventory.availability import peak_quantity, segment_peaks
+
+    rng = random.Random(7)  # noqa: S311 - test data
+    base = jst(MONDAY, "09:00")
+    live = []
+    for _ in range(300):
+        start = base + timedelta(minutes=rng.randrange(0, 720, 15))
+        live.append((start, start + timedelta(minutes=rng.choice([15, 30, 45, 60, 120])), rng.choice([1, 2])))
+    boundaries = [base + timedelta(minutes=30 * i) for i in range(25)]
+    expected = [peak_quantity(live, a, b) for a, b in itertools.pairwise(boundaries)]
+    assert segment_peaks(live, boundaries) == expected
+    assert max(expected) > 0
