@@ -8,7 +8,7 @@ UV_VERSION := 0.13.8
 MO := locale/ja/LC_MESSAGES/django.mo
 ARGS ?=
 
-.PHONY: install run test services lint format messages lock clean
+.PHONY: install run test bench services lint format messages lock clean
 
 install: $(STAMP) $(MO)
 
@@ -29,6 +29,9 @@ test: install
 
 services: install
 	$(BIN)/python scripts/stack.py services
+
+bench: install
+	$(BIN)/python scripts/stack.py bench $(ARGS)
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

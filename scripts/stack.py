@@ -3,6 +3,7 @@
     python scripts/stack.py run            web + worker + beat with demo data (what `make run` does)
     python scripts/stack.py test [ARGS]    ruff, migrations check, pytest ARGS (what `make test` does)
     python scripts/stack.py pytest [ARGS]  only pytest ARGS on a throwaway PostgreSQL and Redis
+    python scripts/stack.py bench [ARGS]   benchmarks (manage.py benchmark_inventory ARGS), throwaway stack
     python scripts/stack.py services       only PostgreSQL and Redis, printing their URLs
 
 When DATABASE_URL / REDIS_URL are set they are used as they are and nothing is started for them.
@@ -242,6 +243,28 @@ def command_test(args: list[str], *, lint: bool = True) -> int:
         shutil.rmtree(data_root, ignore_errors=True)
 
 
+def command_bench(args: list[str]) -> int:
+    """Benchmarks on a throwaway PostgreSQL and Redis (figures printed; nothing asserted)."""
+    data_root = Path(tempfile.mkdtemp(prefix="shop-bench-"))
+    try:
+        with services(data_root, keep=False) as service_env:
+            env = {
+                **os.environ,
+                **service_env,
+                "DJANGO_SETTINGS_MODULE": "config.settings.local",
+                "DEBUG": "False",
+            }
+            python = str(BIN / "python")
+            subprocess.run(
+                [python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
+            )
+            return subprocess.run(
+                [python, "manage.py", "benchmark_inventory", *args], cwd=ROOT, env=env
+            ).returncode
+    finally:
+        shutil.rmtree(data_root, ignore_errors=True)
+
+
 def command_services() -> int:
     with services(LOCAL, keep=True) as service_env:
         for key, value in service_env.items():
@@ -253,7 +276,7 @@ def command_services() -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "pytest", "services"}:
+    if not argv or argv[0] not in {"run", "test", "pytest", "bench", "services"}:
         print(__doc__)
         return 2
     if argv[0] == "run":
@@ -262,6 +285,8 @@ def main(argv: list[str]) -> int:
         return command_test(argv[1:])
     if argv[0] == "pytest":
         return command_test(argv[1:], lint=False)
+    if argv[0] == "bench":
+        return command_bench(argv[1:])
     return command_services()
 
 
