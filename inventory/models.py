@@ -5,6 +5,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.models import TimeStampedModel
@@ -418,7 +419,8 @@ class Slot(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.item_id} {self.starts_at:%Y-%m-%d %H:%M} ({self.booked}/{self.capacity})"
+        starts = timezone.localtime(self.starts_at)
+        return f"{self.item.name} {starts:%Y-%m-%d %H:%M} ({self.booked}/{self.capacity})"
 
 
 class Reservation(TimeStampedModel):
@@ -492,7 +494,7 @@ class Reservation(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.item.name} {self.starts_at:%Y-%m-%d %H:%M}"
+        return f"#{self.pk} {self.item.name} {timezone.localtime(self.starts_at):%Y-%m-%d %H:%M}"
 
     @property
     def is_live(self) -> bool:

@@ -10,7 +10,7 @@ from django.utils.translation import gettext
 from inventory.availability import local
 from inventory.models import Item, Season, WeekdayPriceRule
 from inventory.pricing import Season as PricingSeason
-from inventory.pricing import WeekdayRule, cheapest_units, weekday_price
+from inventory.pricing import WeekdayRule, cheapest_units, weekday_price, weekday_rule_warnings
 
 
 @dataclass
@@ -69,3 +69,16 @@ def quote_booking(item: Item, starts_at: datetime, ends_at: datetime, quantity: 
     if quantity > 1:
         lines.append(gettext("× {quantity} units").format(quantity=quantity))
     return Quote(unit_price, quantity, unit_price * quantity, item.price_type, lines)
+
+
+def item_price_warnings(item: Item) -> list[str]:
+    """What would make this item's prices surprising: seed 003's two weekday-rule mistakes (a rule that
+    can never apply; days that fall through to 0 yen), or a per-unit item with no units."""
+    if item.pk is None:
+        return []
+    if item.price_type == Item.PriceType.PER_WEEKDAY:
+        seasons = [pricing_season(season) for season in Season.objects.all()]
+        return [warning.message for warning in weekday_rule_warnings(pricing_rules(item), seasons)]
+    if item.price_type == Item.PriceType.PER_UNIT and not item.price_units.exists():
+        return [gettext("No time unit prices are set: every booking of this item costs 0 yen.")]
+    return []

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from core.emails import queue_templated_email
+from core.exceptions import DomainError
 from inventory import locks, payment_methods
 from inventory.availability import check_fixed_booking, check_free_booking, live_bookings, peak_quantity
 from inventory.exceptions import (
@@ -20,7 +21,18 @@ from inventory.exceptions import (
     SoldOutError,
     StatusError,
 )
-from inventory.models import Item, Reservation, Slot
+from inventory.models import (
+    AcceptanceHours,
+    IrregularEvent,
+    Item,
+    ItemImage,
+    PriceUnit,
+    RepeatingEvent,
+    Reservation,
+    ReservationSettings,
+    Slot,
+    WeekdayPriceRule,
+)
 from inventory.quotes import quote_booking
 
 
@@ -252,3 +264,111 @@ def _notify(reservation: Reservation, template: str) -> None:
         },
         to=[reservation.member.email],
     )
+
+
+# --- items (configuration) ------------------------------------------------------------------------
+
+
+def _copy_code(code: str) -> str:
+    """CODE-copy, then CODE-copy-2, CODE-copy-3 … : the first that no item uses."""
+    max_length = Item._meta.get_field("code").max_length
+    taken = set(Item.objects.filter(code__contains="-copy").values_list("code", flat=True))
+    number = 1
+    while True:
+        suffix = "-copy" if number == 1 else f"-copy-{number}"
+        candidate = code[: max_length - len(suffix)] + suffix
+        if candidate not in taken:
+            return candidate
+        number += 1
+
+
+@transaction.atomic
+def item_duplicate(*, item: Item) -> Item:
+    """複製: a private copy of `item` with its images, price units, weekday rules, events and own
+    reservation settings, under a new unique code. Reservations, slots and closures are not copied."""
+    source = Item.objects.get(pk=item.pk)
+    name_length = Item._meta.get_field("name").max_length
+    for _attempt in range(5):
+        copy = Item.objects.get(pk=source.pk)
+        copy.pk = copy.id = None
+        copy._state.adding = True
+        copy.code = _copy_code(source.code)
+        copy.name = (gettext("%(name)s (copy)") % {"name": source.name})[:name_length]
+        copy.is_public = False
+        try:
+            with transaction.atomic():
+                copy.save()
+            break
+        except IntegrityError:  # another copy took the code meanwhile: try the next number
+            continue
+    else:
+        raise DomainError(gettext("Could not find a free item code for the copy. Please try again."))
+
+    ItemImage.objects.bulk_create(
+        ItemImage(item=copy, image=row.image.name, caption=row.caption, display_order=row.display_order)
+        for row in source.images.all()
+    )
+    PriceUnit.objects.bulk_create(
+        PriceUnit(item=copy, minutes=row.minutes, price_yen=row.price_yen) for row in source.price_units.all()
+    )
+    WeekdayPriceRule.objects.bulk_create(
+        WeekdayPriceRule(
+            item=copy,
+            position=row.position,
+            weekdays=list(row.weekdays),
+            label=row.label,
+            price_yen=row.price_yen,
+            season_id=row.season_id,
+        )
+        for row in source.weekday_rules.all()
+    )
+    RepeatingEvent.objects.bulk_create(
+        RepeatingEvent(
+            item=copy,
+            weekday=row.weekday,
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            capacity=row.capacity,
+            valid_from=row.valid_from,
+            valid_until=row.valid_until,
+        )
+        for row in source.repeating_events.all()
+    )
+    IrregularEvent.objects.bulk_create(
+        IrregularEvent(
+            item=copy, date=row.date, starts_at=row.starts_at, ends_at=row.ends_at, capacity=row.capacity
+        )
+        for row in source.irregular_events.all()
+    )
+    own = ReservationSettings.objects.filter(item=source).first()
+    if own is not None:
+        _copy_settings(own, item=copy)
+    return copy
+
+
+def _copy_settings(original: ReservationSettings, *, item: Item) -> ReservationSettings:
+    fields = {
+        field.name: getattr(original, field.name)
+        for field in ReservationSettings._meta.concrete_fields
+        if field.name not in {"id", "item", "created_at", "updated_at"}
+    }
+    row, created = ReservationSettings.objects.get_or_create(item=item, defaults=fields)
+    if created:
+        AcceptanceHours.objects.bulk_create(
+            AcceptanceHours(
+                settings=row, weekday=hours.weekday, opens_at=hours.opens_at, closes_at=hours.closes_at
+            )
+            for hours in original.hours.all()
+        )
+    return row
+
+
+@transaction.atomic
+def item_own_settings_enable(*, item: Item) -> ReservationSettings:
+    """個別予約設定: the item's own settings row, made on first use as a copy of the general settings (so
+    switching to them changes nothing until staff edit them), and switched on for the item."""
+    row = ReservationSettings.objects.filter(item=item).first() or _copy_settings(
+        ReservationSettings.general(), item=item
+    )
+    Item.objects.filter(pk=item.pk, uses_own_settings=False).update(uses_own_settings=True)
+    return row

@@ -1,8 +1,436 @@
-from django.shortcuts import render
+"""Member-site pages for items and reservations. Views read through selectors and change state only by
+calling inventory.services; a DomainError becomes a message next to the field it is about."""
 
-from inventory.models import Store
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from itertools import groupby
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_http_methods
+
+from core.exceptions import DomainError
+from core.sanitize import sanitize_html
+from inventory import payment_methods, services
+from inventory.availability import (
+    DayAvailability,
+    check_fixed_booking,
+    check_free_booking,
+    item_availability,
+    live_bookings,
+    local,
+    month_availability,
+    peak_quantity,
+)
+from inventory.exceptions import SlotFullError, SoldOutError
+from inventory.forms import (
+    FAR_FUTURE_DAYS,
+    CancelForm,
+    FixedBookingForm,
+    FreeBookingForm,
+    ItemFilterForm,
+    PaymentForm,
+    slot_value,
+)
+from inventory.models import Item, Reservation, ReservationSettings, Slot, Store
+from inventory.pricing import is_japanese_holiday
+from inventory.quotes import Quote, quote_booking
+
+MONTHS_AHEAD = 24  # the calendar pages forward at most this far, even when bookings open without limit
+ITEMS_PER_PAGE = 24
+HISTORY_PER_PAGE = 20
+
+DAY_REASONS = {
+    "closed": _("The shop is closed on this day."),
+    "no_hours": _("There are no bookings on this day."),
+    "not_opened": _("This day is not open for bookings."),
+    "past": _("Bookings for this day have closed."),
+    "not_yet": _("Bookings for this day are not open yet."),
+}
+
+
+def public_items():
+    """What the member site shows: public items of public stores."""
+    return Item.objects.filter(is_public=True, store__is_public=True).select_related("store", "category")
+
+
+def _parse_date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _parse_month(value: str | None) -> tuple[int, int] | None:
+    try:
+        year, month = (int(part) for part in (value or "").split("-"))
+        date(year, month, 1)
+    except ValueError:
+        return None
+    return year, month
+
+
+def _month_index(year: int, month: int) -> int:
+    return year * 12 + month - 1
+
+
+def _month_from_index(index: int) -> str:
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+# --- items -----------------------------------------------------------------------------------------------
 
 
 def home(request):
-    stores = Store.objects.filter(is_public=True)
-    return render(request, "site/inventory/home.html", {"stores": stores})
+    stores = list(Store.objects.filter(is_public=True))
+    items = public_items().order_by(
+        "store__display_order", "store_id", "category__display_order", "category_id", "display_order", "id"
+    )
+    by_store: dict[int, list[Item]] = {}
+    for item in items:
+        by_store.setdefault(item.store_id, []).append(item)
+    sections = [
+        {
+            "store": store,
+            "groups": [
+                {"category": category, "items": list(group)}
+                for category, group in groupby(by_store.get(store.pk, []), key=lambda item: item.category)
+            ],
+        }
+        for store in stores
+    ]
+    return render(request, "site/inventory/home.html", {"stores": stores, "sections": sections})
+
+
+def item_list(request):
+    form = ItemFilterForm(request.GET)
+    filters = form.filters()
+    items = public_items().order_by("store__display_order", "store_id", "display_order", "id")
+    if store := filters.get("store"):
+        items = items.filter(store=store)
+    if category := filters.get("category"):
+        items = items.filter(category=category)
+    page = Paginator(items, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "site/inventory/item_list.html",
+        {"form": form, "page": page, "items": page.object_list, "store": store, "category": category},
+    )
+
+
+@dataclass
+class CalendarCell:
+    day: DayAvailability
+    is_today: bool
+    is_selected: bool
+    is_holiday: bool
+
+    @property
+    def date(self) -> date:
+        return self.day.date
+
+    @property
+    def mark(self) -> str:
+        # Days outside the booking period are not "full": they get a dash, like paper calendars.
+        return "－" if self.day.reason in ("past", "not_yet") else self.day.mark
+
+    @property
+    def css(self) -> str:
+        classes = [
+            "day",
+            "day-open" if self.day.is_open else "day-closed",
+            f"wd-{self.date.isoweekday() % 7}",
+        ]
+        if self.is_holiday:
+            classes.append("day-holiday")
+        if self.is_today:
+            classes.append("day-today")
+        if self.is_selected:
+            classes.append("day-selected")
+        return " ".join(classes)
+
+
+def _calendar_weeks(year: int, month: int, days: list[DayAvailability], today: date, selected: date | None):
+    by_date = {day.date: day for day in days}
+    weeks = []
+    for week in calendar.Calendar(firstweekday=6).monthdatescalendar(year, month):  # Sunday first
+        weeks.append(
+            [
+                CalendarCell(by_date[d], d == today, d == selected, is_japanese_holiday(d))
+                if d in by_date
+                else None
+                for d in week
+            ]
+        )
+    return weeks
+
+
+@dataclass
+class TimeRange:
+    starts_at: datetime
+    ends_at: datetime
+    remaining: int
+
+
+def _merge_segments(day: DayAvailability) -> list[TimeRange]:
+    """Consecutive time steps with the same units left, as one row: 10:00–13:00 2 left."""
+    merged: list[TimeRange] = []
+    for segment in day.segments:
+        last = merged[-1] if merged else None
+        if last and last.ends_at == segment.starts_at and last.remaining == segment.remaining:
+            last.ends_at = segment.ends_at
+        else:
+            merged.append(TimeRange(segment.starts_at, segment.ends_at, segment.remaining))
+    return merged
+
+
+def item_detail(request, pk: int):
+    item = get_object_or_404(public_items().prefetch_related("images"), pk=pk)
+    today = timezone.localdate()
+    first_index = _month_index(today.year, today.month)
+    last_index = first_index + MONTHS_AHEAD
+    selected = _parse_date(request.GET.get("date"))
+    if selected and not first_index <= _month_index(selected.year, selected.month) <= last_index:
+        selected = None
+    if selected:
+        year, month = selected.year, selected.month
+    else:
+        year, month = _parse_month(request.GET.get("month")) or (today.year, today.month)
+        if not first_index <= _month_index(year, month) <= last_index:
+            year, month = today.year, today.month
+    days = month_availability(item, year, month)
+    index = _month_index(year, month)
+    day = next((d for d in days if d.date == selected), None)
+    context = {
+        "item": item,
+        "free_area": mark_safe(sanitize_html(item.free_area)),  # noqa: S308 - sanitised again just above
+        "month": date(year, month, 1),
+        "weeks": _calendar_weeks(year, month, days, today, selected),
+        "days": days,
+        "prev_month": _month_from_index(index - 1) if index > first_index else None,
+        "next_month": (
+            _month_from_index(index + 1) if index < last_index and days[-1].reason != "not_yet" else None
+        ),
+        "day": day,
+        "day_reason": DAY_REASONS.get(day.reason, "") if day else "",
+        "day_ranges": _merge_segments(day) if day else [],
+        "day_slots": [(slot, slot_value(slot.starts_at, slot.ends_at)) for slot in day.slots] if day else [],
+        "is_fixed": item.reservation_type == Item.ReservationType.FIXED,
+    }
+    return render(request, "site/inventory/item_detail.html", context)
+
+
+# --- booking ---------------------------------------------------------------------------------------------
+
+
+def preview_booking(
+    item: Item, starts_at: datetime, ends_at: datetime, quantity: int, *, now: datetime
+) -> Quote:
+    """The checks the booking service will make, read-only, so the confirm page shows only a booking that
+    can be made now (the service checks again under its locks). Raises the same DomainErrors."""
+    if item.reservation_type == Item.ReservationType.FIXED:
+        _settings, capacity = check_fixed_booking(item, starts_at, ends_at, now=now)
+        made = Slot.objects.filter(item=item, starts_at=starts_at, ends_at=ends_at).first()
+        remaining = made.capacity - made.booked if made else capacity
+        if quantity > remaining:
+            raise SlotFullError
+    else:
+        check_free_booking(item, starts_at, ends_at, now=now)
+        used = peak_quantity(live_bookings(item, starts_at, ends_at), starts_at, ends_at)
+        if used + quantity > item.stock:
+            raise SoldOutError
+    return quote_booking(item, starts_at, ends_at, quantity)
+
+
+def _usable_methods(item: Item, member, quote: Quote) -> list:
+    return [
+        method
+        for method in payment_methods.all_methods()
+        if method.is_available(item=item, member=member, price_yen=quote.total_yen)
+    ]
+
+
+def _booking_done_message(reservation: Reservation) -> str:
+    if reservation.status == Reservation.Status.CONFIRMED:
+        return gettext("Your reservation is confirmed. We have sent you a confirmation e-mail.")
+    return gettext("Your reservation is held. It will be confirmed when the payment is received.")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def book(request, pk: int):
+    """Booking in two steps: choose the time (step "confirm" shows the price and how to pay), then book.
+    The booking form's data travels in hidden fields, so nothing is kept in the session."""
+    item = get_object_or_404(public_items(), pk=pk)
+    now = timezone.now()
+    source = request.POST if request.method == "POST" else request.GET
+    today = timezone.localdate()
+    day_date = _parse_date(source.get("date")) or today
+    if not today - timedelta(days=1) <= day_date <= today + timedelta(days=FAR_FUTURE_DAYS):
+        day_date = today  # the form refuses such a date; the times offered are today's meanwhile
+    day = item_availability(item, day_date, day_date, now=now)[0]
+    form_class = FixedBookingForm if item.reservation_type == Item.ReservationType.FIXED else FreeBookingForm
+    step = request.POST.get("step") if request.method == "POST" else None
+    initial = {"date": day_date}
+    if request.method == "GET" and request.GET.get("slot"):
+        initial["slot"] = request.GET["slot"]
+    form = form_class(request.POST if step else None, item=item, day=day, initial=initial)
+    context = {"item": item, "form": form, "day": day, "day_reason": DAY_REASONS.get(day.reason, "")}
+    if step in ("confirm", "book") and form.is_valid():
+        starts_at, ends_at = form.booking_range()
+        quantity = form.cleaned_data["quantity"]
+        try:
+            quote = (
+                preview_booking(item, starts_at, ends_at, quantity, now=now)
+                if step == "confirm"
+                else quote_booking(item, starts_at, ends_at, quantity)
+            )
+        except DomainError as error:
+            form.add_domain_error(error)
+            return render(request, "site/inventory/book.html", context)
+        methods = _usable_methods(item, request.user, quote)
+        payment_form = PaymentForm(request.POST if step == "book" else None, methods=methods)
+        if step == "book" and payment_form.is_valid():
+            try:
+                reservation = services.reservation_create(
+                    member=request.user,
+                    item=item,
+                    starts_at=starts_at,
+                    ends_at=ends_at,
+                    quantity=quantity,
+                    payment_method=payment_form.cleaned_data["payment_method"],
+                    channel=Reservation.Channel.SITE,
+                )
+            except DomainError as error:
+                if error.field == "payment_method":
+                    payment_form.add_error("payment_method", str(error.message))
+                else:
+                    form.add_domain_error(error)
+                    return render(request, "site/inventory/book.html", context)
+            else:
+                messages.success(request, _booking_done_message(reservation))
+                return redirect("site:reservation_detail", pk=reservation.pk)
+        context.update(
+            payment_form=payment_form,
+            quote=quote,
+            starts_at=local(starts_at),
+            ends_at=local(ends_at),
+            quantity=quantity,
+        )
+        return render(request, "site/inventory/book_confirm.html", context)
+    return render(request, "site/inventory/book.html", context)
+
+
+# --- my page: reservations -------------------------------------------------------------------------------
+
+
+def _settings_for(items: list[Item]) -> dict[int, ReservationSettings]:
+    """Each item's effective reservation settings in one query (Item.reservation_settings() per row would
+    be one query per reservation on a list page)."""
+    if not items:
+        return {}
+    own_ids = {item.pk for item in items if item.uses_own_settings}
+    rows = list(ReservationSettings.objects.filter(Q(item__isnull=True) | Q(item_id__in=own_ids)))
+    own = {row.item_id: row for row in rows if row.item_id is not None}
+    general = next((row for row in rows if row.item_id is None), None)
+    if general is None and len(own) < len(items):
+        general = ReservationSettings.general()
+    return {item.pk: own.get(item.pk, general) for item in items}
+
+
+@dataclass
+class ReservationRow:
+    reservation: Reservation
+    cancel_deadline: datetime | None
+    can_cancel: bool
+
+
+def _rows(reservations: list[Reservation], now: datetime) -> list[ReservationRow]:
+    settings_by_item = _settings_for(list({r.item_id: r.item for r in reservations}.values()))
+    rows = []
+    for reservation in reservations:
+        deadline = None
+        if reservation.is_live:
+            minutes = settings_by_item[reservation.item_id].cancel_deadline_minutes
+            deadline = reservation.starts_at - timedelta(minutes=minutes)
+        rows.append(ReservationRow(reservation, deadline, deadline is not None and now <= deadline))
+    return rows
+
+
+def _own_reservations(request):
+    return Reservation.objects.filter(member=request.user).select_related("item", "store")
+
+
+@login_required
+def reservation_list(request):
+    now = timezone.now()
+    mine = _own_reservations(request)
+    upcoming_filter = Q(status__in=Reservation.LIVE_STATUSES, ends_at__gt=now)
+    upcoming = list(mine.filter(upcoming_filter).order_by("starts_at", "id"))
+    history = Paginator(
+        mine.exclude(upcoming_filter).order_by("-starts_at", "-id"), HISTORY_PER_PAGE
+    ).get_page(request.GET.get("page"))
+    rows = _rows([*upcoming, *history.object_list], now)
+    return render(
+        request,
+        "site/inventory/reservation_list.html",
+        {"upcoming": rows[: len(upcoming)], "history": rows[len(upcoming) :], "history_page": history},
+    )
+
+
+def _method_label(key: str) -> str:
+    try:
+        return payment_methods.get(key).label
+    except DomainError:
+        return key
+
+
+@login_required
+def reservation_detail(request, pk: int):
+    reservation = get_object_or_404(_own_reservations(request), pk=pk)
+    row = _rows([reservation], timezone.now())[0]
+    return render(
+        request,
+        "site/inventory/reservation_detail.html",
+        {
+            "row": row,
+            "reservation": reservation,
+            "breakdown": reservation.price_breakdown or {},
+            "payment_method_label": _method_label(reservation.payment_method),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def reservation_cancel(request, pk: int):
+    """A confirmation page first; the POST cancels through the service, which enforces the deadline."""
+    reservation = get_object_or_404(_own_reservations(request), pk=pk)
+    form = CancelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.reservation_cancel(
+                reservation=reservation, by=request.user, reason=form.cleaned_data["reason"], as_staff=False
+            )
+        except DomainError as error:
+            form.add_error(None, str(error.message))
+        else:
+            messages.success(request, gettext("Your reservation has been cancelled."))
+            return redirect(reverse("site:reservation_list"))
+    row = _rows([reservation], timezone.now())[0]
+    return render(
+        request,
+        "site/inventory/reservation_cancel.html",
+        {"form": form, "row": row, "reservation": reservation},
+    )

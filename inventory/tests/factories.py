@@ -246,7 +246,7 @@ class IrregularEventFactory(factory.django.DjangoModelFactory):
 
 
 class AcceptanceOverrideFactory(factory.django.DjangoModelFactory):
-    """手動受付設定: closes one day next week for the item's store (or the given item). kind="open" opens it."""
+    """手動受付設定: closes a day next week for the store (or only `item`). kind="open" opens one."""
 
     class Meta:
         model = AcceptanceOverride

@@ -6,10 +6,12 @@ from django.core.management import call_command
 
 from inventory import payment_methods
 from inventory.exceptions import (
+    BookingError,
     CancelError,
     ClosedError,
     InvalidLengthError,
     NoSuchSlotError,
+    NotBookableError,
     OutOfHoursError,
     PaymentMethodError,
     SlotFullError,
@@ -144,8 +146,9 @@ def test_multi_day_weekday_pricing_sums_each_day(member):
 
 def test_free_method_is_refused_for_a_priced_booking_and_nothing_is_saved(general_settings, member):
     item = ItemFactory(units=[(60, 1000)])
-    with pytest.raises(Exception, match="payment method"):
+    with pytest.raises(BookingError) as refused:
         book(item, member, "10:00", "11:00", method="free")
+    assert refused.value.field == "payment_method"
     assert not Reservation.objects.exists()
 
 
@@ -258,7 +261,7 @@ def test_item_own_settings_win_over_the_general_ones(general_settings, member):
 
 
 def test_private_items_cannot_be_booked_on_the_member_site(general_settings, member):
-    with pytest.raises(Exception, match="cannot be booked"):
+    with pytest.raises(NotBookableError):
         book(ItemFactory(private=True), member, "10:00", "11:00")
 
 
