@@ -59,6 +59,7 @@ class Command(BaseCommand):
         try:
             self._fill(item, member, first, reservations, rng)
             self._calendar(item, first)
+            self._item_page(item, first)
             self._throughput(item, member, store, first, bookings, rng)
         finally:
             if not keep:
@@ -108,6 +109,27 @@ class Command(BaseCommand):
                 timings.append(time.perf_counter() - started)
         self.stdout.write(
             f"month calendar ({len(days)} days, marks {marks[:7]}…): "
+            f"median {statistics.median(timings) * 1000:.1f} ms, {len(queries)} queries"
+        )
+
+    def _item_page(self, item, first: date) -> None:
+        """The member site's item page with its month calendar, rendered by the real view."""
+        from django.contrib.auth.models import AnonymousUser
+
+        from inventory import views
+
+        factory = RequestFactory()
+        timings = []
+        for _ in range(5):
+            request = factory.get(f"/items/{item.pk}/", {"month": f"{first:%Y-%m}"})
+            request.user = AnonymousUser()
+            request.session = {}
+            with CaptureQueriesContext(connection) as queries:
+                started = time.perf_counter()
+                response = views.item_detail(request, pk=item.pk)
+                timings.append(time.perf_counter() - started)
+        self.stdout.write(
+            f"item page with month calendar (HTTP {response.status_code}, {len(response.content):,} bytes): "
             f"median {statistics.median(timings) * 1000:.1f} ms, {len(queries)} queries"
         )
 
