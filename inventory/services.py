@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -62,6 +62,41 @@ def _give_back_slot_capacity(reservation: Reservation) -> None:
         Slot.objects.filter(pk=reservation.slot_id).update(booked=F("booked") - reservation.quantity)
 
 
+def _check_rules(item: Item, starts_at: datetime, ends_at: datetime, *, now: datetime):
+    """The acceptance rules; returns (settings, slot capacity or None for a free-type item)."""
+    if item.reservation_type == Item.ReservationType.FIXED:
+        return check_fixed_booking(item, starts_at, ends_at, now=now)
+    return check_free_booking(item, starts_at, ends_at, now=now), None
+
+
+def _check_free_stock(item: Item, starts_at: datetime, ends_at: datetime, quantity: int) -> None:
+    used = peak_quantity(live_bookings(item, starts_at, ends_at), starts_at, ends_at)
+    if used + quantity > item.stock:
+        raise SoldOutError
+
+
+def _check_bookable(item: Item, channel: str) -> None:
+    if channel == Reservation.Channel.SITE and not (item.is_public and item.store.is_public):
+        raise NotBookableError
+
+
+def booking_preview(
+    *, item: Item, starts_at: datetime, ends_at: datetime, quantity: int = 1, now: datetime | None = None
+):
+    """What reservation_create would charge, after the same checks made read-only (for the confirm page;
+    the booking itself checks again under its locks). Raises the same DomainErrors."""
+    now = now or timezone.now()
+    _check_bookable(item, Reservation.Channel.SITE)
+    _settings, capacity = _check_rules(item, starts_at, ends_at, now=now)
+    if capacity is not None:
+        made = Slot.objects.filter(item=item, starts_at=starts_at, ends_at=ends_at).first()
+        if quantity > (made.capacity - made.booked if made else capacity):
+            raise SlotFullError
+    else:
+        _check_free_stock(item, starts_at, ends_at, quantity)
+    return quote_booking(item, starts_at, ends_at, quantity)
+
+
 @transaction.atomic
 def reservation_create(
     *,
@@ -79,22 +114,17 @@ def reservation_create(
     now = now or timezone.now()
     if quantity < 1:
         raise BookingError(gettext("Choose at least one."), field="quantity")
-    if channel == Reservation.Channel.SITE and not item.is_public:
-        raise NotBookableError
+    _check_bookable(item, channel)
     method = payment_methods.get(payment_method)
     slot = None
-    if item.reservation_type == Item.ReservationType.FIXED:
-        settings, capacity = check_fixed_booking(item, starts_at, ends_at, now=now)
+    settings, capacity = _check_rules(item, starts_at, ends_at, now=now)
+    if capacity is not None:
         if quantity > capacity:
             raise SlotFullError
         slot = _slot_for_booking(item, starts_at, ends_at, capacity)
         _take_slot_capacity(slot, quantity)
     else:
-        settings = check_free_booking(item, starts_at, ends_at, now=now)
-        locked = locks.item_for_update(item.pk)
-        used = peak_quantity(live_bookings(locked, starts_at, ends_at), starts_at, ends_at)
-        if used + quantity > locked.stock:
-            raise SoldOutError
+        _check_free_stock(locks.item_for_update(item.pk), starts_at, ends_at, quantity)
     quote = quote_booking(item, starts_at, ends_at, quantity)
     if not method.is_available(item=item, member=member, price_yen=quote.total_yen):
         raise BookingError(
@@ -120,7 +150,7 @@ def reservation_create(
     else:
         hold = authorisation.hold_minutes or settings.tentative_hold_minutes
         reservation.hold_until = now + timedelta(minutes=hold)
-    reservation.save(update_fields=["status", "confirmed_at", "hold_until"])
+    reservation.save(update_fields=["status", "confirmed_at", "hold_until", "updated_at"])
     _notify(reservation, "inventory/reservation_booked")
     return reservation
 
@@ -140,9 +170,33 @@ def reservation_confirm(*, reservation: Reservation, now: datetime | None = None
     return reservation
 
 
+def settings_for_items(items: list[Item]) -> dict[int, ReservationSettings]:
+    """Each item's effective reservation settings in one query (Item.reservation_settings() per row would
+    be one query per reservation on a list page)."""
+    if not items:
+        return {}
+    own_ids = {item.pk for item in items if item.uses_own_settings}
+    rows = list(ReservationSettings.objects.filter(Q(item__isnull=True) | Q(item_id__in=own_ids)))
+    own = {row.item_id: row for row in rows if row.item_id is not None}
+    general = next((row for row in rows if row.item_id is None), None)
+    if general is None and len(own) < len(items):
+        general = ReservationSettings.general()
+    return {item.pk: own.get(item.pk, general) for item in items}
+
+
+def cancel_deadlines(reservations: list[Reservation]) -> dict[int, datetime]:
+    """The member's cancellation deadline of each reservation (start minus the item's cancellation
+    deadline), with the settings read in bulk: a constant number of queries for a list page."""
+    items = list({r.item_id: r.item for r in reservations}.values())
+    by_item = settings_for_items(items)
+    return {
+        r.pk: r.starts_at - timedelta(minutes=by_item[r.item_id].cancel_deadline_minutes)
+        for r in reservations
+    }
+
+
 def cancel_deadline(reservation: Reservation) -> datetime:
-    settings = reservation.item.reservation_settings()
-    return reservation.starts_at - timedelta(minutes=settings.cancel_deadline_minutes)
+    return cancel_deadlines([reservation])[reservation.pk]
 
 
 @transaction.atomic

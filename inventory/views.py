@@ -25,15 +25,10 @@ from core.sanitize import sanitize_html
 from inventory import payment_methods, services
 from inventory.availability import (
     DayAvailability,
-    check_fixed_booking,
-    check_free_booking,
     item_availability,
-    live_bookings,
     local,
     month_availability,
-    peak_quantity,
 )
-from inventory.exceptions import SlotFullError, SoldOutError
 from inventory.forms import (
     FAR_FUTURE_DAYS,
     CancelForm,
@@ -43,7 +38,7 @@ from inventory.forms import (
     PaymentForm,
     slot_value,
 )
-from inventory.models import Item, Reservation, ReservationSettings, Slot, Store
+from inventory.models import Item, Reservation, Store
 from inventory.pricing import is_japanese_holiday
 from inventory.quotes import Quote, quote_booking
 
@@ -234,25 +229,6 @@ def item_detail(request, pk: int):
 # --- booking ---------------------------------------------------------------------------------------------
 
 
-def preview_booking(
-    item: Item, starts_at: datetime, ends_at: datetime, quantity: int, *, now: datetime
-) -> Quote:
-    """The checks the booking service will make, read-only, so the confirm page shows only a booking that
-    can be made now (the service checks again under its locks). Raises the same DomainErrors."""
-    if item.reservation_type == Item.ReservationType.FIXED:
-        _settings, capacity = check_fixed_booking(item, starts_at, ends_at, now=now)
-        made = Slot.objects.filter(item=item, starts_at=starts_at, ends_at=ends_at).first()
-        remaining = made.capacity - made.booked if made else capacity
-        if quantity > remaining:
-            raise SlotFullError
-    else:
-        check_free_booking(item, starts_at, ends_at, now=now)
-        used = peak_quantity(live_bookings(item, starts_at, ends_at), starts_at, ends_at)
-        if used + quantity > item.stock:
-            raise SoldOutError
-    return quote_booking(item, starts_at, ends_at, quantity)
-
-
 def _usable_methods(item: Item, member, quote: Quote) -> list:
     return [
         method
@@ -292,7 +268,9 @@ def book(request, pk: int):
         quantity = form.cleaned_data["quantity"]
         try:
             quote = (
-                preview_booking(item, starts_at, ends_at, quantity, now=now)
+                services.booking_preview(
+                    item=item, starts_at=starts_at, ends_at=ends_at, quantity=quantity, now=now
+                )
                 if step == "confirm"
                 else quote_booking(item, starts_at, ends_at, quantity)
             )
@@ -335,20 +313,6 @@ def book(request, pk: int):
 # --- my page: reservations -------------------------------------------------------------------------------
 
 
-def _settings_for(items: list[Item]) -> dict[int, ReservationSettings]:
-    """Each item's effective reservation settings in one query (Item.reservation_settings() per row would
-    be one query per reservation on a list page)."""
-    if not items:
-        return {}
-    own_ids = {item.pk for item in items if item.uses_own_settings}
-    rows = list(ReservationSettings.objects.filter(Q(item__isnull=True) | Q(item_id__in=own_ids)))
-    own = {row.item_id: row for row in rows if row.item_id is not None}
-    general = next((row for row in rows if row.item_id is None), None)
-    if general is None and len(own) < len(items):
-        general = ReservationSettings.general()
-    return {item.pk: own.get(item.pk, general) for item in items}
-
-
 @dataclass
 class ReservationRow:
     reservation: Reservation
@@ -357,13 +321,10 @@ class ReservationRow:
 
 
 def _rows(reservations: list[Reservation], now: datetime) -> list[ReservationRow]:
-    settings_by_item = _settings_for(list({r.item_id: r.item for r in reservations}.values()))
+    deadlines = services.cancel_deadlines(reservations)
     rows = []
     for reservation in reservations:
-        deadline = None
-        if reservation.is_live:
-            minutes = settings_by_item[reservation.item_id].cancel_deadline_minutes
-            deadline = reservation.starts_at - timedelta(minutes=minutes)
+        deadline = deadlines.get(reservation.pk) if reservation.is_live else None
         rows.append(ReservationRow(reservation, deadline, deadline is not None and now <= deadline))
     return rows
 

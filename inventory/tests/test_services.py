@@ -456,3 +456,26 @@ def test_segment_peaks_agree_with_the_per_segment_peak():
     expected = [peak_quantity(live, a, b) for a, b in itertools.pairwise(boundaries)]
     assert segment_peaks(live, boundaries) == expected
     assert max(expected) > 0
+
+
+def test_items_of_a_private_store_cannot_be_booked_on_the_member_site(general_settings, member):
+    item = ItemFactory()
+    item.store.is_public = False
+    item.store.save()
+    with pytest.raises(NotBookableError):
+        book(item, member, "10:00", "11:00")
+
+
+def test_booking_preview_makes_the_same_checks_without_writing(general_settings, member):
+    from inventory.services import booking_preview
+
+    item = ItemFactory(units=[(60, 1000), (180, 2000)], stock=1)
+    quote = booking_preview(item=item, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "14:00"), now=NOW)
+    assert quote.total_yen == 3000
+    assert not Reservation.objects.exists()
+    book(item, member, "10:00", "12:00", method="counter")
+    with pytest.raises(SoldOutError):
+        booking_preview(item=item, starts_at=jst(MONDAY, "11:00"), ends_at=jst(MONDAY, "12:00"), now=NOW)
+    AcceptanceOverrideFactory(item=item, start_date=MONDAY, end_date=MONDAY)
+    with pytest.raises(ClosedError):
+        booking_preview(item=item, starts_at=jst(MONDAY, "16:00"), ends_at=jst(MONDAY, "17:00"), now=NOW)
