@@ -11,3 +11,15 @@ class InventoryConfig(AppConfig):
 
         payment_methods.register(payment_methods.FreeBooking())
         payment_methods.register(payment_methods.AtCounter())
+
+        from members.mypage import Section, register_section
+
+        register_section(
+            Section(
+                title=_("Reservations"),
+                description=_("See your upcoming and past reservations, and cancel a booking."),
+                url_name="site:reservation_list",
+                link_label=_("My reservations"),
+                order=10,
+            )
+        )

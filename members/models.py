@@ -4,6 +4,7 @@ from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 KANA_VALIDATOR = RegexValidator(
     r"^[\u30A0-\u30FF\u3040-\u309F\u30FC\s　]+$",
@@ -44,7 +45,7 @@ class Member(AbstractBaseUser, PermissionsMixin):
     """Everyone who logs in: members of the shop and, with is_staff, its staff. E-mail is the login."""
 
     email = models.EmailField(_("e-mail address"), unique=True)
-    name = models.CharField(_("name"), max_length=100)
+    name = models.CharField(pgettext_lazy("person", "name"), max_length=100)
     name_kana = models.CharField(_("name (kana)"), max_length=100, blank=True, validators=[KANA_VALIDATOR])
     phone = models.CharField(_("phone"), max_length=20, blank=True, validators=[PHONE_VALIDATOR])
     member_discount_pct = models.PositiveSmallIntegerField(

@@ -198,3 +198,9 @@ def test_member_admin_list_query_count_does_not_grow(admin_client, django_assert
     MemberFactory.create_batch(60)
     with django_assert_max_num_queries(len(small.captured_queries)):
         assert admin_client.get(reverse("admin:members_member_changelist")).status_code == 200
+
+
+def test_my_page_shows_the_cards_other_apps_registered(client):
+    client.force_login(MemberFactory())
+    body = client.get(reverse("members:mypage")).content.decode()
+    assert reverse("site:reservation_list") in body
