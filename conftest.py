@@ -34,12 +34,19 @@ class Mailbox:
                     found.append(email.message_from_bytes(chunk.lstrip()))
         return found
 
-    def wait_for(self, to: str, *, subject_contains: str = "", timeout: float = 30) -> Message:
+    def wait_for(
+        self, to: str, *, subject_contains: str = "", body_contains: str = "", timeout: float = 30
+    ) -> Message:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for message in self.messages():
-                if to in message.get("To", "") and subject_contains in str(
+                subject = str(
                     email.header.make_header(email.header.decode_header(message.get("Subject", "")))
+                )
+                if (
+                    to in message.get("To", "")
+                    and subject_contains in subject
+                    and body_contains in self.body(message)
                 ):
                     return message
             time.sleep(0.1)

@@ -1,0 +1,41 @@
+"""Booking and cancellation e-mails are sent by the real Celery worker after the booking commits."""
+
+from datetime import date
+
+import pytest
+from django.core import mail
+
+from inventory.services import reservation_cancel, reservation_create
+from inventory.tests.factories import ItemFactory, ReservationSettingsFactory, jst
+from members.tests.factories import MemberFactory
+
+MONDAY = date(2027, 6, 7)
+NOW = jst(date(2027, 6, 1), "09:00")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_booking_and_cancellation_mails_come_from_the_worker(celery_worker):
+    # given
+    ReservationSettingsFactory()
+    member = MemberFactory(email="booker@example.com", name="予約 太郎")
+    item = ItemFactory(name="キャンプテント", units=[(60, 1000)])
+    # when a booking is made, then cancelled
+    reservation = reservation_create(
+        member=member,
+        item=item,
+        starts_at=jst(MONDAY, "10:00"),
+        ends_at=jst(MONDAY, "12:00"),
+        payment_method="counter",
+        now=NOW,
+    )
+    booked = celery_worker.wait_for("booker@example.com", subject_contains="キャンプテント")
+    reservation_cancel(reservation=reservation, by=member, reason="予定変更", now=NOW)
+    # then both mails arrive through the worker (never the web process) with the booking's facts in JST
+    body = celery_worker.body(booked)
+    assert "2027-06-07" in body
+    assert "10:00" in body
+    assert "¥2,000" in body
+    assert str(reservation.pk) in body
+    cancelled = celery_worker.wait_for("booker@example.com", body_contains="予定変更")
+    assert str(reservation.pk) in celery_worker.body(cancelled)
+    assert mail.outbox == []
