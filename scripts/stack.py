@@ -189,6 +189,7 @@ class Supervisor:
 
 def command_run() -> int:
     port = os.environ.get("PORT", "8000")
+    LOCAL.mkdir(exist_ok=True)  # beat's schedule lives here even when no embedded service made it
     with services(LOCAL, keep=True) as service_env:
         env = {**os.environ, **service_env}
         env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")

@@ -75,6 +75,8 @@ def test_run_serves_the_site_and_admin_then_ctrl_c_stops_every_process():
     finally:
         if launcher.poll() is None:
             os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait(30)
+        launcher.stdout.close()
 
     # then it exits cleanly, every child is gone, and it had printed the staff login
     assert launcher.returncode == 0, output
