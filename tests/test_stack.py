@@ -73,7 +73,9 @@ def test_run_serves_the_site_and_admin_then_ctrl_c_stops_every_process():
         launcher.send_signal(signal.SIGINT)
         output, _ = launcher.communicate(timeout=60)
     finally:
-        if launcher.poll() is None:
+        if launcher.poll() is None:  # the test failed midway: leave no process behind
+            for child in psutil.Process(launcher.pid).children(recursive=True):
+                child.kill()
             os.killpg(launcher.pid, signal.SIGKILL)
             launcher.wait(30)
         launcher.stdout.close()
