@@ -738,6 +738,7 @@ class ReservationAdmin(admin.ModelAdmin):
                     "cancelled_by",
                     "cancel_reason",
                     "completed_at",
+                    "no_show_at",
                 )
             },
         ),
@@ -760,6 +761,7 @@ class ReservationAdmin(admin.ModelAdmin):
         "cancelled_by",
         "cancel_reason",
         "completed_at",
+        "no_show_at",
         "price_display",
         "payment_display",
         "price_lines",

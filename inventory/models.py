@@ -478,6 +478,7 @@ class Reservation(TimeStampedModel):
     )
     cancel_reason = models.CharField(_("cancel reason"), max_length=200, blank=True)
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    no_show_at = models.DateTimeField(_("marked as no-show at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("reservation")

@@ -254,7 +254,8 @@ def reservation_mark_no_show(*, reservation: Reservation, by, now: datetime | No
     payment_methods.get(reservation.payment_method).no_show(reservation=reservation, now=now)
     reservation.status = Reservation.Status.NO_SHOW
     reservation.cancelled_by = by
-    reservation.save(update_fields=["status", "cancelled_by", "updated_at"])
+    reservation.no_show_at = now
+    reservation.save(update_fields=["status", "cancelled_by", "no_show_at", "updated_at"])
     return reservation
 
 

@@ -371,6 +371,8 @@ def test_no_show_only_after_the_start_and_keeps_the_payment(general_settings, me
         reservation_mark_no_show(reservation=reservation, by=staff, now=jst(MONDAY, "09:59"))
     marked = reservation_mark_no_show(reservation=reservation, by=staff, now=jst(MONDAY, "10:10"))
     assert marked.status == Reservation.Status.NO_SHOW
+    assert marked.no_show_at == jst(MONDAY, "10:10")
+    assert marked.cancelled_by == staff
     with pytest.raises(StatusError):
         reservation_complete(reservation=reservation, now=jst(MONDAY, "12:00"))
 
