@@ -149,6 +149,9 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="shop@example.com")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# Card payment for bookings needs the checkout pages (issue 4, in progress); off until they land.
+PAYMENTS_CARD_CHECKOUT = env.bool("PAYMENTS_CARD_CHECKOUT", default=False)
+
 # Celery: Redis is the broker; nothing reads task results, so none are stored.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_TASK_IGNORE_RESULT = True

@@ -1,0 +1,149 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from core.models import TimeStampedModel
+
+
+class Product(TimeStampedModel):
+    """商品 / SKU: something sold for money, one-time (単品) or monthly (定期)."""
+
+    class Kind(models.TextChoices):
+        ONE_TIME = "one_time", _("One-time")
+        MONTHLY = "monthly", _("Monthly")
+
+    sku = models.CharField(_("SKU"), max_length=50, unique=True)
+    name = models.CharField(_("product name"), max_length=120)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind, default=Kind.ONE_TIME)
+    price_yen = models.PositiveIntegerField(_("price (yen, tax included)"))
+    points_payable = models.BooleanField(_("points can pay for it"), default=True)
+    is_fee = models.BooleanField(_("fee line (enrollment fee)"), default=False)
+    is_active = models.BooleanField(_("on sale"), default=True)
+    points_per_unit = models.PositiveIntegerField(
+        _("purchase points per unit"), null=True, blank=True, help_text=_("Overrides the shop's base rate.")
+    )
+    points_rate_pct = models.PositiveSmallIntegerField(
+        _("purchase points rate (%)"), null=True, blank=True, help_text=_("Overrides the shop's base rate.")
+    )
+
+    class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
+        ordering = ["sku"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(points_per_unit__isnull=True) | Q(points_rate_pct__isnull=True),
+                name="product_one_points_rule",
+            ),
+            models.CheckConstraint(
+                condition=Q(points_rate_pct__isnull=True) | Q(points_rate_pct__lte=100),
+                name="product_rate_pct_le_100",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} [{self.sku}]"
+
+    def clean(self):
+        if self.points_per_unit is not None and self.points_rate_pct is not None:
+            raise ValidationError(
+                {"points_rate_pct": _("Set either fixed points per unit or a rate, not both.")}, code="both"
+            )
+
+
+class Order(TimeStampedModel):
+    """受注: what a member buys in one checkout. Amounts are integer yen, tax included; each discount step
+    of the price pipeline (price rule → member discount → coupon → points) has its own field."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending payment")
+        PAID = "paid", _("Paid")
+        CANCELLED = "cancelled", _("Cancelled")
+        PARTIALLY_CANCELLED = "partially_cancelled", _("Partially cancelled")
+        REFUNDED = "refunded", _("Refunded")
+
+    class Method(models.TextChoices):
+        CARD = "card", _("Card")
+        COUNTER = "counter", _("At the counter")
+        FREE = "free", _("Free")
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("member"), on_delete=models.PROTECT, related_name="orders"
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status, default=Status.PENDING, db_index=True
+    )
+    payment_method = models.CharField(_("payment method"), max_length=10, choices=Method)
+    subtotal_yen = models.PositiveIntegerField(_("subtotal (yen)"), default=0)
+    price_rule_discount_yen = models.PositiveIntegerField(_("price rule discount (yen)"), default=0)
+    member_discount_yen = models.PositiveIntegerField(_("member discount (yen)"), default=0)
+    coupon_discount_yen = models.PositiveIntegerField(_("coupon discount (yen)"), default=0)
+    points_used = models.PositiveIntegerField(_("points used"), default=0)
+    total_yen = models.PositiveIntegerField(_("total (yen)"), default=0)
+    refunded_yen = models.PositiveIntegerField(_("refunded (yen)"), default=0)
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    stripe_checkout_session_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    total_yen=F("subtotal_yen")
+                    - F("price_rule_discount_yen")
+                    - F("member_discount_yen")
+                    - F("coupon_discount_yen")
+                    - F("points_used")
+                ),
+                name="order_total_is_subtotal_less_discounts",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_yen__lte=F("total_yen")), name="order_refund_within_total"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk}"
+
+
+class OrderLine(models.Model):
+    class Kind(models.TextChoices):
+        PRODUCT = "product", _("Product")
+        RESERVATION = "reservation", _("Reservation")
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    reservation = models.ForeignKey(
+        "inventory.Reservation", on_delete=models.PROTECT, null=True, blank=True, related_name="order_lines"
+    )
+    description = models.CharField(_("description"), max_length=200)
+    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+    unit_price_yen = models.PositiveIntegerField(_("unit price (yen)"))
+    fulfilled_at = models.DateTimeField(_("fulfilled at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="order_line_quantity_positive"),
+            models.CheckConstraint(
+                condition=(Q(kind="product") & Q(product__isnull=False))
+                | (Q(kind="reservation") & Q(reservation__isnull=False)),
+                name="order_line_kind_matches_reference",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.description} × {self.quantity}"
+
+    @property
+    def total_yen(self) -> int:
+        return self.unit_price_yen * self.quantity

@@ -1,0 +1,81 @@
+"""What a paid order fulfils is pluggable (ARCHITECTURE.md): payments calls the fulfiller registered for a
+line's kind. Higher apps (tickets, plans) register theirs in AppConfig.ready(); payments registers the one
+for reservations itself, because inventory sits below payments and cannot import it.
+
+The price pipeline is pluggable the same way: discount steps (price rule, coupon, points) register here
+and run in SPEC §9's order: item price → price rule → member discount → coupon → points."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from payments.models import OrderLine
+
+
+class Fulfiller(Protocol):
+    def fulfil(self, *, line: OrderLine, now: datetime) -> None:
+        """Deliver what the line paid for, inside the payment's transaction (idempotent)."""
+
+    def undo(self, *, line: OrderLine, now: datetime, by) -> None:
+        """Take it back when the order is cancelled or refunded."""
+
+
+_fulfillers: dict[str, Fulfiller] = {}
+
+
+def register_fulfiller(kind: str, fulfiller: Fulfiller) -> None:
+    _fulfillers[kind] = fulfiller
+
+
+def fulfiller_for(kind: str) -> Fulfiller:
+    return _fulfillers[kind]
+
+
+@dataclass
+class PriceDraft:
+    """An order's amounts while the pipeline runs; each step fills its own field."""
+
+    member: object
+    payment_method: str
+    lines: list = field(default_factory=list)
+    subtotal_yen: int = 0
+    price_rule_discount_yen: int = 0
+    member_discount_yen: int = 0
+    coupon_discount_yen: int = 0
+    points_used: int = 0
+
+    @property
+    def total_yen(self) -> int:
+        return (
+            self.subtotal_yen
+            - self.price_rule_discount_yen
+            - self.member_discount_yen
+            - self.coupon_discount_yen
+            - self.points_used
+        )
+
+
+class PriceStep(Protocol):
+    order: int  # 10 price rule, 20 member discount, 30 coupon, 40 points
+
+    def apply(self, *, draft: PriceDraft, options: dict) -> None: ...
+
+
+_steps: dict[str, PriceStep] = {}
+
+
+def register_price_step(key: str, step: PriceStep) -> None:
+    _steps[key] = step
+
+
+def price_steps() -> list[PriceStep]:
+    return sorted(_steps.values(), key=lambda step: step.order)
+
+
+def apply_pipeline(draft: PriceDraft, options: dict | None = None) -> PriceDraft:
+    for step in price_steps():
+        step.apply(draft=draft, options=options or {})
+    return draft

@@ -1,0 +1,72 @@
+"""Card payment for bookings, and confirming a booking when its order is paid.
+
+payments sits above inventory, so it plugs into inventory's payment-method registry ("card") and
+registers the fulfiller for reservation lines in its own registry."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext_lazy as _
+
+from inventory import services as inventory_services
+from inventory.models import Reservation
+from inventory.payment_methods import Authorisation
+from payments.exceptions import FulfilmentError
+from payments.models import Order, OrderLine
+from payments.services import LineDraft, order_cancel, order_create
+
+
+class CardPayment:
+    """The booking stays tentative until the card payment completes; unpaid, it is released."""
+
+    key = "card"
+    label = _("Card")
+
+    def is_available(self, *, item, member, price_yen: int) -> bool:
+        # Offered only once the card checkout (Stripe Checkout / the test gateway) is switched on, so no
+        # member is left with a booking they cannot pay for.
+        return price_yen > 0 and settings.PAYMENTS_CARD_CHECKOUT
+
+    def authorise(self, *, reservation: Reservation, now) -> Authorisation:
+        order_create(
+            member=reservation.member,
+            lines=[
+                LineDraft(
+                    kind=OrderLine.Kind.RESERVATION,
+                    description=str(reservation.item.name),
+                    unit_price_yen=reservation.price_yen,
+                    reservation=reservation,
+                )
+            ],
+            payment_method=Order.Method.CARD,
+        )
+        return Authorisation(confirmed=False)
+
+    def release(self, *, reservation: Reservation, now) -> None:
+        for order in Order.objects.filter(lines__reservation=reservation, status=Order.Status.PENDING):
+            order_cancel(order=order, now=now, undo=False)
+
+    def no_show(self, *, reservation: Reservation, now) -> None:
+        pass
+
+
+def order_for_reservation(reservation: Reservation) -> Order | None:
+    return Order.objects.filter(lines__reservation=reservation).order_by("-pk").first()
+
+
+class ReservationFulfiller:
+    def fulfil(self, *, line: OrderLine, now) -> None:
+        reservation = line.reservation
+        if reservation.status not in Reservation.LIVE_STATUSES:
+            # Paid after the hold ran out: the place may be gone. Staff refund it (issue 4 follow-up).
+            raise FulfilmentError(_("The reservation was released before the payment arrived."))
+        inventory_services.reservation_confirm(reservation=reservation, now=now)
+
+    def undo(self, *, line: OrderLine, now, by) -> None:
+        reservation = Reservation.objects.get(pk=line.reservation_id)
+        if reservation.is_live:
+            with transaction.atomic():
+                inventory_services.reservation_cancel(
+                    reservation=reservation, by=by, as_staff=True, reason=str(_("Order cancelled")), now=now
+                )

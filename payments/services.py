@@ -1,0 +1,123 @@
+"""Orders: create (through the price pipeline), mark paid (fulfils), cancel (undoes fulfilment)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from payments import registry
+from payments.exceptions import OrderError
+from payments.models import Order, OrderLine, Product
+
+
+@dataclass(frozen=True)
+class LineDraft:
+    kind: str
+    description: str
+    unit_price_yen: int
+    quantity: int = 1
+    product: Product | None = None
+    reservation: object | None = None
+
+
+def member_discount_yen(*, amount_yen: int, pct: int) -> int:
+    """SPEC §2: a percentage discount is floor(amount × pct / 100)."""
+    return amount_yen * pct // 100
+
+
+class MemberDiscountStep:
+    """The member's discount (SuperSaaS's supervisor field): card checkouts only, after the price rule."""
+
+    order = 20
+
+    def apply(self, *, draft: registry.PriceDraft, options: dict) -> None:
+        pct = getattr(draft.member, "member_discount_pct", 0) or 0
+        if draft.payment_method != Order.Method.CARD or not pct:
+            return
+        draft.member_discount_yen = member_discount_yen(
+            amount_yen=draft.subtotal_yen - draft.price_rule_discount_yen, pct=pct
+        )
+
+
+@transaction.atomic
+def order_create(
+    *, member, lines: list[LineDraft], payment_method: str, options: dict | None = None
+) -> Order:
+    if not lines:
+        raise OrderError(gettext("An order needs at least one line."))
+    draft = registry.PriceDraft(member=member, payment_method=payment_method, lines=lines)
+    draft.subtotal_yen = sum(line.unit_price_yen * line.quantity for line in lines)
+    registry.apply_pipeline(draft, options)
+    if draft.total_yen < 0:
+        raise OrderError(gettext("The discounts are larger than the price."))
+    order = Order.objects.create(
+        member=member,
+        payment_method=payment_method,
+        subtotal_yen=draft.subtotal_yen,
+        price_rule_discount_yen=draft.price_rule_discount_yen,
+        member_discount_yen=draft.member_discount_yen,
+        coupon_discount_yen=draft.coupon_discount_yen,
+        points_used=draft.points_used,
+        total_yen=draft.total_yen,
+    )
+    OrderLine.objects.bulk_create(
+        OrderLine(
+            order=order,
+            kind=line.kind,
+            product=line.product,
+            reservation=line.reservation,
+            description=line.description[:200],
+            quantity=line.quantity,
+            unit_price_yen=line.unit_price_yen,
+        )
+        for line in lines
+    )
+    return order
+
+
+def _locked(order: Order) -> Order:
+    return Order.objects.select_for_update().get(pk=order.pk)
+
+
+@transaction.atomic
+def order_mark_paid(*, order: Order, now: datetime | None = None) -> Order:
+    """入金: pending → paid, then every line is fulfilled in the same transaction. Paying twice (a webhook
+    received again, staff clicking twice) changes nothing the second time."""
+    now = now or timezone.now()
+    order = _locked(order)
+    if order.status == Order.Status.PAID:
+        return order
+    if order.status != Order.Status.PENDING:
+        raise OrderError(gettext("Only a pending order can be marked as paid."))
+    order.status = Order.Status.PAID
+    order.paid_at = now
+    order.save(update_fields=["status", "paid_at", "updated_at"])
+    for line in order.lines.select_related("product").order_by("pk"):
+        if line.fulfilled_at is None:
+            registry.fulfiller_for(line.kind).fulfil(line=line, now=now)
+            line.fulfilled_at = now
+            line.save(update_fields=["fulfilled_at"])
+    return order
+
+
+@transaction.atomic
+def order_cancel(*, order: Order, by=None, now: datetime | None = None, undo: bool = True) -> Order:
+    """Cancel a pending or paid order and undo what its lines delivered (money goes back separately,
+    through a refund). `undo=False` when the cancellation comes from what the line delivered (a booking
+    cancelled by its member releases its unpaid order; the booking is already being undone)."""
+    now = now or timezone.now()
+    order = _locked(order)
+    if order.status == Order.Status.CANCELLED:
+        return order
+    if order.status not in (Order.Status.PENDING, Order.Status.PAID):
+        raise OrderError(gettext("This order can no longer be cancelled."))
+    for line in order.lines.order_by("pk") if undo else ():
+        registry.fulfiller_for(line.kind).undo(line=line, now=now, by=by)
+    order.status = Order.Status.CANCELLED
+    order.cancelled_at = now
+    order.save(update_fields=["status", "cancelled_at", "updated_at"])
+    return order
