@@ -29,6 +29,7 @@ RUN python scripts/compile_messages.py \
     && SECRET_KEY=build-time-only-not-a-secret \
        ALLOWED_HOSTS=localhost \
        DATABASE_URL=postgres://build@localhost:5432/build \
+       STRIPE_SECRET_KEY=build-time-only STRIPE_WEBHOOK_SECRET=build-time-only \
        python manage.py collectstatic --noinput \
     && mkdir -p /app/media \
     && chown app:app /app/media

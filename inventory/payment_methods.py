@@ -40,6 +40,9 @@ class PaymentMethod(Protocol):
     def no_show(self, *, reservation: Reservation, now: datetime) -> None:
         """Called when staff mark a no-show: what was taken is kept."""
 
+    # Optional: `next_url(*, reservation) -> str | None`, where the member goes after booking (a payment
+    # page); the reservation page when absent or None.
+
 
 _registry: dict[str, PaymentMethod] = {}
 

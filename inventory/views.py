@@ -298,7 +298,10 @@ def book(request, pk: int):
                     return render(request, "site/inventory/book.html", context)
             else:
                 messages.success(request, _booking_done_message(reservation))
-                return redirect("site:reservation_detail", pk=reservation.pk)
+                # A method that takes payment elsewhere (card → checkout) says where the member goes next.
+                method = payment_methods.get(reservation.payment_method)
+                next_url = getattr(method, "next_url", lambda **kwargs: None)(reservation=reservation)
+                return redirect(next_url or reverse("site:reservation_detail", args=[reservation.pk]))
         context.update(
             payment_form=payment_form,
             quote=quote,

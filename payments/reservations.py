@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from inventory import services as inventory_services
@@ -49,6 +50,10 @@ class CardPayment:
 
     def no_show(self, *, reservation: Reservation, now) -> None:
         pass
+
+    def next_url(self, *, reservation: Reservation) -> str | None:
+        order = order_for_reservation(reservation)
+        return reverse("payments:checkout", args=[order.pk]) if order else None
 
 
 def order_for_reservation(reservation: Reservation) -> Order | None:

@@ -149,8 +149,13 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="shop@example.com")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
-# Card payment for bookings needs the checkout pages (issue 4, in progress); off until they land.
-PAYMENTS_CARD_CHECKOUT = env.bool("PAYMENTS_CARD_CHECKOUT", default=False)
+# Stripe (card payments). Without a secret key the clearly labelled test gateway takes card payments;
+# production settings refuse to start that way.
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+# Card payment for bookings (the checkout: test gateway now, Stripe Checkout next).
+PAYMENTS_CARD_CHECKOUT = env.bool("PAYMENTS_CARD_CHECKOUT", default=True)
 
 # Celery: Redis is the broker; nothing reads task results, so none are stored.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)

@@ -304,7 +304,8 @@ def test_booking_a_priced_free_item_shows_the_breakdown_then_books_paid_at_the_c
     assert "¥3,000" in html
     assert confirm.context["quote"].lines == ["180 min × 1: ¥2,000 each", "60 min × 1: ¥1,000 each"]
     assert [key for key, _label in confirm.context["payment_form"].fields["payment_method"].choices] == [
-        "counter"
+        "counter",
+        "card",
     ]
     assert not Reservation.objects.exists()
     # when the member books

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from payments import views
+
+app_name = "payments"
+
+urlpatterns = [
+    path("orders/<int:pk>/", views.order_detail, name="order_detail"),
+    path("orders/<int:pk>/pay/", views.checkout, name="checkout"),
+    path("orders/<int:pk>/test-gateway/", views.test_gateway_result, name="test_gateway_result"),
+]

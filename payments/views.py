@@ -1,0 +1,57 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
+from django.views.decorators.http import require_http_methods, require_POST
+
+from core.exceptions import DomainError
+from payments.gateway import using_test_gateway
+from payments.models import Order
+from payments.services import order_mark_paid
+
+
+def _own_order(request, pk: int) -> Order:
+    return get_object_or_404(Order.objects.prefetch_related("lines"), pk=pk, member=request.user)
+
+
+@login_required
+def checkout(request, pk: int):
+    """Where a member pays a pending order. Stripe Checkout replaces the test page when keys are set."""
+    order = _own_order(request, pk)
+    if order.status != Order.Status.PENDING:
+        messages.info(
+            request, gettext("This order is already %(status)s.") % {"status": order.get_status_display()}
+        )
+        return redirect("payments:order_detail", pk=order.pk)
+    if not using_test_gateway():
+        raise Http404  # Stripe Checkout: next step of issue 4
+    return render(request, "site/payments/test_gateway.html", {"order": order})
+
+
+@login_required
+@require_POST
+def test_gateway_result(request, pk: int):
+    """The test gateway's two buttons. It exists only without Stripe keys (never in production)."""
+    if not using_test_gateway():
+        raise Http404
+    order = _own_order(request, pk)
+    if request.POST.get("result") == "succeed":
+        try:
+            order_mark_paid(order=order)
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, gettext("Payment completed (test gateway). Thank you."))
+        return redirect("payments:order_detail", pk=order.pk)
+    messages.error(
+        request, gettext("The payment failed (test gateway). Nothing was charged; you can try again.")
+    )
+    return redirect("payments:checkout", pk=order.pk)
+
+
+@login_required
+@require_http_methods(["GET"])
+def order_detail(request, pk: int):
+    order = _own_order(request, pk)
+    return render(request, "site/payments/order_detail.html", {"order": order})
