@@ -147,3 +147,27 @@ class OrderLine(models.Model):
     @property
     def total_yen(self) -> int:
         return self.unit_price_yen * self.quantity
+
+
+class StripeEvent(models.Model):
+    """Every Stripe webhook event received, stored once by its id: the unique key makes processing
+    exactly-once (the effect is written in the same transaction as this row)."""
+
+    event_id = models.CharField(_("event id"), max_length=255, unique=True)
+    type = models.CharField(_("type"), max_length=100, db_index=True)
+    livemode = models.BooleanField(default=False)
+    stripe_created = models.DateTimeField(_("created at Stripe"))
+    payload = models.JSONField()
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    order = models.ForeignKey(
+        Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="stripe_events"
+    )
+    result = models.CharField(_("result"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("Stripe event")
+        verbose_name_plural = _("Stripe events")
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

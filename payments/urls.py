@@ -8,4 +8,5 @@ urlpatterns = [
     path("orders/<int:pk>/", views.order_detail, name="order_detail"),
     path("orders/<int:pk>/pay/", views.checkout, name="checkout"),
     path("orders/<int:pk>/test-gateway/", views.test_gateway_result, name="test_gateway_result"),
+    path("stripe/webhook/", views.stripe_webhook, name="stripe_webhook"),
 ]

@@ -1,14 +1,19 @@
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.exceptions import DomainError
 from payments.gateway import using_test_gateway
 from payments.models import Order
 from payments.services import order_mark_paid
+from payments.stripe_events import WebhookRejectedError, stripe_event_process, verify
 
 
 def _own_order(request, pk: int) -> Order:
@@ -55,3 +60,17 @@ def test_gateway_result(request, pk: int):
 def order_detail(request, pk: int):
     order = _own_order(request, pk)
     return render(request, "site/payments/order_detail.html", {"order": order})
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request):
+    """Stripe's webhook endpoint: 400 for a body that fails verification, 200 once stored (a duplicate
+    is answered 200 too, so Stripe stops retrying)."""
+    try:
+        verify(request.body, request.headers.get("Stripe-Signature", ""))
+    except WebhookRejectedError as error:
+        return JsonResponse({"error": str(error.message)}, status=400)
+    # Verified: process the payload exactly as Stripe sent it.
+    processed, result = stripe_event_process(event=json.loads(request.body), now=timezone.now())
+    return JsonResponse({"received": True, "processed": processed, "result": result})
