@@ -2,8 +2,10 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
@@ -13,6 +15,7 @@ from core.exceptions import DomainError
 from payments.gateway import using_test_gateway
 from payments.models import Order
 from payments.services import order_mark_paid
+from payments.stripe_api import checkout_session_create
 from payments.stripe_events import WebhookRejectedError, stripe_event_process, verify
 
 
@@ -30,8 +33,22 @@ def checkout(request, pk: int):
         )
         return redirect("payments:order_detail", pk=order.pk)
     if not using_test_gateway():
-        raise Http404  # Stripe Checkout: next step of issue 4
+        session = checkout_session_create(
+            order=order,
+            success_url=request.build_absolute_uri(reverse("payments:order_detail", args=[order.pk])),
+            cancel_url=request.build_absolute_uri(reverse("payments:checkout_cancelled", args=[order.pk])),
+        )
+        Order.objects.filter(pk=order.pk).update(stripe_checkout_session_id=session.id)
+        return redirect(session.url)
     return render(request, "site/payments/test_gateway.html", {"order": order})
+
+
+@login_required
+def checkout_cancelled(request, pk: int):
+    """Stripe sends the member back here when they leave the payment page: nothing was charged."""
+    order = _own_order(request, pk)
+    messages.info(request, gettext("The payment was not completed. You can pay later from this page."))
+    return redirect("payments:order_detail", pk=order.pk)
 
 
 @login_required
@@ -74,3 +91,33 @@ def stripe_webhook(request):
     # Verified: process the payload exactly as Stripe sent it.
     processed, result = stripe_event_process(event=json.loads(request.body), now=timezone.now())
     return JsonResponse({"received": True, "processed": processed, "result": result})
+
+
+ORDERS_PER_PAGE = 20
+# A receipt (領収書) exists once money was received; a fully cancelled or refunded order has none.
+RECEIPT_STATUSES = (Order.Status.PAID, Order.Status.PARTIALLY_CANCELLED)
+
+
+@login_required
+@require_http_methods(["GET"])
+def order_list(request):
+    """My page › order history: the member's own orders, newest first."""
+    orders = (
+        Order.objects.filter(member=request.user).prefetch_related("lines").order_by("-created_at", "-id")
+    )
+    page = Paginator(orders, ORDERS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "site/payments/order_list.html",
+        {"orders": page.object_list, "page": page, "receipt_statuses": RECEIPT_STATUSES},
+    )
+
+
+@login_required
+@require_http_methods(["GET"])
+def order_receipt(request, pk: int):
+    """A print-friendly receipt (領収書) of a paid order."""
+    order = _own_order(request, pk)
+    if order.status not in RECEIPT_STATUSES or order.paid_at is None:
+        raise Http404
+    return render(request, "site/payments/receipt.html", {"order": order})

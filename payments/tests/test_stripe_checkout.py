@@ -1,0 +1,95 @@
+"""Stripe Checkout through the official client against a local HTTP double of Stripe's API."""
+
+from datetime import date
+
+import pytest
+from django.urls import reverse
+
+from inventory.services import reservation_create
+from inventory.tests.factories import ItemFactory, ReservationSettingsFactory, jst
+from members.tests.factories import MemberFactory
+from payments.models import Order, OrderLine, Product
+from payments.reservations import order_for_reservation
+from payments.services import LineDraft, order_create
+from payments.tests.stripe_double import StripeDouble
+
+pytestmark = pytest.mark.django_db
+
+MONDAY = date(2027, 6, 7)
+NOW = jst(date(2027, 6, 1), "09:00")
+
+
+@pytest.fixture
+def stripe_api(settings):
+    with StripeDouble() as double:
+        settings.STRIPE_SECRET_KEY = "sk_test_" + "k" * 24
+        settings.STRIPE_API_BASE = double.url
+        yield double
+
+
+@pytest.mark.parametrize("price", [1, 980, 3300, 128000])
+def test_the_amount_sent_to_stripe_is_the_yen_price(client, stripe_api, price):
+    # given a pending order for a product at `price` yen (JPY is zero-decimal: no × 100)
+    member = MemberFactory()
+    product = Product.objects.create(sku=f"SKU-{price}", name="回数券10回", price_yen=price)
+    order = order_create(
+        member=member,
+        lines=[
+            LineDraft(
+                kind=OrderLine.Kind.PRODUCT, description=product.name, unit_price_yen=price, product=product
+            )
+        ],
+        payment_method=Order.Method.COUNTER,
+    )
+    client.force_login(member)
+    # when the member goes to pay
+    response = client.get(reverse("payments:checkout", args=[order.pk]))
+    # then a Checkout Session in payment mode is made for exactly that amount, and the member sent to it
+    sent = stripe_api.requests[-1]
+    assert sent["path"] == "/v1/checkout/sessions"
+    assert sent["form"]["mode"] == "payment"
+    assert sent["form"]["line_items[0][price_data][currency]"] == "jpy"
+    assert sent["form"]["line_items[0][price_data][unit_amount]"] == str(price)
+    assert sent["form"]["metadata[order_id]"] == str(order.pk)
+    assert response.status_code == 302
+    assert response["Location"].startswith("https://checkout.stripe.test/")
+    order.refresh_from_db()
+    assert order.stripe_checkout_session_id == "cs_test_1"
+
+
+def test_a_discounted_booking_is_charged_its_total(client, stripe_api, settings):
+    # given a member with a 10 % member discount who booked 2 hours (2,000 yen) by card
+    ReservationSettingsFactory()
+    member = MemberFactory(member_discount_pct=10)
+    item = ItemFactory(units=[(60, 1000)], stock=1)
+    reservation = reservation_create(
+        member=member, item=item, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "12:00"),
+        payment_method="card", now=NOW,
+    )  # fmt: skip
+    order = order_for_reservation(reservation)
+    client.force_login(member)
+    # when
+    client.get(reverse("payments:checkout", args=[order.pk]))
+    # then Stripe is asked for 1,800 yen, in one line
+    form = stripe_api.requests[-1]["form"]
+    assert form["line_items[0][price_data][unit_amount]"] == "1800"
+    assert "line_items[1][quantity]" not in form
+
+
+def test_opening_the_payment_page_twice_reuses_the_session(client, stripe_api):
+    member = MemberFactory()
+    product = Product.objects.create(sku="SKU-X", name="体験チケット", price_yen=500)
+    order = order_create(
+        member=member,
+        lines=[
+            LineDraft(
+                kind=OrderLine.Kind.PRODUCT, description=product.name, unit_price_yen=500, product=product
+            )
+        ],
+        payment_method=Order.Method.CARD,
+    )
+    client.force_login(member)
+    first = client.get(reverse("payments:checkout", args=[order.pk]))["Location"]
+    keys = {r["idempotency_key"] for r in stripe_api.requests}
+    assert len(keys) == 1
+    assert first.endswith("cs_test_1")
