@@ -171,3 +171,24 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+
+class Refund(TimeStampedModel):
+    """Money given back on a paid order, through Stripe for card payments (at the counter otherwise)."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    amount_yen = models.PositiveIntegerField(_("amount (yen)"))
+    reason = models.CharField(_("reason"), max_length=200)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    stripe_refund_id = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(amount_yen__gte=1), name="refund_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"#{self.order_id} ¥{self.amount_yen:,}"

@@ -121,3 +121,46 @@ def order_cancel(*, order: Order, by=None, now: datetime | None = None, undo: bo
     order.cancelled_at = now
     order.save(update_fields=["status", "cancelled_at", "updated_at"])
     return order
+
+
+@transaction.atomic
+def order_refund(*, order: Order, amount_yen: int, reason: str, by, now: datetime | None = None):
+    """Give back `amount_yen` of a paid order: through Stripe (with an idempotency key, so a retried
+    request never refunds twice) for card payments, recorded for counter payments. A full refund also
+    undoes what the order delivered (the booking is cancelled)."""
+    from payments import stripe_api
+    from payments.models import Refund
+
+    now = now or timezone.now()
+    order = _locked(order)
+    if order.status != Order.Status.PAID:
+        raise OrderError(gettext("Only a paid order can be refunded."))
+    if amount_yen < 1 or amount_yen > order.total_yen - order.refunded_yen:
+        raise OrderError(
+            gettext("The refund must be between ¥1 and ¥{left:,} (what is left to refund).").format(
+                left=order.total_yen - order.refunded_yen
+            ),
+            field="amount_yen",
+        )
+    if not reason.strip():
+        raise OrderError(gettext("Enter the reason for the refund."), field="reason")
+    refund = Refund.objects.create(
+        order=order, amount_yen=amount_yen, reason=reason.strip()[:200], created_by=by
+    )
+    if order.payment_method == Order.Method.CARD and order.stripe_payment_intent_id:
+        sent = stripe_api.refund_create(
+            payment_intent=order.stripe_payment_intent_id,
+            amount_yen=amount_yen,
+            idempotency_key=f"refund-{refund.pk}",
+        )
+        refund.stripe_refund_id = sent.id
+        refund.save(update_fields=["stripe_refund_id"])
+    order.refunded_yen += amount_yen
+    fields = ["refunded_yen", "updated_at"]
+    if order.refunded_yen == order.total_yen:
+        for line in order.lines.order_by("pk"):
+            registry.fulfiller_for(line.kind).undo(line=line, now=now, by=by)
+        order.status = Order.Status.REFUNDED
+        fields.append("status")
+    order.save(update_fields=fields)
+    return refund

@@ -60,3 +60,10 @@ def checkout_session_create(*, order: Order, success_url: str, cancel_url: str) 
         },
         options={"idempotency_key": f"order-{order.pk}-checkout-{order.updated_at.timestamp():.0f}"},
     )
+
+
+def refund_create(*, payment_intent: str, amount_yen: int, idempotency_key: str) -> stripe.Refund:
+    return client().v1.refunds.create(
+        params={"payment_intent": payment_intent, "amount": amount_yen},
+        options={"idempotency_key": idempotency_key},
+    )

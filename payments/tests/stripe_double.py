@@ -32,6 +32,13 @@ class StripeDouble:
                         "url": f"https://checkout.stripe.test/c/pay/cs_test_{n}", "payment_status": "unpaid",
                         "client_reference_id": form.get("client_reference_id"),
                     }  # fmt: skip
+                elif self.path == "/v1/refunds":
+                    n = next(double._ids)
+                    reply = {
+                        "id": f"re_test_{n}", "object": "refund", "amount": int(form.get("amount", 0)),
+                        "currency": "jpy", "payment_intent": form.get("payment_intent"),
+                        "status": "succeeded",
+                    }  # fmt: skip
                 else:
                     self.send_response(404)
                     self.end_headers()

@@ -93,3 +93,52 @@ def test_opening_the_payment_page_twice_reuses_the_session(client, stripe_api):
     keys = {r["idempotency_key"] for r in stripe_api.requests}
     assert len(keys) == 1
     assert first.endswith("cs_test_1")
+
+
+def _paid_card_booking():
+    from payments.services import order_mark_paid
+
+    ReservationSettingsFactory()
+    member = MemberFactory()
+    item = ItemFactory(units=[(60, 1000)], stock=1)
+    reservation = reservation_create(
+        member=member, item=item, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "12:00"),
+        payment_method="card", now=NOW,
+    )  # fmt: skip
+    order = order_for_reservation(reservation)
+    Order.objects.filter(pk=order.pk).update(stripe_payment_intent_id="pi_test_9")
+    order_mark_paid(order=order, now=NOW)
+    order.refresh_from_db()
+    return reservation, order
+
+
+def test_partial_then_full_refund_go_back_through_stripe(stripe_api):
+    from inventory.models import Reservation
+    from payments.services import order_refund
+
+    # given a paid 2,000-yen card booking
+    reservation, order = _paid_card_booking()
+    staff = MemberFactory(is_staff=True)
+    # when 500 yen is refunded
+    first = order_refund(order=order, amount_yen=500, reason="一部返金", by=staff, now=NOW)
+    # then Stripe was asked for 500 yen on the payment intent, with the refund's idempotency key
+    sent = stripe_api.requests[-1]
+    assert sent["path"] == "/v1/refunds"
+    assert sent["form"] == {"payment_intent": "pi_test_9", "amount": "500"}
+    assert sent["idempotency_key"] == f"refund-{first.pk}"
+    order.refresh_from_db()
+    reservation.refresh_from_db()
+    assert (order.status, order.refunded_yen) == (Order.Status.PAID, 500)
+    assert reservation.status == Reservation.Status.CONFIRMED
+    # and more than what is left is refused, changing nothing
+    from payments.exceptions import OrderError
+
+    with pytest.raises(OrderError, match="1,500"):
+        order_refund(order=order, amount_yen=1501, reason="x", by=staff, now=NOW)
+    # when the rest is refunded, the order is refunded and the booking cancelled
+    order_refund(order=order, amount_yen=1500, reason="全額返金", by=staff, now=NOW)
+    order.refresh_from_db()
+    reservation.refresh_from_db()
+    assert (order.status, order.refunded_yen) == (Order.Status.REFUNDED, 2000)
+    assert reservation.status == Reservation.Status.CANCELLED
+    assert [r["form"]["amount"] for r in stripe_api.requests if r["path"] == "/v1/refunds"] == ["500", "1500"]
