@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class PaymentsConfig(AppConfig):
@@ -15,4 +16,17 @@ class PaymentsConfig(AppConfig):
 
         payment_methods.register(CardPayment())
         registry.register_fulfiller(OrderLine.Kind.RESERVATION, ReservationFulfiller())
+        registry.register_fulfiller(OrderLine.Kind.PRODUCT, registry.NothingToDeliver())
         registry.register_price_step("member_discount", MemberDiscountStep())
+
+        from members.mypage import Section, register_section
+
+        register_section(
+            Section(
+                title=pgettext_lazy("my page", "Orders"),
+                description=_("Your orders and payments, with a receipt (領収書) for each paid order."),
+                url_name="payments:order_list",
+                link_label=_("My orders"),
+                order=30,
+            )
+        )

@@ -34,6 +34,16 @@ def fulfiller_for(kind: str) -> Fulfiller:
     return _fulfillers[kind]
 
 
+class NothingToDeliver:
+    """A product line that delivers nothing by itself (a fee line, or a product no app fulfils yet)."""
+
+    def fulfil(self, *, line, now) -> None:
+        pass
+
+    def undo(self, *, line, now, by) -> None:
+        pass
+
+
 @dataclass
 class PriceDraft:
     """An order's amounts while the pipeline runs; each step fills its own field."""

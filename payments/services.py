@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from core.emails import queue_templated_email
 from payments import registry
 from payments.exceptions import OrderError
 from payments.models import Order, OrderLine, Product
@@ -101,6 +102,11 @@ def order_mark_paid(*, order: Order, now: datetime | None = None) -> Order:
             registry.fulfiller_for(line.kind).fulfil(line=line, now=now)
             line.fulfilled_at = now
             line.save(update_fields=["fulfilled_at"])
+    queue_templated_email(
+        template="payments/order_paid",
+        context={"order": order, "lines": list(order.lines.all()), "member_name": order.member.name},
+        to=[order.member.email],
+    )
     return order
 
 

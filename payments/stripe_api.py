@@ -6,7 +6,7 @@ from __future__ import annotations
 import stripe
 from django.conf import settings
 
-from payments.models import Order
+from payments.models import Order, Product
 
 
 def client() -> stripe.StripeClient:
@@ -46,18 +46,26 @@ def _line_items(order: Order) -> list[dict]:
 def checkout_session_create(*, order: Order, success_url: str, cancel_url: str) -> stripe.checkout.Session:
     """A Checkout Session in payment mode for a pending order (3-D Secure is handled by Stripe). The
     idempotency key makes a double click or a retried request create one session, not two."""
+    items = _line_items(order)
+    monthly = order.lines.filter(product__kind=Product.Kind.MONTHLY).exists()
+    if monthly:
+        # Subscription mode: the monthly product's price recurs every month (plans act on its invoices).
+        for item in items:
+            item["price_data"]["recurring"] = {"interval": "month"}
+    params = {
+        "mode": "subscription" if monthly else "payment",
+        "line_items": items,
+        "client_reference_id": str(order.pk),
+        "metadata": {"order_id": str(order.pk)},
+        "customer_email": order.member.email,
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+        "locale": "ja",
+    }
+    if not monthly:
+        params["payment_intent_data"] = {"metadata": {"order_id": str(order.pk)}}
     return client().v1.checkout.sessions.create(
-        params={
-            "mode": "payment",
-            "line_items": _line_items(order),
-            "client_reference_id": str(order.pk),
-            "metadata": {"order_id": str(order.pk)},
-            "payment_intent_data": {"metadata": {"order_id": str(order.pk)}},
-            "customer_email": order.member.email,
-            "success_url": success_url,
-            "cancel_url": cancel_url,
-            "locale": "ja",
-        },
+        params=params,
         options={"idempotency_key": f"order-{order.pk}-checkout-{order.updated_at.timestamp():.0f}"},
     )
 

@@ -142,3 +142,25 @@ def test_partial_then_full_refund_go_back_through_stripe(stripe_api):
     assert (order.status, order.refunded_yen) == (Order.Status.REFUNDED, 2000)
     assert reservation.status == Reservation.Status.CANCELLED
     assert [r["form"]["amount"] for r in stripe_api.requests if r["path"] == "/v1/refunds"] == ["500", "1500"]
+
+
+def test_a_monthly_product_is_sold_in_subscription_mode(client, stripe_api):
+    member = MemberFactory()
+    product = Product.objects.create(
+        sku="PLAN-M", name="月4回プラン", price_yen=9800, kind=Product.Kind.MONTHLY
+    )
+    order = order_create(
+        member=member,
+        lines=[
+            LineDraft(
+                kind=OrderLine.Kind.PRODUCT, description=product.name, unit_price_yen=9800, product=product
+            )
+        ],
+        payment_method=Order.Method.CARD,
+    )
+    client.force_login(member)
+    client.get(reverse("payments:checkout", args=[order.pk]))
+    form = stripe_api.requests[-1]["form"]
+    assert form["mode"] == "subscription"
+    assert form["line_items[0][price_data][recurring][interval]"] == "month"
+    assert form["line_items[0][price_data][unit_amount]"] == "9800"
