@@ -1,0 +1,431 @@
+"""Staff admin of payments (店舗管理 › 商品, 受注).
+
+Orders change state only through payments.services (order_mark_paid, order_cancel): the change page is
+read-only and the actions ask for confirmation first, then call the service once per order, each in its
+own transaction, so one refusal does not undo the others. Products are configuration, edited as ordinary
+model forms; a product that an order line refers to cannot be deleted (set it off sale instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from core.exceptions import DomainError
+from core.templatetags.core_tags import yen
+from payments import services
+from payments.models import Order, OrderLine, Product
+
+# How many referring orders the delete page names per product before it says "and N more".
+DELETE_BLOCKERS_SHOWN = 5
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ("sku", "name", "kind", "price_display", "points_payable", "is_fee", "is_active")
+    list_display_links = ("sku", "name")
+    list_filter = ("kind", "is_active", "points_payable", "is_fee")
+    search_fields = ("sku", "name")
+    search_help_text = _("SKU or product name.")
+    fieldsets = (
+        (None, {"fields": ("sku", "name", "kind", "price_yen", "is_active")}),
+        (
+            _("Points and fees"),
+            {"fields": ("points_payable", "points_per_unit", "points_rate_pct", "is_fee")},
+        ),
+    )
+
+    @admin.display(description=_("price"), ordering="price_yen")
+    def price_display(self, obj: Product) -> str:
+        return yen(obj.price_yen)
+
+    def get_deleted_objects(self, objs, request):
+        """An order line keeps its product (PROTECT): say which orders hold it, in words staff can act on,
+        instead of Django's list of protected "order line" objects."""
+        lines = (
+            OrderLine.objects.filter(product__in=objs)
+            .select_related("product")
+            .order_by("product_id", "-order_id")
+        )
+        protected: list[str] = []
+        by_product: dict[int, list[OrderLine]] = {}
+        for line in lines:
+            by_product.setdefault(line.product_id, []).append(line)
+        for found in by_product.values():
+            product = found[0].product
+            numbers = sorted({line.order_id for line in found}, reverse=True)
+            shown = ", ".join(f"#{number}" for number in numbers[:DELETE_BLOCKERS_SHOWN])
+            more = len(numbers) - DELETE_BLOCKERS_SHOWN
+            protected.append(
+                gettext(
+                    "%(product)s is on orders %(orders)s%(more)s, which keep it as a record of the sale. "
+                    "Untick “on sale” to stop selling it instead."
+                )
+                % {
+                    "product": product,
+                    "orders": shown,
+                    "more": (gettext(" and %(count)d more") % {"count": more}) if more > 0 else "",
+                }
+            )
+        if protected:
+            return [], {}, set(), protected
+        return super().get_deleted_objects(objs, request)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Orders (受注)
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderOperation:
+    """A status change staff make on orders, always through one service call per order."""
+
+    key: str
+    label: str  # the button on one order's page
+    title: str
+    question: str
+    button: str
+    done: Callable[[int], str]
+    run: Callable[[Order, HttpRequest], Order]
+    possible: Callable[[Order], bool]
+    skip: Callable[[Order], str | None] = lambda order: None  # nothing to do: why, reported as info
+
+
+OPERATIONS = {
+    "mark_paid": OrderOperation(
+        key="mark_paid",
+        label=_("Mark as paid (入金)"),
+        title=_("Mark orders as paid (入金)"),
+        question=_(
+            "Record that the money for these orders was received at the counter? Each order is then "
+            "fulfilled: its reservations are confirmed and what it sells is delivered. Card orders normally "
+            "become paid by themselves when the card payment completes; mark one here only if the member "
+            "paid at the counter instead."
+        ),
+        button=_("Yes, the money was received"),
+        done=lambda n: (
+            ngettext("%(count)d order was marked as paid.", "%(count)d orders were marked as paid.", n)
+            % {"count": n}
+        ),
+        run=lambda order, request: services.order_mark_paid(order=order),
+        possible=lambda order: order.status == Order.Status.PENDING,
+        skip=lambda order: (
+            gettext("Order #%(number)s was already paid.") % {"number": order.pk}
+            if order.status == Order.Status.PAID
+            else None
+        ),
+    ),
+    "cancel": OrderOperation(
+        key="cancel",
+        label=_("Cancel this order"),
+        title=_("Cancel orders"),
+        question=_(
+            "Cancel these orders? What they delivered is taken back (their reservations are cancelled). "
+            "Cancelling does not return money: refund a card payment separately."
+        ),
+        button=_("Yes, cancel them"),
+        done=lambda n: (
+            ngettext("%(count)d order was cancelled.", "%(count)d orders were cancelled.", n) % {"count": n}
+        ),
+        run=lambda order, request: services.order_cancel(order=order, by=request.user),
+        possible=lambda order: order.status in (Order.Status.PENDING, Order.Status.PAID),
+        skip=lambda order: (
+            gettext("Order #%(number)s was already cancelled.") % {"number": order.pk}
+            if order.status == Order.Status.CANCELLED
+            else None
+        ),
+    ),
+}
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    max_num = 0
+    can_delete = False
+    fields = (
+        "kind",
+        "description",
+        "product",
+        "reservation_link",
+        "quantity",
+        "unit_price_display",
+        "total_display",
+        "fulfilled_at",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("product", "reservation")
+
+    @admin.display(description=_("reservation"))
+    def reservation_link(self, obj: OrderLine) -> str:
+        if obj.reservation_id is None:
+            return "-"
+        url = reverse("admin:inventory_reservation_change", args=[obj.reservation_id])
+        return format_html(
+            '<a href="{}">#{}</a> {}', url, obj.reservation_id, obj.reservation.get_status_display()
+        )
+
+    @admin.display(description=_("unit price"))
+    def unit_price_display(self, obj: OrderLine) -> str:
+        return yen(obj.unit_price_yen)
+
+    @admin.display(description=_("amount"))
+    def total_display(self, obj: OrderLine) -> str:
+        return yen(obj.total_yen)
+
+    # The lines are part of the order's record: shown to whoever may view the order, never edited.
+    def has_view_permission(self, request, obj=None):
+        codename = get_permission_codename("view", Order._meta)
+        change = get_permission_codename("change", Order._meta)
+        return request.user.has_perm(f"payments.{codename}") or request.user.has_perm(f"payments.{change}")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    """受注. Read-only: payments and cancellations go through the actions, which call the services."""
+
+    list_display = (
+        "number",
+        "member_display",
+        "status",
+        "payment_method",
+        "total_display",
+        "paid_at",
+        "created_at",
+    )
+    list_display_links = ("number",)
+    list_filter = ("status", "payment_method", "created_at", "paid_at")
+    list_select_related = ("member",)
+    search_fields = ("member__email", "member__name")
+    search_help_text = _("Member e-mail or name, or the order number (#123).")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+    actions = ("mark_paid_selected", "cancel_selected")
+    inlines = (OrderLineInline,)
+    fieldsets = (
+        (
+            _("Order"),
+            {
+                "fields": (
+                    "number",
+                    "member",
+                    "status",
+                    "payment_method",
+                    "created_at",
+                    "paid_at",
+                    "cancelled_at",
+                )
+            },
+        ),
+        (
+            _("Amounts (price → price rule → member discount → coupon → points)"),
+            {
+                "fields": (
+                    "subtotal_display",
+                    "price_rule_discount_display",
+                    "member_discount_display",
+                    "coupon_discount_display",
+                    "points_used_display",
+                    "total_display",
+                    "refunded_display",
+                )
+            },
+        ),
+        (_("Stripe"), {"fields": ("stripe_checkout_session_id", "stripe_payment_intent_id")}),
+    )
+    readonly_fields = (
+        "number",
+        "member",
+        "status",
+        "payment_method",
+        "created_at",
+        "paid_at",
+        "cancelled_at",
+        "subtotal_display",
+        "price_rule_discount_display",
+        "member_discount_display",
+        "coupon_discount_display",
+        "points_used_display",
+        "total_display",
+        "refunded_display",
+        "stripe_checkout_session_id",
+        "stripe_payment_intent_id",
+    )
+
+    # --- columns and fields ---------------------------------------------------------------------------
+
+    @admin.display(description=_("No."), ordering="id")
+    def number(self, obj: Order) -> str:
+        return f"#{obj.pk}"
+
+    @admin.display(description=_("member"), ordering="member__email")
+    def member_display(self, obj: Order) -> str:
+        return format_html("{}<br><small>{}</small>", obj.member.name, obj.member.email)
+
+    @admin.display(description=_("subtotal"))
+    def subtotal_display(self, obj: Order) -> str:
+        return yen(obj.subtotal_yen)
+
+    @admin.display(description=_("price rule discount"))
+    def price_rule_discount_display(self, obj: Order) -> str:
+        return _minus(obj.price_rule_discount_yen)
+
+    @admin.display(description=_("member discount"))
+    def member_discount_display(self, obj: Order) -> str:
+        return _minus(obj.member_discount_yen)
+
+    @admin.display(description=_("coupon discount"))
+    def coupon_discount_display(self, obj: Order) -> str:
+        return _minus(obj.coupon_discount_yen)
+
+    @admin.display(description=_("points used"))
+    def points_used_display(self, obj: Order) -> str:
+        return gettext("%(points)s pt (−%(amount)s)") % {
+            "points": f"{obj.points_used:,}",
+            "amount": yen(obj.points_used),
+        }
+
+    @admin.display(description=_("total (tax included)"), ordering="total_yen")
+    def total_display(self, obj: Order) -> str:
+        return yen(obj.total_yen)
+
+    @admin.display(description=_("refunded"))
+    def refunded_display(self, obj: Order) -> str:
+        return yen(obj.refunded_yen)
+
+    # --- search: member e-mail or name, or the order number -------------------------------------------
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        number = search_term.strip().removeprefix("#")
+        if number.isdigit():
+            results |= queryset.filter(pk=int(number))
+        return results, may_have_duplicates
+
+    # --- permissions: read-only change form; no adding or deleting here -------------------------------
+
+    def has_add_permission(self, request):
+        return False  # orders are made by checkout (order_create)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # cancel instead: an order is the record of a sale
+
+    def has_change_permission(self, request, obj=None):
+        # The change form is view-only; the model-level change permission is what the actions require.
+        return obj is None and super().has_change_permission(request)
+
+    # --- actions --------------------------------------------------------------------------------------
+
+    @admin.action(description=_("Mark the selected orders as paid (入金)…"), permissions=["change"])
+    def mark_paid_selected(self, request, queryset):
+        return self._operate(request, queryset, OPERATIONS["mark_paid"], action="mark_paid_selected")
+
+    @admin.action(description=_("Cancel the selected orders…"), permissions=["change"])
+    def cancel_selected(self, request, queryset):
+        return self._operate(request, queryset, OPERATIONS["cancel"], action="cancel_selected")
+
+    def _operate(self, request, queryset, operation: OrderOperation, *, action: str | None = None):
+        """Always ask first; on the answer, run the service once per order."""
+        if request.method == "POST" and "confirm" in request.POST:
+            self._run(request, queryset, operation)
+            return None
+        orders = queryset.select_related("member").prefetch_related("lines").order_by("pk")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": operation.title,
+            "subtitle": None,
+            "operation": operation,
+            "question": operation.question,
+            "orders": orders,
+            "action": action,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "changelist_url": reverse("admin:payments_order_changelist"),
+        }
+        return TemplateResponse(request, "admin/payments/order/confirm_operation.html", context)
+
+    def _run(self, request, queryset, operation: OrderOperation) -> int:
+        done = 0
+        for order in queryset.select_related("member").order_by("pk"):
+            if (reason := operation.skip(order)) is not None:
+                self.message_user(request, reason, messages.INFO)
+                continue
+            try:
+                operation.run(order, request)
+            except DomainError as error:
+                self.message_user(
+                    request,
+                    gettext("Order #%(number)s (%(member)s) was not changed: %(error)s")
+                    % {"number": order.pk, "member": order.member.name or order.member.email, "error": error},
+                    messages.ERROR,
+                )
+            else:
+                done += 1
+        if done:
+            self.message_user(request, operation.done(done), messages.SUCCESS)
+        return done
+
+    # --- the same operations as buttons on one order's page -------------------------------------------
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/operate/<str:key>/",
+                view(self.operate_view),
+                name="payments_order_operate",
+            ),
+            *super().get_urls(),
+        ]
+
+    def operate_view(self, request: HttpRequest, object_id: str, key: str):
+        operation = OPERATIONS.get(key)
+        order = self.get_object(request, unquote(object_id))
+        if operation is None or order is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        # Reached by a link (GET), which only shows the question; the answer is a POST.
+        response = self._operate(request, self.get_queryset(request).filter(pk=order.pk), operation)
+        if response is not None:
+            return response
+        return redirect(reverse("admin:payments_order_change", args=[order.pk]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        order = self.get_object(request, unquote(object_id))
+        extra = {}
+        if order is not None and self.has_change_permission(request):
+            extra["operations"] = [
+                (operation.label, reverse("admin:payments_order_operate", args=[order.pk, operation.key]))
+                for operation in OPERATIONS.values()
+                if operation.possible(order)
+            ]
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+
+def _minus(amount: int) -> str:
+    return f"−{yen(amount)}" if amount else yen(0)
