@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
@@ -26,7 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from core.exceptions import DomainError
 from core.templatetags.core_tags import yen
 from payments import services
-from payments.models import Order, OrderLine, Product
+from payments.models import Order, OrderLine, Product, Refund, StripeEvent
 
 # How many referring orders the delete page names per product before it says "and N more".
 DELETE_BLOCKERS_SHOWN = 5
@@ -151,6 +152,22 @@ OPERATIONS = {
 }
 
 
+class RefundForm(forms.Form):
+    amount_yen = forms.IntegerField(label=_("Amount to refund (yen)"), min_value=1)
+    reason = forms.CharField(label=_("Reason"), max_length=200)
+
+
+class RefundInline(admin.TabularInline):
+    model = Refund
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "amount_yen", "reason", "created_by", "stripe_refund_id")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 class OrderLineInline(admin.TabularInline):
     model = OrderLine
     extra = 0
@@ -225,7 +242,7 @@ class OrderAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
     actions = ("mark_paid_selected", "cancel_selected")
-    inlines = (OrderLineInline,)
+    inlines = (OrderLineInline, RefundInline)
     fieldsets = (
         (
             _("Order"),
@@ -394,6 +411,7 @@ class OrderAdmin(admin.ModelAdmin):
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
+            path("<path:object_id>/refund/", view(self.refund_view), name="payments_order_refund"),
             path(
                 "<path:object_id>/operate/<str:key>/",
                 view(self.operate_view),
@@ -424,7 +442,81 @@ class OrderAdmin(admin.ModelAdmin):
                 for operation in OPERATIONS.values()
                 if operation.possible(order)
             ]
+            if order.status == Order.Status.PAID and order.refunded_yen < order.total_yen:
+                extra["operations"].append(
+                    (gettext("Refund…"), reverse("admin:payments_order_refund", args=[order.pk]))
+                )
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def refund_view(self, request: HttpRequest, object_id: str):
+        """返金: amount and reason on one page, which is also the confirmation; the POST refunds through the
+        service (Stripe for card payments) and reports a refusal next to the field."""
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        left = order.total_yen - order.refunded_yen
+        form = RefundForm(request.POST or None, initial={"amount_yen": left})
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.order_refund(
+                    order=order,
+                    amount_yen=form.cleaned_data["amount_yen"],
+                    reason=form.cleaned_data["reason"],
+                    by=request.user,
+                )
+            except DomainError as error:
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+            else:
+                self.message_user(
+                    request,
+                    gettext("¥%(amount)s was refunded on order #%(number)s.")
+                    % {"amount": f"{form.cleaned_data['amount_yen']:,}", "number": order.pk},
+                    messages.SUCCESS,
+                )
+                return redirect(reverse("admin:payments_order_change", args=[order.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Refund order #%(number)s") % {"number": order.pk},
+            "subtitle": None,
+            "order": order,
+            "left": left,
+            "form": form,
+            "changelist_url": reverse("admin:payments_order_changelist"),
+        }
+        return TemplateResponse(request, "admin/payments/order/refund.html", context)
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin):
+    """The Stripe event log: every webhook received, once, with what it did."""
+
+    list_display = ("received_at", "type", "event_id", "order", "result", "livemode")
+    list_filter = ("type", "livemode")
+    search_fields = ("event_id", "type", "order__id")
+    list_select_related = ("order",)
+    date_hierarchy = "received_at"
+    readonly_fields = (
+        "event_id",
+        "type",
+        "livemode",
+        "stripe_created",
+        "received_at",
+        "order",
+        "result",
+        "payload",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 def _minus(amount: int) -> str:
