@@ -58,7 +58,17 @@ def _checkout_completed(obj: dict, now: datetime) -> tuple[Order | None, str]:
         return order, f"amount {obj['amount_total']} does not match the order total {order.total_yen}"
     if order.status == Order.Status.PAID:
         return order, "already paid"
-    order_mark_paid(order=order, now=now)
+    if order.status != Order.Status.PENDING:
+        # Money arrived for an order that was cancelled meanwhile (an unpaid booking released, say):
+        # keep the event so staff see it and refund; answering 200 stops Stripe retrying in vain.
+        logger.warning("Stripe payment for order #%s in status %s: refund needed", order.pk, order.status)
+        return order, f"paid while {order.status}: refund needed"
+    try:
+        with transaction.atomic():
+            order_mark_paid(order=order, now=now)
+    except DomainError as error:
+        logger.warning("Stripe payment for order #%s could not be fulfilled: %s", order.pk, error)
+        return order, f"paid but not fulfilled ({error}): refund needed"
     return order, "paid"
 
 

@@ -198,3 +198,22 @@ def test_the_same_event_ten_times_at_once_has_exactly_one_effect():
     reservation.refresh_from_db()
     assert order.status == Order.Status.PAID
     assert reservation.status == Reservation.Status.CONFIRMED
+
+
+@pytest.mark.django_db
+def test_a_payment_for_a_released_booking_is_kept_for_a_refund_not_retried_forever(client):
+    # given a card booking released because it was not paid in time
+    from inventory.services import release_unpaid_reservations
+
+    reservation, order = card_booking()
+    release_unpaid_reservations(now=NOW.replace(hour=23))
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELLED
+    # when Stripe reports the payment after all
+    payload = event("checkout.session.completed", session_completed(order))
+    response = post(client, payload, sign(payload))
+    # then the event is stored with what staff must do, and Stripe gets a 200 (no endless retries)
+    assert response.status_code == 200
+    assert "refund needed" in StripeEvent.objects.get().result
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.CANCELLED
