@@ -10,20 +10,11 @@ from members.tests.factories import MemberFactory
 from payments.models import Order, Refund, StripeEvent
 from payments.reservations import order_for_reservation
 from payments.services import order_mark_paid
-from payments.tests.stripe_double import StripeDouble
 
 pytestmark = pytest.mark.django_db
 
 MONDAY = date(2027, 6, 7)
 NOW = jst(date(2027, 6, 1), "09:00")
-
-
-@pytest.fixture
-def stripe_api(settings):
-    with StripeDouble() as double:
-        settings.STRIPE_SECRET_KEY = "sk_test_" + "k" * 24
-        settings.STRIPE_API_BASE = double.url
-        yield double
 
 
 @pytest.fixture

@@ -11,20 +11,11 @@ from members.tests.factories import MemberFactory
 from payments.models import Order, OrderLine, Product
 from payments.reservations import order_for_reservation
 from payments.services import LineDraft, order_create
-from payments.tests.stripe_double import StripeDouble
 
 pytestmark = pytest.mark.django_db
 
 MONDAY = date(2027, 6, 7)
 NOW = jst(date(2027, 6, 1), "09:00")
-
-
-@pytest.fixture
-def stripe_api(settings):
-    with StripeDouble() as double:
-        settings.STRIPE_SECRET_KEY = "sk_test_" + "k" * 24
-        settings.STRIPE_API_BASE = double.url
-        yield double
 
 
 @pytest.mark.parametrize("price", [1, 980, 3300, 128000])
