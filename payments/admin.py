@@ -121,7 +121,7 @@ OPERATIONS = {
             ngettext("%(count)d order was marked as paid.", "%(count)d orders were marked as paid.", n)
             % {"count": n}
         ),
-        run=lambda order, request: services.order_mark_paid(order=order),
+        run=lambda order, request: services.order_mark_paid_at_counter(order=order),
         possible=lambda order: order.status == Order.Status.PENDING,
         skip=lambda order: (
             gettext("Order #%(number)s was already paid.") % {"number": order.pk}

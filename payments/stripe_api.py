@@ -75,3 +75,13 @@ def refund_create(*, payment_intent: str, amount_yen: int, idempotency_key: str)
         params={"payment_intent": payment_intent, "amount": amount_yen},
         options={"idempotency_key": idempotency_key},
     )
+
+
+def checkout_session_expire(session_id: str) -> bool:
+    """Close an open Checkout Session so the member cannot pay it after staff recorded a counter payment.
+    False when Stripe refuses (the session already completed or expired)."""
+    try:
+        client().v1.checkout.sessions.expire(session_id)
+    except stripe.InvalidRequestError:
+        return False
+    return True

@@ -15,6 +15,7 @@ class StripeDouble:
         self.requests: list[dict] = []
         self._ids = itertools.count(1)
         self._by_idempotency_key: dict[str, dict] = {}
+        self.completed_sessions: set[str] = set()
         double = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -32,6 +33,18 @@ class StripeDouble:
                         "url": f"https://checkout.stripe.test/c/pay/cs_test_{n}", "payment_status": "unpaid",
                         "client_reference_id": form.get("client_reference_id"),
                     }  # fmt: skip
+                elif self.path.startswith("/v1/checkout/sessions/") and self.path.endswith("/expire"):
+                    session_id = self.path.split("/")[4]
+                    if session_id in double.completed_sessions:
+                        data = json.dumps(
+                            {"error": {"type": "invalid_request_error", "message": "completed"}}
+                        )
+                        self.send_response(400)
+                        self.send_header("Content-Type", "application/json")
+                        self.end_headers()
+                        self.wfile.write(data.encode())
+                        return
+                    reply = {"id": session_id, "object": "checkout.session", "status": "expired"}
                 elif self.path == "/v1/refunds":
                     n = next(double._ids)
                     reply = {

@@ -87,3 +87,38 @@ def test_the_stripe_event_log_lists_events_read_only(admin_client, paid_order, d
     assert page.status_code == 200
     assert "evt_2" in page.content.decode()
     assert admin_client.get(reverse("admin:payments_stripeevent_add")).status_code == 403
+
+
+def _pending_card_order_with_session():
+    ReservationSettingsFactory()
+    item = ItemFactory(units=[(60, 1000)], stock=1)
+    reservation = reservation_create(
+        member=MemberFactory(), item=item, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "11:00"),
+        payment_method="card", now=NOW,
+    )  # fmt: skip
+    order = order_for_reservation(reservation)
+    Order.objects.filter(pk=order.pk).update(stripe_checkout_session_id="cs_open_1")
+    order.refresh_from_db()
+    return order
+
+
+def test_marking_a_card_order_paid_at_the_counter_closes_its_checkout_session(stripe_api):
+    from payments.services import order_mark_paid_at_counter
+
+    order = _pending_card_order_with_session()
+    order_mark_paid_at_counter(order=order, now=NOW)
+    assert stripe_api.requests[-1]["path"] == "/v1/checkout/sessions/cs_open_1/expire"
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+
+
+def test_a_card_payment_that_already_completed_is_not_marked_paid_twice(stripe_api):
+    from payments.exceptions import OrderError
+    from payments.services import order_mark_paid_at_counter
+
+    order = _pending_card_order_with_session()
+    stripe_api.completed_sessions.add("cs_open_1")
+    with pytest.raises(OrderError):
+        order_mark_paid_at_counter(order=order, now=NOW)
+    order.refresh_from_db()
+    assert order.status == Order.Status.PENDING
