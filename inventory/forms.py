@@ -87,7 +87,9 @@ class BookingForm(forms.Form):
         return day
 
     def booking_range(self) -> tuple[datetime, datetime]:
-        raise NotImplementedError
+        """The booked (start, end); FreeBookingForm and FixedBookingForm each define it (abstract here:
+        Django's form metaclass does not combine with ABCMeta)."""
+        raise NotImplementedError(f"{type(self).__name__} must define booking_range()")
 
     def add_domain_error(self, error: DomainError) -> None:
         """Show a refused booking's message next to the field it is about, or above the form."""
