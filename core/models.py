@@ -1,4 +1,6 @@
+from django.conf import settings
 from django.db import models
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 
@@ -10,3 +12,68 @@ class TimeStampedModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+def _job_file_path(job: "Job", filename: str) -> str:
+    return f"jobs/{job.created_at:%Y/%m}/{job.pk or 'new'}/{filename}"
+
+
+class Job(TimeStampedModel):
+    """ジョブ履歴: a long staff job (CSV import/export, a grant run) and its outcome. The worker updates
+    progress while it runs; the staff user who started it sees it in the admin header when it finishes.
+
+    Files are kept in the default storage under jobs/ and downloaded through a staff-only view, never from
+    a public media URL (they hold member and business data)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Finished")
+        PARTIAL = "partial", _("Finished with errors")  # 一部エラーが発生しています
+        FAILED = "failed", _("Failed")
+
+    FINISHED_STATUSES = (Status.SUCCEEDED, Status.PARTIAL, Status.FAILED)
+
+    kind = models.CharField(_("kind"), max_length=50, db_index=True)
+    label = models.CharField(_("job"), max_length=200)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("started by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="jobs",
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.QUEUED, db_index=True)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    progress_done = models.PositiveIntegerField(_("done"), default=0)
+    progress_total = models.PositiveIntegerField(_("total"), null=True, blank=True)
+    counts = models.JSONField(_("counts"), default=dict, blank=True)
+    messages = models.JSONField(_("messages"), default=list, blank=True)
+    input_file = models.FileField(_("input file"), upload_to=_job_file_path, blank=True, max_length=255)
+    result_file = models.FileField(_("result file"), upload_to=_job_file_path, blank=True, max_length=255)
+    error_file = models.FileField(_("error file"), upload_to=_job_file_path, blank=True, max_length=255)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    seen_at = models.DateTimeField(
+        _("notification read at"), null=True, blank=True, help_text=_("When the staff user dismissed it.")
+    )
+
+    class Meta:
+        verbose_name = _("job")
+        verbose_name_plural = _("job history")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["started_by", "seen_at", "status"], name="job_notification_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(progress_total__isnull=True) | Q(progress_done__lte=F("progress_total")),
+                name="job_progress_within_total",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} #{self.pk}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED_STATUSES

@@ -198,11 +198,11 @@ class PaymentForm(forms.Form):
         label=_("Payment method"), widget=forms.RadioSelect(attrs={"class": "choice-list"})
     )
 
-    def __init__(self, *args, methods, **kwargs):
+    def __init__(self, *args, choices: list[tuple[str, str]], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["payment_method"].choices = [(method.key, method.label) for method in methods]
-        if len(methods) == 1:
-            self.initial.setdefault("payment_method", methods[0].key)
+        self.fields["payment_method"].choices = choices
+        if len(choices) == 1:
+            self.initial.setdefault("payment_method", choices[0][0])
 
 
 class CancelForm(forms.Form):

@@ -31,8 +31,9 @@ class PaymentMethod(Protocol):
     def is_available(self, *, item, member, price_yen: int) -> bool:
         """Whether the booking form offers this method for this booking."""
 
-    def authorise(self, *, reservation: Reservation, now: datetime) -> Authorisation:
-        """Called inside the booking transaction, after capacity is secured; raise DomainError to refuse."""
+    def authorise(self, *, reservation: Reservation, now: datetime, option: str = "") -> Authorisation:
+        """Called inside the booking transaction, after capacity is secured; raise DomainError to refuse.
+        `option` is what the member picked among the method's choices ("" when it has none)."""
 
     def release(self, *, reservation: Reservation, now: datetime) -> None:
         """Called inside the cancellation transaction (a member or staff cancel, or an unpaid release)."""
@@ -42,6 +43,8 @@ class PaymentMethod(Protocol):
 
     # Optional: `next_url(*, reservation) -> str | None`, where the member goes after booking (a payment
     # page); the reservation page when absent or None.
+    # Optional: `choices(*, item, member, starts_at) -> list[tuple[str, str]]`, the options the member picks
+    # from (which ticket pays); each is offered as "<key>:<option>", and none at all hides the method.
 
 
 _registry: dict[str, PaymentMethod] = {}
@@ -71,7 +74,7 @@ class FreeBooking:
     def is_available(self, *, item, member, price_yen: int) -> bool:
         return price_yen == 0
 
-    def authorise(self, *, reservation, now) -> Authorisation:
+    def authorise(self, *, reservation, now, option: str = "") -> Authorisation:
         if reservation.price_yen != 0:
             raise PaymentMethodError(_("Only bookings that cost 0 yen can be booked without payment."))
         return Authorisation(confirmed=True)
@@ -92,7 +95,7 @@ class AtCounter:
     def is_available(self, *, item, member, price_yen: int) -> bool:
         return price_yen > 0
 
-    def authorise(self, *, reservation, now) -> Authorisation:
+    def authorise(self, *, reservation, now, option: str = "") -> Authorisation:
         return Authorisation(confirmed=True)
 
     def release(self, *, reservation, now) -> None:

@@ -106,6 +106,7 @@ def reservation_create(
     ends_at: datetime,
     quantity: int = 1,
     payment_method: str,
+    payment_option: str = "",
     channel: str = Reservation.Channel.SITE,
     now: datetime | None = None,
 ) -> Reservation:
@@ -143,7 +144,7 @@ def reservation_create(
         payment_method=method.key,
         channel=channel,
     )
-    authorisation = method.authorise(reservation=reservation, now=now)
+    authorisation = method.authorise(reservation=reservation, now=now, option=payment_option)
     if authorisation.confirmed:
         reservation.status = Reservation.Status.CONFIRMED
         reservation.confirmed_at = now

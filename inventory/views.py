@@ -229,12 +229,22 @@ def item_detail(request, pk: int):
 # --- booking ---------------------------------------------------------------------------------------------
 
 
-def _usable_methods(item: Item, member, quote: Quote) -> list:
-    return [
-        method
-        for method in payment_methods.all_methods()
-        if method.is_available(item=item, member=member, price_yen=quote.total_yen)
-    ]
+def _payment_choices(item: Item, member, quote: Quote, starts_at: datetime) -> list[tuple[str, str]]:
+    """The radio choices of the payment step: one per usable method, or one per option of a method that
+    has options (which ticket pays), as "<key>:<option>"."""
+    choices = []
+    for method in payment_methods.all_methods():
+        if not method.is_available(item=item, member=member, price_yen=quote.total_yen):
+            continue
+        options = getattr(method, "choices", None)
+        if options is None:
+            choices.append((method.key, method.label))
+        else:
+            choices.extend(
+                (f"{method.key}:{option}", label)
+                for option, label in options(item=item, member=member, starts_at=starts_at)
+            )
+    return choices
 
 
 def _booking_done_message(reservation: Reservation) -> str:
@@ -277,8 +287,8 @@ def book(request, pk: int):
         except DomainError as error:
             form.add_domain_error(error)
             return render(request, "site/inventory/book.html", context)
-        methods = _usable_methods(item, request.user, quote)
-        payment_form = PaymentForm(request.POST if step == "book" else None, methods=methods)
+        choices = _payment_choices(item, request.user, quote, starts_at)
+        payment_form = PaymentForm(request.POST if step == "book" else None, choices=choices)
         if step == "book" and payment_form.is_valid():
             try:
                 reservation = services.reservation_create(
@@ -287,7 +297,8 @@ def book(request, pk: int):
                     starts_at=starts_at,
                     ends_at=ends_at,
                     quantity=quantity,
-                    payment_method=payment_form.cleaned_data["payment_method"],
+                    payment_method=payment_form.cleaned_data["payment_method"].partition(":")[0],
+                    payment_option=payment_form.cleaned_data["payment_method"].partition(":")[2],
                     channel=Reservation.Channel.SITE,
                 )
             except DomainError as error:

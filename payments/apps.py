@@ -16,7 +16,7 @@ class PaymentsConfig(AppConfig):
 
         payment_methods.register(CardPayment())
         registry.register_fulfiller(OrderLine.Kind.RESERVATION, ReservationFulfiller())
-        registry.register_fulfiller(OrderLine.Kind.PRODUCT, registry.NothingToDeliver())
+        registry.register_fulfiller(OrderLine.Kind.PRODUCT, registry.product_lines)
         registry.register_price_step("member_discount", MemberDiscountStep())
 
         from members.mypage import Section, register_section

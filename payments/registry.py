@@ -22,6 +22,9 @@ class Fulfiller(Protocol):
     def undo(self, *, line: OrderLine, now: datetime, by) -> None:
         """Take it back when the order is cancelled or refunded."""
 
+    # Optional: `check(*, line, now) -> None`, raising DomainError when the line can no longer be paid for
+    # (a purchase limit reached meanwhile); called before the member is sent to pay.
+
 
 _fulfillers: dict[str, Fulfiller] = {}
 
@@ -34,6 +37,12 @@ def fulfiller_for(kind: str) -> Fulfiller:
     return _fulfillers[kind]
 
 
+def check_line(*, line: OrderLine, now: datetime) -> None:
+    check = getattr(fulfiller_for(line.kind), "check", None)
+    if check is not None:
+        check(line=line, now=now)
+
+
 class NothingToDeliver:
     """A product line that delivers nothing by itself (a fee line, or a product no app fulfils yet)."""
 
@@ -42,6 +51,50 @@ class NothingToDeliver:
 
     def undo(self, *, line, now, by) -> None:
         pass
+
+
+class ProductFulfiller(Protocol):
+    def claims(self, *, product) -> bool:
+        """Whether this fulfiller delivers what `product` sells (a ticket type's product, a plan's)."""
+
+    def fulfil(self, *, line: OrderLine, now: datetime) -> None: ...
+
+    def undo(self, *, line: OrderLine, now: datetime, by) -> None: ...
+
+
+class ProductLines:
+    """The fulfiller of product lines: the first registered product fulfiller that claims the line's
+    product delivers it (tickets registers one for ticket products, plans for plan products); a product
+    nobody claims delivers nothing."""
+
+    def __init__(self) -> None:
+        self._fulfillers: list[ProductFulfiller] = []
+
+    def add(self, fulfiller: ProductFulfiller) -> None:
+        self._fulfillers.append(fulfiller)
+
+    def _for(self, line: OrderLine):
+        return next(
+            (each for each in self._fulfillers if each.claims(product=line.product)), NothingToDeliver()
+        )
+
+    def fulfil(self, *, line: OrderLine, now: datetime) -> None:
+        self._for(line).fulfil(line=line, now=now)
+
+    def undo(self, *, line: OrderLine, now: datetime, by) -> None:
+        self._for(line).undo(line=line, now=now, by=by)
+
+    def check(self, *, line: OrderLine, now: datetime) -> None:
+        check = getattr(self._for(line), "check", None)
+        if check is not None:
+            check(line=line, now=now)
+
+
+product_lines = ProductLines()
+
+
+def register_product_fulfiller(fulfiller: ProductFulfiller) -> None:
+    product_lines.add(fulfiller)
 
 
 @dataclass

@@ -29,7 +29,7 @@ class CardPayment:
         # member is left with a booking they cannot pay for.
         return price_yen > 0 and settings.PAYMENTS_CARD_CHECKOUT
 
-    def authorise(self, *, reservation: Reservation, now) -> Authorisation:
+    def authorise(self, *, reservation: Reservation, now, option: str = "") -> Authorisation:
         order_create(
             member=reservation.member,
             lines=[

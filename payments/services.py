@@ -80,6 +80,14 @@ def order_create(
     return order
 
 
+def order_check_payable(*, order: Order, now: datetime | None = None) -> None:
+    """Raise DomainError when a line can no longer be paid for (a ticket's purchase limit reached by
+    another order meanwhile), before the member is sent to pay. Fulfilment checks again when paid."""
+    now = now or timezone.now()
+    for line in order.lines.select_related("product").order_by("pk"):
+        registry.check_line(line=line, now=now)
+
+
 def _locked(order: Order) -> Order:
     return Order.objects.select_for_update().get(pk=order.pk)
 

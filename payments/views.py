@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from core.exceptions import DomainError
 from payments.gateway import using_test_gateway
 from payments.models import Order
-from payments.services import order_mark_paid
+from payments.services import order_check_payable, order_mark_paid
 from payments.stripe_api import checkout_session_create
 from payments.stripe_events import WebhookRejectedError, stripe_event_process, verify
 
@@ -31,6 +31,11 @@ def checkout(request, pk: int):
         messages.info(
             request, gettext("This order is already %(status)s.") % {"status": order.get_status_display()}
         )
+        return redirect("payments:order_detail", pk=order.pk)
+    try:
+        order_check_payable(order=order)
+    except DomainError as error:
+        messages.error(request, error.message)
         return redirect("payments:order_detail", pk=order.pk)
     if not using_test_gateway():
         session = checkout_session_create(

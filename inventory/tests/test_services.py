@@ -78,7 +78,7 @@ class HoldForPayment:
     def is_available(self, *, item, member, price_yen):
         return True
 
-    def authorise(self, *, reservation, now):
+    def authorise(self, *, reservation, now, option=""):
         return Authorisation(confirmed=False)
 
     def release(self, *, reservation, now):
