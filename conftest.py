@@ -64,8 +64,19 @@ def _test_database_url() -> str:
     return urlunparse(parsed._replace(path="/" + settings.DATABASES["default"]["NAME"]))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def media_root(tmp_path_factory):
+    """Stored files (job inputs and results, item images) go to a folder of this pytest run, which pytest
+    removes with its old runs; the Celery worker is given the same folder."""
+    from django.test import override_settings
+
+    path = tmp_path_factory.mktemp("media")
+    with override_settings(MEDIA_ROOT=str(path)):
+        yield path
+
+
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, tmp_path_factory):
+def celery_worker(django_db_setup, tmp_path_factory, media_root):
     """A real `celery worker` process on the test Redis and the test database.
 
     Yields the Mailbox the worker's e-mails land in. Tests that use it must be
@@ -80,6 +91,7 @@ def celery_worker(django_db_setup, tmp_path_factory):
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": _test_database_url(),
         "EMAIL_FILE_PATH": str(mail_dir),
+        "MEDIA_ROOT": str(media_root),
     }
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     with log_path.open("w") as log:

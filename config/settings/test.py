@@ -1,5 +1,8 @@
 """Settings for pytest. The database and Redis come from the environment that `make test` sets up."""
 
+import tempfile
+from pathlib import Path
+
 from .base import *  # noqa: F403
 from .base import env
 
@@ -15,8 +18,13 @@ EMAIL_BACKEND = (
     if EMAIL_FILE_PATH
     else "django.core.mail.backends.locmem.EmailBackend"
 )
+# Files on disk, not in memory: the Celery worker that tests start is another process, and it must read
+# what a test stored (a job's input) and store what the test then reads (a job's result). The root
+# conftest.py points MEDIA_ROOT at a folder of the pytest run and passes it to the worker; this default
+# only keeps a stray test run away from .local/media.
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(Path(tempfile.gettempdir()) / "shop-test-media"))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # No collectstatic in tests: serve from the finders, as in development.
