@@ -14,8 +14,22 @@ class TimeStampedModel(models.Model):
         abstract = True
 
 
-def _job_file_path(job: "Job", filename: str) -> str:
-    return f"jobs/{job.created_at:%Y/%m}/{job.pk or 'new'}/{filename}"
+def _job_file_path(job: "Job", role: str, filename: str) -> str:
+    # One folder per job and role, so an input and a result with the same name both keep their name (the
+    # download is named after the stored file). The job is saved before its files, so pk and created_at exist.
+    return f"jobs/{job.created_at:%Y/%m}/{job.pk}/{role}/{filename}"
+
+
+def job_input_path(job: "Job", filename: str) -> str:
+    return _job_file_path(job, "input", filename)
+
+
+def job_result_path(job: "Job", filename: str) -> str:
+    return _job_file_path(job, "result", filename)
+
+
+def job_error_path(job: "Job", filename: str) -> str:
+    return _job_file_path(job, "errors", filename)
 
 
 class Job(TimeStampedModel):
@@ -29,10 +43,12 @@ class Job(TimeStampedModel):
         QUEUED = "queued", _("Queued")
         RUNNING = "running", _("Running")
         SUCCEEDED = "succeeded", _("Finished")
-        PARTIAL = "partial", _("Finished with errors")  # 一部エラーが発生しています
+        PARTIAL = "partial", _("Finished with errors")
         FAILED = "failed", _("Failed")
 
     FINISHED_STATUSES = (Status.SUCCEEDED, Status.PARTIAL, Status.FAILED)
+    # What a partial job says wherever it is shown; ja: 一部エラーが発生しています (the seeds' wording).
+    PARTIAL_NOTICE = _("Some rows had errors.")
 
     kind = models.CharField(_("kind"), max_length=50, db_index=True)
     label = models.CharField(_("job"), max_length=200)
@@ -44,15 +60,17 @@ class Job(TimeStampedModel):
         blank=True,
         related_name="jobs",
     )
-    status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.QUEUED, db_index=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status, default=Status.QUEUED, db_index=True
+    )
     params = models.JSONField(_("parameters"), default=dict, blank=True)
     progress_done = models.PositiveIntegerField(_("done"), default=0)
     progress_total = models.PositiveIntegerField(_("total"), null=True, blank=True)
     counts = models.JSONField(_("counts"), default=dict, blank=True)
     messages = models.JSONField(_("messages"), default=list, blank=True)
-    input_file = models.FileField(_("input file"), upload_to=_job_file_path, blank=True, max_length=255)
-    result_file = models.FileField(_("result file"), upload_to=_job_file_path, blank=True, max_length=255)
-    error_file = models.FileField(_("error file"), upload_to=_job_file_path, blank=True, max_length=255)
+    input_file = models.FileField(_("input file"), upload_to=job_input_path, blank=True, max_length=255)
+    result_file = models.FileField(_("result file"), upload_to=job_result_path, blank=True, max_length=255)
+    error_file = models.FileField(_("error file"), upload_to=job_error_path, blank=True, max_length=255)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     seen_at = models.DateTimeField(
@@ -77,3 +95,17 @@ class Job(TimeStampedModel):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED_STATUSES
+
+    @property
+    def progress_percent(self) -> int | None:
+        """Whole percent done, or None while the total is unknown."""
+        if self.progress_total is None:
+            return None
+        if self.progress_total == 0:
+            return 100 if self.is_finished else 0
+        return min(100, self.progress_done * 100 // self.progress_total)
+
+    @property
+    def notice(self):
+        """The line a finished job leads with in lists and notifications (None when it has nothing to say)."""
+        return self.PARTIAL_NOTICE if self.status == self.Status.PARTIAL else None
