@@ -17,6 +17,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("members/", include("members.urls")),
     path("payments/", include("payments.urls")),
+    path("tickets/", include("tickets.urls")),
     path("", include("inventory.urls")),
 ]
 

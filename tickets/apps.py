@@ -1,7 +1,31 @@
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class TicketsConfig(AppConfig):
     name = "tickets"
     verbose_name = _("Tickets")
+
+    def ready(self):
+        from core import ledgers
+        from inventory import payment_methods
+        from payments import registry
+        from tickets.plugins import TicketPayment, TicketProductFulfiller
+        from tickets.selectors import ledger_report
+
+        payment_methods.register(TicketPayment())
+        registry.register_product_fulfiller(TicketProductFulfiller())
+        ledgers.register("tickets", ledger_report)
+
+        from members.mypage import Section, register_section
+
+        register_section(
+            Section(
+                title=pgettext_lazy("my page", "Tickets"),
+                description=_("Your tickets: uses left, valid through, where they can be used, and history."),
+                url_name="tickets:wallet",
+                link_label=_("My tickets"),
+                order=20,
+            )
+        )

@@ -2,6 +2,7 @@
 append-only ledger of every change to a ticket's uses."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -78,6 +79,35 @@ class TicketType(TimeStampedModel):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self):
+        """Every rule of the ticket form (seed 000), shared by the admin form, the CSV import and the
+        services: the messages say which field is wrong and why."""
+        from payments.models import Product
+
+        errors: dict[str, str] = {}
+        if self.display_order is not None and self.display_order < 1:
+            errors["display_order"] = _("The display order must be 1 or more.")
+        if self.uses is not None and self.uses < 1:
+            errors["uses"] = _("A ticket needs at least 1 use.")
+        if self.pk:
+            previous = TicketType.objects.filter(pk=self.pk).values_list("product_id", flat=True).first()
+            if previous is not None and previous != self.product_id:
+                errors["product"] = _("The ticket product cannot be changed once it is set.")
+        product = self.product if self.product_id else None
+        if product is not None and "product" not in errors:
+            if product.kind != Product.Kind.ONE_TIME:
+                errors["product"] = _(
+                    "Only a one-time product can be sold as a ticket (a monthly product is a plan)."
+                )
+            elif self.kind == self.Kind.FREE_TRIAL and product.price_yen != 0:
+                errors["product"] = _("A free trial ticket needs a product that costs 0 yen.")
+            elif self.kind == self.Kind.PAID_TRIAL and product.price_yen == 0:
+                errors["product"] = _("A paid trial ticket needs a product that costs more than 0 yen.")
+            elif TicketType.objects.filter(product_id=product.pk).exclude(pk=self.pk).exists():
+                errors["product"] = _("This product is already the product of another ticket.")
+        if errors:
+            raise ValidationError(errors)
+
     @property
     def has_usage_limit(self) -> bool:
         """利用制限 (the list's yes/no column): the ticket expires some days after purchase."""
@@ -141,9 +171,13 @@ class MemberTicket(TimeStampedModel):
         verbose_name = _("member ticket")
         verbose_name_plural = _("member tickets")
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["member", "status", "valid_through"], name="member_ticket_wallet_idx")]
+        indexes = [
+            models.Index(fields=["member", "status", "valid_through"], name="member_ticket_wallet_idx")
+        ]
         constraints = [
-            models.CheckConstraint(condition=Q(uses_left__lte=F("uses_total")), name="member_ticket_left_le_total"),
+            models.CheckConstraint(
+                condition=Q(uses_left__lte=F("uses_total")), name="member_ticket_left_le_total"
+            ),
             models.CheckConstraint(
                 condition=Q(valid_through__isnull=True) | Q(valid_through__gte=F("valid_from")),
                 name="member_ticket_valid_range",

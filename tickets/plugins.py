@@ -1,0 +1,97 @@
+"""tickets plugs into the apps below it (ARCHITECTURE.md): the "ticket" payment method of bookings
+(inventory's registry) and the fulfiller of ticket products (payments' registry)."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from inventory.payment_methods import Authorisation
+from payments.exceptions import FulfilmentError
+from tickets import locks, selectors, services
+from tickets.exceptions import TicketError
+from tickets.models import MemberTicket, TicketType
+
+
+def ticket_choice_label(ticket: MemberTicket) -> str:
+    through = (
+        gettext("valid through {date}").format(date=date_format(ticket.valid_through, "SHORT_DATE_FORMAT"))
+        if ticket.valid_through
+        else gettext("no expiry")
+    )
+    return gettext("Ticket: {name} ({left} of {total} uses left, {through})").format(
+        name=ticket.ticket_type.name, left=ticket.uses_left, total=ticket.uses_total, through=through
+    )
+
+
+class TicketPayment:
+    """Pay a booking with one use of a ticket: confirmed at once, costs no money (SPEC §9). Cancelling
+    gives the use back; a no-show keeps it used (seed 000)."""
+
+    key = "ticket"
+    label = _("Ticket")
+
+    def is_available(self, *, item, member, price_yen: int) -> bool:
+        return True  # which tickets fit depends on the booking's day: `choices` lists them
+
+    def choices(self, *, item, member, starts_at) -> list[tuple[str, str]]:
+        tickets = selectors.usable_tickets(
+            member=member, item=item, on=timezone.localdate(starts_at), today=timezone.localdate()
+        )
+        return [(str(ticket.pk), ticket_choice_label(ticket)) for ticket in tickets]
+
+    def authorise(self, *, reservation, now, option: str = "") -> Authorisation:
+        ticket_id = int(option) if option.isdigit() else None
+        services.ticket_use(reservation=reservation, ticket_id=ticket_id, now=now)
+        return Authorisation(confirmed=True)
+
+    def release(self, *, reservation, now) -> None:
+        services.ticket_restore(reservation=reservation, now=now)
+
+    def no_show(self, *, reservation, now) -> None:
+        pass
+
+
+class TicketProductFulfiller:
+    """A paid ticket product puts the ticket in the buyer's wallet, valid from the payment day. The
+    purchase limit is checked again here: another order may have been paid since this one was made."""
+
+    def claims(self, *, product) -> bool:
+        return product is not None and TicketType.objects.filter(product=product).exists()
+
+    def check(self, *, line, now) -> None:
+        ticket_type = TicketType.objects.select_related("product").get(product=line.product)
+        services.check_purchase_allowed(member=line.order.member, ticket_type=ticket_type)
+
+    def fulfil(self, *, line, now) -> None:
+        if MemberTicket.objects.filter(order_line=line).exists():
+            return
+        ticket_type = TicketType.objects.select_related("product").get(product=line.product)
+        member = line.order.member
+        locks.member_purchase_lock(member_id=member.pk, ticket_type_id=ticket_type.pk)
+        if line.quantity != 1:
+            raise FulfilmentError(gettext("A ticket is bought one at a time."))
+        try:
+            services.check_purchase_limit(member=member, ticket_type=ticket_type)
+        except TicketError as error:
+            raise FulfilmentError(error.message) from error
+        services.ticket_issue(
+            member=member,
+            ticket_type=ticket_type,
+            source=MemberTicket.Source.PURCHASE,
+            valid_from=timezone.localdate(now),
+            order_line=line,
+            now=now,
+        )
+
+    def undo(self, *, line, now, by) -> None:
+        for ticket in MemberTicket.objects.filter(order_line=line):
+            services.ticket_revoke(
+                ticket=ticket,
+                by=by,
+                reason=gettext("Order #{order} cancelled or refunded").format(order=line.order_id),
+                order_line=line,
+                now=now,
+            )
