@@ -235,7 +235,7 @@ class TicketEntry(models.Model):
     class Meta:
         verbose_name = _("ticket history entry")
         verbose_name_plural = _("ticket history")
-        ordering = ["created_at", "id"]
+        ordering = ["id"]  # insertion order: the order the changes happened in
         constraints = [
             # A reservation takes one use and gives back at most one: a cancellation processed twice
             # cannot restore twice.

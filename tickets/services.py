@@ -245,7 +245,8 @@ def ticket_use(*, reservation, ticket_id: int | None = None, now: datetime | Non
     )
     if ticket_id is not None:
         candidates = candidates.filter(pk=ticket_id)
-    for _attempt in range(5):
+    limit_error: TicketLimitError | None = None
+    for _attempt in range(10):
         choice = candidates.values_list("pk", "ticket_type_id").first()
         if choice is None:
             break
@@ -253,13 +254,21 @@ def ticket_use(*, reservation, ticket_id: int | None = None, now: datetime | Non
         ticket = locks.member_ticket_for_update(choice[0])
         if not _usable(ticket, on=on, today=today):
             continue  # another booking took its last use meanwhile: choose again
-        _check_limits(ticket.ticket_type, member_id=reservation.member_id, on=on)
+        try:
+            _check_limits(ticket.ticket_type, member_id=reservation.member_id, on=on)
+        except TicketLimitError as error:
+            # This type's limit is reached: the ticket expiring first among the other types pays instead.
+            limit_error = error
+            candidates = candidates.exclude(ticket_type_id=ticket.ticket_type_id)
+            continue
         updated = MemberTicket.objects.filter(pk=ticket.pk, uses_left__gte=1).update(
             uses_left=F("uses_left") - 1, updated_at=now
         )
         if updated:
             ticket.refresh_from_db(fields=["uses_left"])
             return _entry(ticket, kind=TicketEntry.Kind.USED, delta=-1, now=now, reservation=reservation)
+    if limit_error is not None:
+        raise limit_error
     if ticket_id is not None:
         raise TicketUnusableError(
             gettext("The ticket you chose cannot pay for this booking (used up, expired or not valid here).")
