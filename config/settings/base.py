@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -167,9 +168,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="shop")
-# One static, reviewable schedule (ARCHITECTURE.md). Later issues add the monthly grants, point expiry,
-# and ticket expiry here.
+# One static, reviewable schedule (ARCHITECTURE.md), in Tokyo time (CELERY_TIMEZONE). Later issues add the
+# monthly grants and point expiry here.
 CELERY_BEAT_SCHEDULE: dict = {
+    # 00:15 JST: a ticket valid through yesterday expires (SPEC §2: valid until 23:59:59.999999 JST). The
+    # job catches up on any day it missed, so a beat that was down loses nothing.
+    "expire-tickets": {
+        "task": "tickets.tasks.expire_tickets",
+        "schedule": crontab(hour=0, minute=15),
+    },
     "clear-expired-sessions": {
         "task": "core.tasks.clear_expired_sessions",
         "schedule": 60 * 60 * 24,

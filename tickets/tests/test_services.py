@@ -511,3 +511,17 @@ def test_check_ledgers_reports_a_difference_and_exits_1(member, capsys):
     out = capsys.readouterr().out
     assert f"member ticket #{ticket.pk}" in out
     assert "uses_left 3 but ledger says 5" in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_daily_beat_task_expires_by_the_tokyo_date(member, time_machine):
+    # given a ticket valid through 2027-06-30 and the task running at 00:15 JST on 07-01 (still 06-30 in UTC)
+    from tickets.tasks import expire_tickets
+
+    ticket = give(member, ticket_type(), valid_through=date(2027, 6, 30))
+    time_machine.move_to(jst(date(2027, 7, 1), "00:15"), tick=False)
+    # when the beat task runs
+    assert expire_tickets.apply().get() == {"tickets": 1, "uses": 5}
+    # then the ticket expired
+    ticket.refresh_from_db()
+    assert ticket.status == MemberTicket.Status.EXPIRED
