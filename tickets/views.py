@@ -1,10 +1,219 @@
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+"""Member-site pages for tickets: the tickets on sale and buying one (tickets.purchases), and my tickets
+(the wallet, each ticket with its ledger). Views read; every change goes through a service."""
 
-from tickets.models import MemberTicket
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_http_methods
+
+from core.exceptions import DomainError
+from core.periods import valid_through_days
+from inventory.models import Item
+from payments.models import Order
+from tickets import purchases, services
+from tickets.models import MemberTicket, TicketEntry
+
+PAST_PER_PAGE = 20
+
+
+def _public_items(lookup: str = "items") -> Prefetch:
+    """A ticket type's usable items that the member site shows (public items of public stores), as
+    `public_items`."""
+    return Prefetch(
+        lookup,
+        queryset=Item.objects.filter(is_public=True, store__is_public=True)
+        .select_related("store")
+        .order_by("store__display_order", "store_id", "display_order", "id"),
+        to_attr="public_items",
+    )
+
+
+def _on_sale():
+    return (
+        purchases.on_sale_ticket_types()
+        .select_related("product")
+        .prefetch_related(_public_items(), "stores")
+        .order_by("display_order", "id")
+    )
+
+
+# --- buying ----------------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET"])
+def ticket_list(request):
+    """The tickets on sale, with what the member may still buy of those with a purchase limit."""
+    ticket_types = list(_on_sale())
+    left = purchases.purchases_left(member=request.user, ticket_types=ticket_types)
+    rows = [(ticket_type, left.get(ticket_type.pk)) for ticket_type in ticket_types]
+    return render(request, "site/tickets/ticket_list.html", {"rows": rows})
+
+
+@require_http_methods(["GET"])
+def ticket_type_detail(request, pk: int):
+    ticket_type = get_object_or_404(_on_sale(), pk=pk)
+    context = {"ticket_type": ticket_type, "purchases_left": None, "pending_orders": []}
+    if request.user.is_authenticated:
+        context["purchases_left"] = purchases.purchases_left(
+            member=request.user, ticket_types=[ticket_type]
+        ).get(ticket_type.pk)
+        context["pending_orders"] = list(
+            purchases.pending_orders(member=request.user, ticket_type=ticket_type)
+        )
+    return render(request, "site/tickets/ticket_type_detail.html", context)
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
+def buy(request, pk: int):
+    """Step 1 (GET, or the ticket page's "buy" button): the price and what the member gets, to confirm.
+    Step 2 (POST step=buy): the order is made; a paid ticket goes to the checkout, a free one is in the
+    wallet at once."""
+    ticket_type = get_object_or_404(_on_sale(), pk=pk)
+    if request.method == "POST" and request.POST.get("step") == "buy":
+        try:
+            order = purchases.ticket_purchase_start(member=request.user, ticket_type=ticket_type)
+        except DomainError as error:
+            messages.error(request, error.message)
+            return redirect("tickets:detail", pk=ticket_type.pk)
+        if order.status == Order.Status.PAID:
+            messages.success(
+                request,
+                gettext("“{name}” is in your tickets. You can use it when you book.").format(
+                    name=ticket_type.name
+                ),
+            )
+            return redirect("tickets:wallet")
+        return redirect("payments:checkout", pk=order.pk)
+    refusal = ""
+    try:
+        services.check_purchase_allowed(member=request.user, ticket_type=ticket_type)
+    except DomainError as error:
+        refusal = error.message
+    return render(
+        request,
+        "site/tickets/buy_confirm.html",
+        {
+            "ticket_type": ticket_type,
+            "price": purchases.ticket_purchase_preview(member=request.user, ticket_type=ticket_type),
+            "is_free": purchases.payment_method_for(ticket_type) == Order.Method.FREE,
+            "refusal": refusal,
+            "valid_through": _valid_through_if_bought_today(ticket_type),
+        },
+    )
+
+
+def _valid_through_if_bought_today(ticket_type) -> date | None:
+    if not ticket_type.validity_days:
+        return None
+    return valid_through_days(timezone.localdate(), ticket_type.validity_days)
+
+
+# --- my tickets ------------------------------------------------------------------------------------------
+
+
+STATE_LABELS = {
+    "usable": _("Usable"),
+    "not_yet": _("Not valid yet"),
+    "used_up": _("Used up"),
+    "expired": _("Expired"),
+    "revoked": _("Taken back"),
+}
+# The status badge colours shared with orders and reservations (components/status_badge.html).
+BADGES = {
+    "usable": "active",
+    "not_yet": "pending",
+    "used_up": "completed",
+    "expired": "expired",
+    "revoked": "cancelled",
+}
+CURRENT_STATES = ("usable", "not_yet")
+
+
+@dataclass(frozen=True)
+class WalletRow:
+    ticket: MemberTicket
+    state: str  # usable / not_yet / used_up / expired / revoked
+    state_label: str
+
+    @property
+    def badge(self) -> str:
+        return BADGES[self.state]
+
+
+def _state(ticket: MemberTicket, today: date) -> str:
+    if ticket.status == MemberTicket.Status.REVOKED:
+        return "revoked"
+    if ticket.status == MemberTicket.Status.EXPIRED or (
+        ticket.valid_through is not None and ticket.valid_through < today
+    ):
+        return "expired"  # past its date, whether or not the nightly expiry job has run yet
+    if ticket.uses_left == 0:
+        return "used_up"
+    if ticket.valid_from > today:
+        return "not_yet"
+    return "usable"
+
+
+def _row(ticket: MemberTicket, today: date) -> WalletRow:
+    state = _state(ticket, today)
+    return WalletRow(ticket, state, STATE_LABELS[state])
+
+
+def _own_tickets(request):
+    return (
+        MemberTicket.objects.filter(member=request.user)
+        .select_related("ticket_type", "order_line")
+        .prefetch_related(_public_items("ticket_type__items"), "stores")
+    )
+
+
+@login_required
+@require_http_methods(["GET"])
 def wallet(request):
-    tickets = MemberTicket.objects.filter(member=request.user).select_related("ticket_type")
-    return render(request, "site/tickets/wallet.html", {"tickets": tickets})
+    """My tickets: the ones that can still be used (expiring first first, no expiry last), then the past
+    ones (newest first). One query for both, whatever the number of tickets."""
+    today = timezone.localdate()
+    rows = [_row(ticket, today) for ticket in _own_tickets(request)]
+    current = sorted(
+        (row for row in rows if row.state in CURRENT_STATES),
+        key=lambda row: (row.ticket.valid_through is None, row.ticket.valid_through or today, row.ticket.pk),
+    )
+    past = sorted(
+        (row for row in rows if row.state not in CURRENT_STATES),
+        key=lambda row: (row.ticket.valid_from, row.ticket.pk),
+        reverse=True,
+    )
+    past_page = Paginator(past, PAST_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "site/tickets/wallet.html",
+        {"current": current, "past": past_page.object_list, "past_page": past_page},
+    )
+
+
+@login_required
+@require_http_methods(["GET"])
+def ticket_detail(request, pk: int):
+    """One of my tickets with its history (the ledger), oldest first."""
+    ticket = get_object_or_404(_own_tickets(request), pk=pk)
+    entries = (
+        TicketEntry.objects.filter(ticket=ticket)
+        .select_related("reservation__item", "order_line")
+        .order_by("created_at", "id")
+    )
+    return render(
+        request,
+        "site/tickets/ticket_detail.html",
+        {"row": _row(ticket, timezone.localdate()), "ticket": ticket, "entries": entries},
+    )
