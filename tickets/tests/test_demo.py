@@ -1,0 +1,97 @@
+"""The demo tickets `make run` loads (tickets/demo.py, run by `manage.py load_demo_data`)."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+from inventory.demo import LESSON_CODE
+from inventory.models import Reservation
+from members.demo import MEMBER_EMAIL
+from payments.models import Order, Product
+from tickets import demo, selectors
+from tickets.models import MemberTicket, TicketEntry, TicketType
+
+pytestmark = pytest.mark.django_db
+
+
+def _counts() -> dict[str, int]:
+    return {
+        model._meta.label: model.objects.count()
+        for model in (Product, TicketType, MemberTicket, TicketEntry, Order, Reservation)
+    }
+
+
+def test_the_demo_has_a_punch_card_and_two_trials_for_the_yoga_lesson(capsys):
+    # when
+    call_command("load_demo_data")
+    # then the three kinds of ticket, each on its own one-time product, usable for the yoga lesson
+    kinds = {kind.product.sku: kind for kind in TicketType.objects.select_related("product")}
+    punch_card = kinds[demo.PUNCH_CARD_SKU]
+    paid_trial = kinds[demo.PAID_TRIAL_SKU]
+    free_trial = kinds[demo.FREE_TRIAL_SKU]
+    assert (punch_card.name, punch_card.kind, punch_card.uses, punch_card.validity_days) == (
+        "ヨガ10回券",
+        TicketType.Kind.PUNCH_CARD,
+        10,
+        90,
+    )
+    assert punch_card.product.price_yen == 30000
+    assert (paid_trial.kind, paid_trial.uses, paid_trial.max_purchases_per_member) == ("paid_trial", 1, 1)
+    assert (paid_trial.product.price_yen, paid_trial.validity_days) == (1000, 14)
+    assert (free_trial.kind, free_trial.uses, free_trial.max_purchases_per_member) == ("free_trial", 1, 1)
+    assert free_trial.product.price_yen == 0
+    for kind in (punch_card, paid_trial, free_trial):
+        kind.full_clean()  # every rule of the ticket form holds
+        assert kind.is_visible
+        assert list(kind.items.values_list("code", flat=True)) == [LESSON_CODE]
+    assert "ヨガ10回券" in capsys.readouterr().out
+
+
+def test_the_demo_member_bought_the_punch_card_and_took_the_free_trial():
+    call_command("load_demo_data")
+    tickets = {
+        ticket.ticket_type.product.sku: ticket
+        for ticket in MemberTicket.objects.filter(member__email=MEMBER_EMAIL).select_related(
+            "ticket_type__product", "order_line__order"
+        )
+    }
+    assert set(tickets) == {demo.PUNCH_CARD_SKU, demo.FREE_TRIAL_SKU}
+    # the punch card was bought by card and paid, then one lesson was booked with it
+    punch_card = tickets[demo.PUNCH_CARD_SKU]
+    order = punch_card.order_line.order
+    assert (punch_card.source, order.status, order.payment_method) == ("purchase", "paid", "card")
+    assert (punch_card.uses_total, punch_card.uses_left) == (10, 9)
+    reservation = Reservation.objects.get(ticket_entries__ticket=punch_card)
+    assert (reservation.item.code, reservation.status, reservation.payment_method) == (
+        LESSON_CODE,
+        Reservation.Status.CONFIRMED,
+        "ticket",
+    )
+    # the free trial came with a free order, paid at once
+    free_trial = tickets[demo.FREE_TRIAL_SKU]
+    assert (free_trial.order_line.order.payment_method, free_trial.order_line.order.status) == (
+        "free",
+        "paid",
+    )
+    assert free_trial.uses_left == 1
+    # and every cached balance agrees with its ledger
+    assert selectors.ledger_differences() == []
+
+
+def test_loading_the_demo_twice_creates_nothing_new():
+    call_command("load_demo_data")
+    first = _counts()
+    call_command("load_demo_data")
+    assert _counts() == first
+    assert first["tickets.TicketType"] == 3
+
+
+def test_a_staff_edit_to_a_demo_ticket_survives_the_next_load():
+    call_command("load_demo_data")
+    kind = TicketType.objects.get(product__sku=demo.PUNCH_CARD_SKU)
+    kind.name = "ヨガ10回券(春割)"
+    kind.save()
+    call_command("load_demo_data")
+    kind.refresh_from_db()
+    assert kind.name == "ヨガ10回券(春割)"
