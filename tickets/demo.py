@@ -8,16 +8,10 @@ order paid by card, a free order), so the orders and the ticket ledger are what 
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
-
-from django.utils import timezone
-
 from core.exceptions import DomainError
-from core.periods import JST
-from inventory import services as inventory_services
 from inventory.models import Item, Store
-from payments.models import Order, OrderLine, Product
-from payments.services import LineDraft, order_create, order_mark_paid
+from payments.models import Product
+from payments.services import order_mark_paid
 from tickets import purchases, services
 from tickets.models import MemberTicket, TicketType
 
@@ -64,8 +58,6 @@ TICKETS = [
     },
 ]
 
-MON, WED, FRI = 0, 2, 4
-
 
 def load(stdout) -> None:
     from inventory.demo import LESSON_CODE  # inventory loads its demo data first (INSTALLED_APPS order)
@@ -73,7 +65,7 @@ def load(stdout) -> None:
     lesson = Item.objects.filter(code=LESSON_CODE).first()
     kinds = {data["sku"]: _ticket_type(data, lesson) for data in TICKETS}
     stdout.write(f"Tickets      {', '.join(kind.name for kind in kinds.values())}")
-    _demo_wallet(stdout, kinds, lesson)
+    _demo_wallet(stdout, kinds)
 
 
 def _ticket_type(data: dict, lesson: Item | None) -> TicketType:
@@ -103,9 +95,8 @@ def _ticket_type(data: dict, lesson: Item | None) -> TicketType:
     )
 
 
-def _demo_wallet(stdout, kinds: dict[str, TicketType], lesson: Item | None) -> None:
-    """The demo member bought the punch card (paid by card) and took the free trial; one lesson is
-    booked with the punch card, so its history shows a use."""
+def _demo_wallet(stdout, kinds: dict[str, TicketType]) -> None:
+    """The demo member bought the punch card (paid by card) and took the free trial."""
     from members.demo import MEMBER_EMAIL  # members loads its demo data first
     from members.models import Member
 
@@ -114,22 +105,10 @@ def _demo_wallet(stdout, kinds: dict[str, TicketType], lesson: Item | None) -> N
         return
     punch_card = kinds[PUNCH_CARD_SKU]
     if not MemberTicket.objects.filter(member=member, ticket_type=punch_card).exists():
-        order = order_create(
-            member=member,
-            lines=[
-                LineDraft(
-                    kind=OrderLine.Kind.PRODUCT,
-                    product=punch_card.product,
-                    description=punch_card.name,
-                    unit_price_yen=punch_card.product.price_yen,
-                )
-            ],
-            payment_method=Order.Method.CARD,
-        )
+        # As on the site: the order for the ticket, then the card payment arriving (入金).
+        order = purchases.ticket_purchase_start(member=member, ticket_type=punch_card)
         order_mark_paid(order=order)
         stdout.write(f"Ticket       {punch_card.name} bought by {member.email} (order #{order.pk})")
-        if lesson is not None:
-            _book_with_ticket(stdout, member, lesson)
     free_trial = kinds[FREE_TRIAL_SKU]
     if not MemberTicket.objects.filter(member=member, ticket_type=free_trial).exists():
         try:
@@ -138,24 +117,3 @@ def _demo_wallet(stdout, kinds: dict[str, TicketType], lesson: Item | None) -> N
             stdout.write(f"Ticket       skipped {free_trial.name}: {error}")
         else:
             stdout.write(f"Ticket       {free_trial.name} taken by {member.email}")
-
-
-def _book_with_ticket(stdout, member, lesson: Item) -> None:
-    today = timezone.localdate()
-    day = next(
-        today + timedelta(days=offset)
-        for offset in range(9, 16)
-        if (today + timedelta(days=offset)).weekday() in (MON, WED, FRI)
-    )
-    try:
-        reservation = inventory_services.reservation_create(
-            member=member,
-            item=lesson,
-            starts_at=datetime.combine(day, time(18), tzinfo=JST),
-            ends_at=datetime.combine(day, time(19), tzinfo=JST),
-            payment_method="ticket",
-        )
-    except DomainError as error:
-        stdout.write(f"Reservation  skipped {lesson.code} with a ticket on {day:%Y-%m-%d}: {error}")
-    else:
-        stdout.write(f"Reservation  #{reservation.pk} {lesson.name} {day:%Y-%m-%d} paid with a ticket")
