@@ -1,0 +1,252 @@
+"""CSV files for Japanese shops: written in Shift_JIS (cp932) with CRLF line ends, read in cp932 or UTF-8.
+
+Writing. cp932 cannot hold every character a name may contain, and nothing is ever dropped or replaced
+silently. Each cell is checked; a character cp932 cannot hold *exactly* (so that reading the file back
+gives the same character) is reported as an `Unencodable` — line, column, the character and its code point
+— and written as:
+
+- the character Windows writes for it when cp932 has a near twin: 〜 WAVE DASH (U+301C) as ～ FULLWIDTH
+  TILDE (U+FF5E, byte 0x8160), − MINUS SIGN (U+2212) as －, ‖ as ∥, ¢ £ ¬ as ￠ ￡ ￢. Python's cp932 codec
+  maps these one way only (0x8160 reads back as ～), so without the check 〜 would turn into ～ unseen;
+- `?` otherwise (🍣, — EM DASH U+2014, most characters outside JIS).
+
+The caller reports the list (a job ends partial, a command exits 1). `written_form(text)` gives the text
+as the file holds it, so an importer can tell "the cell still holds what the export had to write" from a
+real edit.
+
+Reading. `decode_csv` takes UTF-8 with a BOM, else strict UTF-8, else strict cp932; a file that is none of
+them, a binary file (an .xlsx, anything with NUL bytes) or an empty one is a `CsvFileError` with a message
+for the user. Line ends may be CRLF, LF or CR; quoted cells may hold line breaks.
+
+Nothing here knows what a row means: column names and values come from the caller.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from core.exceptions import DomainError
+
+CP932 = "cp932"
+UTF8_BOM = b"\xef\xbb\xbf"
+CRLF = "\r\n"
+# What a character with no cp932 twin is written as.
+REPLACEMENT = "?"
+
+
+class CsvFileError(DomainError):
+    """The file as a whole cannot be read as CSV (empty, binary, unknown encoding, wrong header)."""
+
+    default_message = _("The file cannot be read as CSV.")
+
+
+# --- writing -------------------------------------------------------------------------------------------
+
+
+def _cp932_form(char: str) -> str:
+    """The character the cp932 file holds for `char` (itself when cp932 holds it exactly)."""
+    try:
+        return char.encode(CP932).decode(CP932)
+    except UnicodeEncodeError:
+        return REPLACEMENT
+
+
+def fits_cp932(text: str) -> bool:
+    """True when cp932 holds every character of `text` exactly (it reads back the same)."""
+    try:
+        return text.encode(CP932).decode(CP932) == text
+    except UnicodeEncodeError:
+        return False
+
+
+def written_form(text: str) -> str:
+    """`text` as a cp932 file holds it: each character cp932 cannot hold exactly replaced as described in
+    the module's docstring."""
+    if fits_cp932(text):
+        return text
+    return "".join(_cp932_form(char) for char in text)
+
+
+@dataclass(frozen=True)
+class Unencodable:
+    """A character cp932 cannot hold, found in `column` of the file's line `line` (the header is line 1).
+    `where` adds what the row is about (e.g. "チケットID 12") for the message."""
+
+    line: int
+    column: str
+    char: str
+    written_as: str
+    where: str = ""
+
+    @property
+    def codepoint(self) -> str:
+        return f"U+{ord(self.char):04X}"
+
+    @property
+    def message(self) -> str:
+        params = {
+            "line": self.line,
+            "where": f" ({self.where})" if self.where else "",
+            "column": self.column,
+            "char": self.char,
+            "codepoint": self.codepoint,
+            "written_as": self.written_as,
+        }
+        if self.written_as == REPLACEMENT:
+            return (
+                gettext(
+                    "Line %(line)s%(where)s, %(column)s: “%(char)s” (%(codepoint)s) cannot be written in "
+                    "Shift_JIS; it was written as “?”."
+                )
+                % params
+            )
+        return gettext(
+            "Line %(line)s%(where)s, %(column)s: “%(char)s” (%(codepoint)s) cannot be written in "
+            "Shift_JIS; it was written as “%(written_as)s” (U+%(written_code)04X)."
+        ) % {**params, "written_code": ord(self.written_as)}
+
+
+class Cp932CsvWriter:
+    """Builds a cp932 CSV with CRLF line ends, one row at a time, collecting every `Unencodable`.
+
+        writer = Cp932CsvWriter(["ID", "名前"])
+        writer.writerow([1, "〜の回数券"], where="ID 1")
+        data = writer.getvalue()       # bytes
+        writer.problems                # [Unencodable(line=2, column="名前", char="〜", written_as="～")]
+
+    Cells are str (None is written as an empty cell; anything else through str()).
+    """
+
+    def __init__(self, header: Sequence[str]):
+        self.header = [str(name) for name in header]
+        self.problems: list[Unencodable] = []
+        self._buffer = io.StringIO(newline="")
+        self._csv = csv.writer(self._buffer, lineterminator=CRLF)
+        self.line = 0
+        self._write(self.header, where="")
+
+    def writerow(self, cells: Iterable, *, where: str = "") -> list[Unencodable]:
+        """Writes one row; returns the problems found in it (also added to `problems`)."""
+        return self._write(["" if cell is None else str(cell) for cell in cells], where=where)
+
+    def _write(self, cells: list[str], *, where: str) -> list[Unencodable]:
+        self.line += 1
+        found: list[Unencodable] = []
+        # One encode of the whole row in the common case; cell by cell only when something does not fit.
+        if not fits_cp932("".join(cells)):
+            for index, cell in enumerate(cells):
+                if fits_cp932(cell):
+                    continue
+                column = self.header[index] if index < len(self.header) else str(index + 1)
+                parts = []
+                for char in cell:
+                    form = _cp932_form(char)
+                    if form != char:
+                        found.append(Unencodable(self.line, column, char, form, where))
+                    parts.append(form)
+                cells[index] = "".join(parts)
+            self.problems.extend(found)
+        self._csv.writerow(cells)
+        return found
+
+    def getvalue(self) -> bytes:
+        # Every cell was made to fit above, so a strict encode cannot fail here.
+        return self._buffer.getvalue().encode(CP932)
+
+
+def write_cp932_csv(header: Sequence[str], rows: Iterable[Iterable]) -> tuple[bytes, list[Unencodable]]:
+    writer = Cp932CsvWriter(header)
+    for row in rows:
+        writer.writerow(row)
+    return writer.getvalue(), writer.problems
+
+
+# --- reading -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DecodedCsv:
+    text: str
+    encoding: str  # "utf-8-sig", "utf-8" or "cp932"
+
+    @property
+    def encoding_label(self) -> str:
+        return {"utf-8-sig": "UTF-8 (BOM)", "utf-8": "UTF-8", CP932: "Shift_JIS (cp932)"}[self.encoding]
+
+
+def decode_csv(data: bytes) -> DecodedCsv:
+    """The text of an uploaded CSV file and the encoding it was read with. Raises CsvFileError."""
+    if not data.strip(b" \t\r\n" + UTF8_BOM):
+        raise CsvFileError(_("The file is empty."))
+    if data.startswith(b"PK\x03\x04"):
+        raise CsvFileError(
+            _("This is an Excel (.xlsx) or ZIP file, not CSV. Save it as “CSV” and upload that file.")
+        )
+    if b"\x00" in data:
+        raise CsvFileError(_("This is not a CSV file: it contains binary data."))
+    if data.startswith(UTF8_BOM):
+        try:
+            return DecodedCsv(data.decode("utf-8-sig"), "utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise CsvFileError(
+                gettext("The file starts as UTF-8 but byte %(position)s is not UTF-8.")
+                % {"position": error.start}
+            ) from error
+    try:
+        return DecodedCsv(data.decode("utf-8"), "utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return DecodedCsv(data.decode(CP932), CP932)
+    except UnicodeDecodeError as error:
+        raise CsvFileError(
+            gettext(
+                "The file is neither Shift_JIS (cp932) nor UTF-8: the bytes at position %(position)s "
+                "(%(bytes)s) cannot be read. Save it as CSV in Shift_JIS or UTF-8."
+            )
+            % {"position": error.start, "bytes": data[error.start : error.start + 2].hex(" ").upper()}
+        ) from error
+
+
+@dataclass(frozen=True)
+class CsvRow:
+    line: int  # the line of the file where the row starts (the header is line 1)
+    cells: list[str]
+
+    @property
+    def is_blank(self) -> bool:
+        return not any(cell.strip() for cell in self.cells)
+
+
+def read_csv(text: str) -> tuple[list[str], Iterator[CsvRow]]:
+    """The header and the rows of a decoded CSV text. Line ends CRLF, LF or CR. Raises CsvFileError when
+    the text is not CSV (an unterminated quote, a cell over the csv module's size limit)."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as error:
+        raise CsvFileError(gettext("Line 1 is not valid CSV: %(error)s") % {"error": error}) from error
+    if header is None:
+        raise CsvFileError(_("The file is empty."))
+
+    def rows() -> Iterator[CsvRow]:
+        line = reader.line_num + 1
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                raise CsvFileError(
+                    gettext("Line %(line)s is not valid CSV: %(error)s") % {"line": line, "error": error}
+                ) from error
+            yield CsvRow(line, cells)
+            line = reader.line_num + 1
+
+    return header, rows()
