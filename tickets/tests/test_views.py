@@ -19,6 +19,8 @@ from inventory.tests.factories import ItemFactory, ReservationSettingsFactory, S
 from members.tests.factories import MemberFactory
 from payments.models import Order
 from payments.services import order_cancel, order_mark_paid
+from payments.stripe_events import stripe_event_process
+from payments.tests.stripe_double import StripeDouble
 from tickets.models import MemberTicket, TicketEntry
 from tickets.purchases import ticket_purchase_start
 from tickets.services import ticket_revoke, tickets_expire
@@ -199,6 +201,49 @@ def test_buying_a_paid_ticket_through_the_test_gateway(client, member, yoga, tim
     wallet = _body(client.get(WALLET))
     assert "体験チケット(有料)" in wallet
     assert "June 16, 2027" in wallet
+
+
+@pytest.fixture
+def stripe_api(settings):
+    """Stripe keys set and the official client pointed at payments' local double of Stripe's API."""
+    with StripeDouble() as double:
+        settings.STRIPE_SECRET_KEY = "sk_test_" + "k" * 24
+        settings.STRIPE_API_BASE = double.url
+        yield double
+
+
+def test_buying_a_paid_ticket_through_stripe_checkout(client, member, stripe_api):
+    # given a 30,000-yen punch card, valid 90 days
+    card = TicketTypeFactory(name="ヨガ10回券", uses=10, validity_days=90, product__price_yen=30000)
+    # when the member confirms the purchase and follows on to pay
+    started = client.post(reverse("tickets:buy", args=[card.pk]), {"step": "buy"})
+    checkout = client.get(started["Location"])
+    # then Stripe Checkout is opened for the ticket at its price
+    order = Order.objects.get(member=member)
+    sent = stripe_api.requests[-1]
+    assert sent["path"] == "/v1/checkout/sessions"
+    assert sent["form"]["line_items[0][price_data][unit_amount]"] == "30000"
+    assert sent["form"]["line_items[0][price_data][product_data][name]"] == "ヨガ10回券"
+    assert checkout["Location"].startswith("https://checkout.stripe.test/")
+    # when Stripe says the payment completed (the webhook's handler) the next day
+    session = {
+        "id": "cs_test_1", "object": "checkout.session", "client_reference_id": str(order.pk),
+        "metadata": {"order_id": str(order.pk)}, "payment_status": "paid", "amount_total": 30000,
+        "currency": "jpy", "payment_intent": "pi_test_1",
+    }  # fmt: skip
+    stripe_event_process(
+        event={
+            "id": "evt_1",
+            "type": "checkout.session.completed",
+            "created": 0,
+            "data": {"object": session},
+        },
+        now=datetime(2027, 6, 2, 0, 30, tzinfo=JST),
+    )
+    # then the ticket is in the wallet from that day (JST), 90 days with the payment day as day 1
+    ticket = MemberTicket.objects.get(member=member)
+    assert (ticket.valid_from, ticket.valid_through) == (date(2027, 6, 2), date(2027, 8, 30))
+    assert ticket.order_line.order == order
 
 
 def test_a_free_trial_is_in_my_tickets_at_once(client, member, yoga):
