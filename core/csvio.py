@@ -108,8 +108,8 @@ class Unencodable:
             )
         return gettext(
             "Line %(line)s%(where)s, %(column)s: “%(char)s” (%(codepoint)s) cannot be written in "
-            "Shift_JIS; it was written as “%(written_as)s” (U+%(written_code)04X)."
-        ) % {**params, "written_code": ord(self.written_as)}
+            "Shift_JIS; it was written as “%(written_as)s” (%(written_codepoint)s)."
+        ) % {**params, "written_codepoint": f"U+{ord(self.written_as):04X}"}
 
 
 class Cp932CsvWriter:

@@ -1,0 +1,44 @@
+"""Write every ticket type to a ticket CSV (Shift_JIS/cp932, CRLF; SPEC §6), recorded as a job.
+
+    python manage.py export_tickets tickets.csv
+
+Prints how many tickets were written and every character Shift_JIS cannot hold (written as its Windows
+twin or "?", see core.csvio); exits 1 when there was any, after writing the file.
+"""
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from core.jobs import job_create, job_run
+from core.models import Job
+from tickets import csv_jobs
+
+
+class Command(BaseCommand):
+    help = "Export every ticket type to a Shift_JIS (cp932) CSV with CRLF line ends."
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", type=Path, help="Where to write the CSV file.")
+
+    def handle(self, *args, path: Path, **options):
+        job = job_create(kind=csv_jobs.EXPORT_KIND, label=csv_jobs.EXPORT_LABEL)
+        exported: list[csv_jobs.ExportResult] = []
+
+        def work(job, progress):
+            exported.append(csv_jobs.export_ticket_types(progress))
+            return csv_jobs.export_outcome(exported[0])
+
+        job = job_run(job.pk, work)
+        if job.status == Job.Status.FAILED:
+            raise CommandError(f"Job #{job.pk} failed: {job.messages[-1]}")
+        result = exported[0]
+        path.write_bytes(result.data)
+        self.stdout.write(f"Wrote {result.rows} tickets to {path} (job #{job.pk}).")
+        for message in result.messages:
+            self.stderr.write(message)
+        if result.problems:
+            raise CommandError(
+                f"{len(result.problems)} characters cannot be written in Shift_JIS (listed above); "
+                "the file holds replacements for them."
+            )

@@ -1,0 +1,655 @@
+"""Ticket CSV export and import (SPEC §6, seed 000): the exact format, the round trip, characters Shift_JIS
+cannot hold, every validation rule through the import, dry runs, jobs, commands, the admin pages and the
+real worker."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django.utils import timezone, translation
+
+from core.csvio import UTF8_BOM, CsvFileError
+from core.jobs import job_create, job_run
+from core.models import Job
+from inventory.tests.factories import ItemFactory
+from payments.models import Product
+from tickets import csv_jobs
+from tickets.csv_jobs import export_ticket_types, import_ticket_types
+from tickets.models import TicketType
+from tickets.resources import COLUMNS, ERROR_COLUMN
+from tickets.tests.factories import ProductFactory, TicketTypeFactory
+
+pytestmark = pytest.mark.django_db
+
+HEADER = (
+    "チケットID,商品SKUID,契約月分商品SKUID,入会金商品SKUID,表示ステータス,チケット名,チケット種別,"
+    "チケット利用回数,同時予約数制限,1日あたりの同時予約数制限,顧客毎の購入回数制限,チケット利用期限,"
+    "利用可能プランID,利用可能プラン名,表示順,登録日時"
+)
+
+
+def rows_of(data: bytes, encoding: str = "cp932") -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode(encoding), newline="")))
+
+
+def csv_bytes(rows: list[list], *, encoding: str = "cp932", line_end: str = "\r\n", header=HEADER) -> bytes:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator=line_end)
+    writer.writerow(header.split(",") if isinstance(header, str) else header)
+    for row in rows:
+        writer.writerow(row)
+    return buffer.getvalue().encode(encoding)
+
+
+def row(
+    *,
+    ticket_id="",
+    sku="",
+    contract_sku="",
+    fee_sku="",
+    shown="表示",
+    name="ヨガ5回券",
+    kind="回数券",
+    uses="5",
+    concurrent="0",
+    per_day="0",
+    purchases="0",
+    validity="0",
+    item_ids="",
+    item_names="",
+    order="1",
+    created="",
+) -> list[str]:
+    return [
+        str(ticket_id), sku, contract_sku, fee_sku, shown, name, kind, str(uses), str(concurrent),
+        str(per_day), str(purchases), str(validity), item_ids, item_names, str(order), created,
+    ]  # fmt: skip
+
+
+def snapshot() -> list[tuple]:
+    """Every ticket type as the database holds it, to prove an operation wrote nothing."""
+    items = TicketType.items.through.objects.order_by("tickettype_id", "item_id")
+    return [
+        *TicketType.objects.order_by("pk").values_list(
+            "pk", "product_id", "is_visible", "name", "kind", "uses", "max_concurrent",
+            "max_concurrent_per_day", "max_purchases_per_member", "validity_days", "display_order",
+        ),
+        *items.values_list("tickettype_id", "item_id"),
+    ]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """Messages made here in English; a job's are made in the shop's language (see shop_text)."""
+    with translation.override("en"):
+        yield
+
+
+def shop_text(msgid: str, **params) -> str:
+    """A message as a job (run in the shop's language, LANGUAGE_CODE) words it."""
+    with translation.override(settings.LANGUAGE_CODE):
+        text = translation.gettext(msgid)
+    return text % params if params else text
+
+
+def line_prefix(line: int) -> str:
+    return shop_text("Line %(line)s: %(message)s", line=line, message="")
+
+
+NOT_A_TICKET_CSV = (
+    "This is not a ticket CSV: %(detail)s. The first line must be the header of an exported ticket "
+    "CSV (read as %(encoding)s)."
+)
+
+
+def message_with(messages: list[str], text: str) -> str:
+    """The one message that contains `text` (the wording around it may be translated)."""
+    found = [message for message in messages if text in message]
+    assert len(found) == 1, messages
+    return found[0]
+
+
+# --- export: the format -----------------------------------------------------------------------------------
+
+
+def test_the_header_is_the_seeds_sixteen_columns_in_shift_jis_with_crlf():
+    # given
+    TicketTypeFactory()
+
+    # when
+    data = export_ticket_types().data
+
+    # then: byte for byte, e.g. チケットID = 83 60 83 50 83 62 83 67 49 44 in Shift_JIS
+    header_line = data.split(b"\r\n")[0] + b"\r\n"
+    assert header_line.startswith(bytes.fromhex("8360 8350 8362 8367 4944 2c"))
+    assert header_line == (HEADER + "\r\n").encode("cp932")
+    assert header_line.decode("cp932").rstrip("\r\n").split(",") == list(COLUMNS)
+    assert b"\n" not in data.replace(b"\r\n", b"")
+
+
+def test_a_full_row_has_every_value_in_the_seeds_format():
+    # given
+    morning = ItemFactory(name="ワンカラー・ラメグラネイル 90分コース")
+    art = ItemFactory(name="デザイン自由・アートし放題 120分コース")
+    ticket = TicketTypeFactory(
+        name="1回チケット",
+        kind=TicketType.Kind.PAID_TRIAL,
+        is_visible=False,
+        uses=1,
+        max_concurrent=2,
+        max_concurrent_per_day=1,
+        max_purchases_per_member=3,
+        validity_days=30,
+        display_order=7,
+        product=ProductFactory(sku="20", price_yen=1000),
+        items=[art, morning],
+    )
+    TicketType.objects.filter(pk=ticket.pk).update(created_at=datetime(2025, 5, 19, 2, 36, 15, tzinfo=UTC))
+    plain = TicketTypeFactory(name="回数券", without_product=True)
+
+    # when
+    result = export_ticket_types()
+
+    # then
+    assert result.rows == 2
+    assert result.problems == []
+    header, first, second = rows_of(result.data)
+    first_ids = sorted([morning.pk, art.pk])
+    names = {morning.pk: morning.name, art.pk: art.name}
+    assert dict(zip(header, first, strict=True)) == {
+        "チケットID": str(ticket.pk),
+        "商品SKUID": "20",
+        "契約月分商品SKUID": "",
+        "入会金商品SKUID": "",
+        "表示ステータス": "非表示",
+        "チケット名": "1回チケット",
+        "チケット種別": "体験チケット(有料)",
+        "チケット利用回数": "1",
+        "同時予約数制限": "2",
+        "1日あたりの同時予約数制限": "1",
+        "顧客毎の購入回数制限": "3",
+        "チケット利用期限": "30",
+        "利用可能プランID": ",".join(map(str, first_ids)),
+        "利用可能プラン名": ",".join(names[pk] for pk in first_ids),
+        "表示順": "7",
+        "登録日時": "2025/05/19 11:36:15",
+    }
+    assert second[:8] == [str(plain.pk), "", "", "", "表示", "回数券", "回数券", "5"]
+    assert second[12:14] == ["", ""]
+    assert timezone.localtime(plain.created_at).strftime("%Y/%m/%d %H:%M:%S") == second[15]
+
+
+def test_the_export_reads_in_a_few_queries_however_many_tickets_there_are(django_assert_max_num_queries):
+    # given
+    items = ItemFactory.create_batch(3)
+    for _ in range(30):
+        TicketTypeFactory(items=items)
+
+    # when / then: a count, the ticket types with products, their items
+    with django_assert_max_num_queries(3):
+        assert export_ticket_types().rows == 30
+
+
+# --- the round trip and characters cp932 cannot hold -----------------------------------------------------
+
+JAPANESE_NAMES = ["①回券㈱髙橋", "ヨガ～朝", "ｶﾀｶﾅﾁｹｯﾄ", "体験,カンマ入り", '"引用"チケット']
+
+
+def test_export_import_export_gives_identical_bytes_with_circled_digits_ibm_kanji_tilde_and_half_width_kana():
+    # given
+    items = [ItemFactory(name="髙橋ルーム①"), ItemFactory(name="ｽﾀｼﾞｵ")]
+    for index, name in enumerate(JAPANESE_NAMES):
+        TicketTypeFactory(name=name, items=items[: index % 3], validity_days=index * 10)
+    first = export_ticket_types()
+
+    # when: imported as it is
+    same = import_ticket_types(first.data, dry_run=False)
+
+    # then: every value read back equals what was written
+    assert (same.created, same.updated, same.unchanged, same.failed) == (0, 0, 5, 0)
+    assert export_ticket_types().data == first.data
+
+    # when: the names were changed meanwhile, the file puts them back exactly
+    TicketType.objects.update(name="変更済み")
+    restored = import_ticket_types(first.data, dry_run=False)
+
+    # then
+    assert (restored.updated, restored.failed) == (5, 0)
+    assert sorted(TicketType.objects.values_list("name", flat=True)) == sorted(JAPANESE_NAMES)
+    again = export_ticket_types()
+    assert again.data == first.data
+    assert first.problems == again.problems == []
+
+
+def test_a_character_shift_jis_cannot_hold_is_reported_not_dropped_and_the_job_ends_partial():
+    # given: WAVE DASH 〜 (U+301C), a sushi emoji and an EM DASH — none of them in cp932
+    wave = TicketTypeFactory(name="朝ヨガ〜夜ヨガ")
+    sushi = TicketTypeFactory(name="寿司🍣体験—特別")
+    plain = TicketTypeFactory(name="ふつう")
+
+    # when
+    job = job_run(job_create(kind=csv_jobs.EXPORT_KIND, label="export").pk, csv_jobs.ticket_export_job)
+
+    # then: the job says which character, where, and what was written instead
+    assert job.status == Job.Status.PARTIAL
+    assert job.counts == {"exported": 3, "replaced_characters": 3}
+    wave_message = message_with(job.messages, "U+301C")
+    for part in (f"チケットID {wave.pk}", "チケット名", "〜", "～", "U+FF5E"):
+        assert part in wave_message
+    for part in (f"チケットID {sushi.pk}", "🍣", "U+1F363"):
+        assert part in message_with(job.messages, "U+1F363")
+    assert "—" in message_with(job.messages, "U+2014")
+    with job.result_file.open("rb") as handle:
+        data = handle.read()
+    names = {line[0]: line[5] for line in rows_of(data)[1:]}
+    assert names == {str(wave.pk): "朝ヨガ～夜ヨガ", str(sushi.pk): "寿司?体験?特別", str(plain.pk): "ふつう"}
+    with job.error_file.open("rb") as handle:
+        listed = rows_of(handle.read())
+    assert [line[4] for line in listed[1:]] == ["U+301C", "U+1F363", "U+2014"]
+
+    # when: the file is imported back as it is
+    result = import_ticket_types(data, dry_run=False)
+
+    # then: the cells that still hold what the export wrote do not overwrite the real names
+    assert (result.unchanged, result.updated) == (3, 0)
+    assert TicketType.objects.get(pk=wave.pk).name == "朝ヨガ〜夜ヨガ"
+    assert TicketType.objects.get(pk=sushi.pk).name == "寿司🍣体験—特別"
+
+
+def test_an_edited_name_in_a_cell_the_export_had_to_replace_is_applied():
+    # given
+    wave = TicketTypeFactory(name="朝ヨガ〜夜ヨガ")
+    data = export_ticket_types().data.replace(
+        "朝ヨガ～夜ヨガ".encode("cp932"), "朝ヨガ～昼ヨガ".encode("cp932")
+    )
+
+    # when
+    result = import_ticket_types(data, dry_run=False)
+
+    # then
+    assert result.updated == 1
+    assert TicketType.objects.get(pk=wave.pk).name == "朝ヨガ～昼ヨガ"
+
+
+# --- import ----------------------------------------------------------------------------------------------
+
+
+def test_an_empty_id_creates_and_an_id_updates_with_the_product_and_items():
+    # given
+    yoga, pilates = ItemFactory(name="ヨガ"), ItemFactory(name="ピラティス")
+    existing = TicketTypeFactory(name="古い名前", items=[yoga])
+    new_product = ProductFactory(sku="TKT-NEW", price_yen=0)
+    data = csv_bytes(
+        [
+            row(ticket_id=existing.pk, sku=existing.product.sku, name="新しい名前", item_ids=f"{pilates.pk}"),
+            row(
+                sku="TKT-NEW",
+                name="無料体験",
+                kind="体験チケット(無料)",
+                uses="1",
+                purchases="1",
+                item_ids=f"{pilates.pk}、{yoga.pk}",
+                order="3",
+                shown="非表示",
+            ),
+        ]
+    )
+
+    # when
+    result = import_ticket_types(data, dry_run=False)
+
+    # then
+    assert (result.created, result.updated, result.unchanged, result.failed) == (1, 1, 0, 0)
+    existing.refresh_from_db()
+    assert existing.name == "新しい名前"
+    assert list(existing.items.all()) == [pilates]
+    created = TicketType.objects.get(product=new_product)
+    assert (created.name, created.kind, created.uses, created.is_visible, created.display_order) == (
+        "無料体験", TicketType.Kind.FREE_TRIAL, 1, False, 3,
+    )  # fmt: skip
+    assert created.max_purchases_per_member == 1
+    assert set(created.items.all()) == {yoga, pilates}
+
+
+def test_a_mix_of_good_and_bad_rows_applies_the_good_ones_and_returns_the_bad_ones_as_they_were():
+    # given
+    kept = TicketTypeFactory(name="そのまま", uses=5)
+    lines = [
+        row(name="良い行"),
+        row(name="悪い行", uses="abc"),
+        row(ticket_id=kept.pk, sku=kept.product.sku, name="そのまま", uses="10", order="0"),
+        row(name="良い行2", concurrent="2"),
+    ]
+    data = csv_bytes(lines)
+    before = TicketType.objects.get(pk=kept.pk)
+
+    # when
+    job = job_create(kind=csv_jobs.IMPORT_KIND, label="import", input_name="tickets.csv", input_bytes=data)
+    job = job_run(job.pk, csv_jobs.ticket_import_job)
+
+    # then: the good rows are saved, the bad ones not at all
+    assert job.status == Job.Status.PARTIAL
+    assert job.counts == {"rows": 4, "created": 2, "updated": 0, "unchanged": 0, "errors": 2}
+    assert set(TicketType.objects.values_list("name", flat=True)) == {"そのまま", "良い行", "良い行2"}
+    kept.refresh_from_db()
+    assert (kept.uses, kept.display_order) == (before.uses, before.display_order)
+    assert "チケット利用回数" in message_with(job.messages, line_prefix(3))
+    assert "表示順" in message_with(job.messages, line_prefix(4))
+
+    # then: the error file is the header and each failed row exactly as it was, plus the reason
+    with job.error_file.open("rb") as handle:
+        error_rows = rows_of(handle.read())
+    assert error_rows[0] == [*COLUMNS, ERROR_COLUMN]
+    assert [line[:-1] for line in error_rows[1:]] == [lines[1], lines[2]]
+    assert "“abc”" in error_rows[1][-1]
+    assert "表示順" in error_rows[2][-1]
+
+    # then: the result file says what happened to each line
+    with job.result_file.open("rb") as handle:
+        outcome = rows_of(handle.read())
+    assert [line[0] for line in outcome[1:]] == ["2", "3", "4", "5"]
+
+
+def test_the_corrected_error_file_can_be_imported_as_it_is():
+    # given
+    data = csv_bytes([row(name="直す行", uses="-1")])
+    failed = import_ticket_types(data, dry_run=False)
+    error_file, _problems = failed.error_file()
+    corrected = error_file.replace(b",-1,", b",4,")
+
+    # when
+    result = import_ticket_types(corrected, dry_run=False)
+
+    # then
+    assert (failed.failed, result.created, result.failed) == (1, 1, 0)
+    assert TicketType.objects.get(name="直す行").uses == 4
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bom", "line_end"),
+    [("utf-8", True, "\r\n"), ("utf-8", False, "\n"), ("utf-8", True, "\n"), ("cp932", False, "\n")],
+)
+def test_utf8_with_or_without_bom_and_lf_line_ends_import_the_same(encoding, bom, line_end):
+    # given
+    item = ItemFactory()
+    data = csv_bytes(
+        [
+            row(name="①㈱髙～ｶﾀｶﾅ", item_ids=str(item.pk)),
+            row(name="絵文字🍣" if encoding == "utf-8" else "絵文字"),
+        ],
+        encoding=encoding,
+        line_end=line_end,
+    )
+    if bom:
+        data = UTF8_BOM + data
+
+    # when
+    result = import_ticket_types(data, dry_run=False)
+
+    # then
+    assert (result.created, result.failed) == (2, 0)
+    assert result.encoding == ("utf-8-sig" if bom else encoding)
+    made = TicketType.objects.get(name="①㈱髙～ｶﾀｶﾅ")
+    assert list(made.items.all()) == [item]
+
+
+def test_an_unchanged_row_is_left_alone():
+    # given
+    ticket = TicketTypeFactory()
+    data = export_ticket_types().data
+    updated_at = TicketType.objects.get(pk=ticket.pk).updated_at
+
+    # when
+    result = import_ticket_types(data, dry_run=False)
+
+    # then
+    assert (result.unchanged, result.updated, result.previews) == (1, 0, [])
+    assert TicketType.objects.get(pk=ticket.pk).updated_at == updated_at
+
+
+def _monthly() -> str:
+    return ProductFactory(sku="MONTHLY", kind=Product.Kind.MONTHLY).sku
+
+
+@pytest.mark.parametrize(
+    ("make_row", "column", "says"),
+    [
+        (lambda t: row(sku=ProductFactory(sku="PAID", price_yen=500).sku, kind="体験チケット(無料)"),
+         "商品SKUID", "0 yen"),
+        (lambda t: row(ticket_id=t.pk, sku=ProductFactory(sku="OTHER").sku), "商品SKUID",
+         "cannot be changed"),
+        (lambda t: row(ticket_id=t.pk, sku=""), "商品SKUID", "cannot be changed"),
+        (lambda t: row(order="0"), "表示順", "less than 1"),
+        (lambda t: row(concurrent="-1"), "同時予約数制限", "“-1”"),
+        (lambda t: row(per_day="abc"), "1日あたりの同時予約数制限", "“abc”"),
+        (lambda t: row(purchases="1.5"), "顧客毎の購入回数制限", "“1.5”"),
+        (lambda t: row(validity="-3"), "チケット利用期限", "“-3”"),
+        (lambda t: row(uses="0"), "チケット利用回数", "less than 1"),
+        (lambda t: row(uses=""), "チケット利用回数", "1 or more"),
+        (lambda t: row(sku=_monthly()), "商品SKUID", "monthly product"),
+        (lambda t: row(sku="NO-SUCH-SKU"), "商品SKUID", "“NO-SUCH-SKU”"),
+        (lambda t: row(sku=t.product.sku), "商品SKUID", "already the product of another ticket"),
+        (lambda t: row(item_ids="999999"), "利用可能プランID", "999999"),
+        (lambda t: row(item_ids="1,x"), "利用可能プランID", "“x”"),
+        (lambda t: row(contract_sku="34"), "契約月分商品SKUID", "plans"),
+        (lambda t: row(fee_sku="56"), "入会金商品SKUID", "plans"),
+        (lambda t: row(ticket_id="999999"), "チケットID", "999999"),
+        (lambda t: row(ticket_id="abc"), "チケットID", "“abc”"),
+        (lambda t: row(shown="はい"), "表示ステータス", "“はい”"),
+        (lambda t: row(kind="メンバーシップ"), "チケット種別", "“メンバーシップ”"),
+        (lambda t: row(name=""), "チケット名", ""),
+        (lambda t: row(name="長" * 101), "チケット名", "100"),
+    ],
+    ids=[
+        "free trial product not 0 yen", "product changed", "product removed", "display order 0",
+        "negative limit", "per-day limit not a number", "purchases not whole", "negative validity",
+        "zero uses", "empty uses", "monthly product", "unknown SKU", "product of another ticket",
+        "unknown item id", "item id not a number", "contract-month product", "enrollment-fee product",
+        "unknown ticket id", "ticket id not a number", "unknown visibility", "unknown kind", "empty name",
+        "name too long",
+    ],
+)  # fmt: skip
+def test_every_rule_of_the_admin_form_holds_for_an_imported_row(make_row, column, says):
+    # given
+    existing = TicketTypeFactory(name="既存")
+    data = csv_bytes([make_row(existing)])
+    before = snapshot()
+
+    # when
+    result = import_ticket_types(data, dry_run=False)
+
+    # then: the row is refused with a message naming the column; nothing is written
+    assert (result.created, result.updated, result.failed) == (0, 0, 1)
+    message = result.errors[0].message
+    assert message.startswith(f"{column}: ") or f" / {column}: " in message
+    assert says in message
+    assert snapshot() == before
+
+
+def test_a_dry_run_refuses_the_same_rows_as_a_real_run():
+    # given
+    existing = TicketTypeFactory(name="既存")
+    data = csv_bytes(
+        [
+            row(ticket_id=existing.pk, sku=ProductFactory(sku="OTHER").sku),
+            row(order="0"),
+            row(sku=ProductFactory(sku="FREE", price_yen=0).sku, kind="体験チケット(無料)", uses="1"),
+            row(sku="FREE", kind="体験チケット(無料)", uses="1", name="同じ商品"),
+        ]
+    )
+
+    # when
+    dry = import_ticket_types(data, dry_run=True)
+    real = import_ticket_types(data, dry_run=False)
+
+    # then
+    assert [error.line for error in dry.errors] == [error.line for error in real.errors] == [2, 3, 5]
+    assert (dry.created, real.created) == (1, 1)
+
+
+def test_the_same_ticket_id_twice_in_one_file_is_refused_the_second_time():
+    ticket = TicketTypeFactory()
+    data = csv_bytes(
+        [
+            row(ticket_id=ticket.pk, sku=ticket.product.sku, name="一回目"),
+            row(ticket_id=ticket.pk, sku=ticket.product.sku, name="二回目"),
+        ]
+    )
+    result = import_ticket_types(data, dry_run=False)
+    assert (result.updated, result.failed) == (1, 1)
+    assert "チケットID" in result.errors[0].message
+    assert TicketType.objects.get(pk=ticket.pk).name == "一回目"
+
+
+def test_a_dry_run_writes_nothing_and_says_what_would_change():
+    # given
+    ticket = TicketTypeFactory(name="旧名", uses=5, max_concurrent=0)
+    data = csv_bytes(
+        [
+            row(ticket_id=ticket.pk, sku=ticket.product.sku, name="新名", uses="10", concurrent="2",
+                order=str(ticket.display_order)),
+            row(name="新しいチケット"),
+            row(name="悪い行", order="0"),
+        ]
+    )  # fmt: skip
+    before = snapshot()
+    jobs_before = Job.objects.count()
+
+    # when
+    result = import_ticket_types(data, dry_run=True)
+
+    # then
+    assert snapshot() == before
+    assert Job.objects.count() == jobs_before
+    assert (result.created, result.updated, result.failed) == (1, 1, 1)
+    update, create = result.previews
+    assert (update.action, update.ticket_id, update.line) == ("update", ticket.pk, 2)
+    assert update.changes == [
+        ("チケット名", "旧名", "新名"),
+        ("チケット利用回数", "5", "10"),
+        ("同時予約数制限", "0", "2"),
+    ]
+    assert (create.action, create.ticket_id, create.name) == ("create", None, "新しいチケット")
+    assert ("チケット名", "", "新しいチケット") in create.changes
+    assert result.errors[0].line == 4
+
+
+def test_blank_lines_and_trailing_empty_cells_are_fine_but_a_short_row_is_an_error():
+    data = (
+        HEADER + "\r\n"
+        + ",".join(row(name="余分な空セル")) + ",,\r\n"
+        + "\r\n"
+        + ",".join(row(name="短い行")[:10]) + "\r\n"
+    ).encode("cp932")  # fmt: skip
+    result = import_ticket_types(data, dry_run=False)
+    assert (result.created, result.failed) == (1, 1)
+    assert result.errors[0].line == 4
+    assert "10" in result.errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (b"", "empty"),
+        (HEADER.encode("cp932") + b"\r\n", "no ticket rows"),
+        (b"ID,name\r\n1,a\r\n", "“ID”"),
+        (HEADER.replace("表示順", "順番").encode("cp932") + b"\r\n", "“順番”"),
+        (",".join(COLUMNS[:15]).encode("cp932") + b"\r\n", "missing"),
+        (b"PK\x03\x04\x14\x00", ".xlsx"),
+        (HEADER.encode("euc_jp") + b"\r\n", "neither Shift_JIS (cp932) nor UTF-8"),
+    ],
+    ids=["empty", "header only", "other csv", "renamed column", "missing column", "xlsx", "EUC-JP"],
+)
+def test_a_file_that_is_not_a_ticket_csv_is_refused_as_a_whole(data, says):
+    TicketTypeFactory()
+    before = snapshot()
+    with pytest.raises(CsvFileError) as caught:
+        import_ticket_types(data, dry_run=False)
+    assert says in str(caught.value)
+    assert snapshot() == before
+
+
+def test_a_file_error_fails_the_import_job_with_its_message():
+    job = job_create(
+        kind=csv_jobs.IMPORT_KIND, label="import", input_name="x.csv", input_bytes=b"ID,name\r\n"
+    )
+    job = job_run(job.pk, csv_jobs.ticket_import_job)
+    assert job.status == Job.Status.FAILED
+    assert "“ID”" in job.messages[-1]
+    assert job.messages[-1].startswith(shop_text(NOT_A_TICKET_CSV).split("%(detail)s")[0])
+
+
+# --- commands --------------------------------------------------------------------------------------------
+
+
+def test_export_tickets_writes_the_file_and_prints_the_count(tmp_path, capsys):
+    TicketTypeFactory.create_batch(2)
+    path = tmp_path / "tickets.csv"
+
+    call_command("export_tickets", str(path))
+
+    assert path.read_bytes() == export_ticket_types().data
+    assert "Wrote 2 tickets" in capsys.readouterr().out
+    job = Job.objects.get(kind=csv_jobs.EXPORT_KIND)
+    assert (job.status, job.started_by) == (Job.Status.SUCCEEDED, None)
+
+
+def test_export_tickets_reports_characters_shift_jis_cannot_hold_and_exits_1(tmp_path, capsys):
+    TicketTypeFactory(name="朝〜夜")
+    path = tmp_path / "tickets.csv"
+
+    with pytest.raises(CommandError) as caught:
+        call_command("export_tickets", str(path))
+
+    assert caught.value.returncode == 1
+    assert "U+301C" in capsys.readouterr().err
+    assert "朝～夜".encode("cp932") in path.read_bytes()
+    assert Job.objects.get(kind=csv_jobs.EXPORT_KIND).status == Job.Status.PARTIAL
+
+
+def test_import_tickets_prints_the_counts_writes_the_error_file_and_exits_1_when_a_row_failed(
+    tmp_path, capsys
+):
+    source = tmp_path / "in.csv"
+    errors = tmp_path / "errors.csv"
+    source.write_bytes(csv_bytes([row(name="良い"), row(name="悪い", order="0")]))
+
+    with pytest.raises(CommandError) as caught:
+        call_command("import_tickets", str(source), "--errors", str(errors))
+
+    output = capsys.readouterr()
+    assert caught.value.returncode == 1
+    assert "created 1, updated 0, unchanged 0, failed 1" in output.out
+    assert line_prefix(3) in output.err
+    assert rows_of(errors.read_bytes())[1][:-1] == row(name="悪い", order="0")
+    job = Job.objects.get(kind=csv_jobs.IMPORT_KIND)
+    assert (job.status, job.started_by, job.input_file.name.endswith("in.csv")) == (
+        Job.Status.PARTIAL,
+        None,
+        True,
+    )
+
+
+def test_import_tickets_dry_run_saves_nothing_and_exits_0_when_every_row_is_good(tmp_path, capsys):
+    source = tmp_path / "in.csv"
+    source.write_bytes(csv_bytes([row(name="良い")]))
+
+    call_command("import_tickets", str(source), "--dry-run")
+
+    assert "Would have: created 1" in capsys.readouterr().out
+    assert not TicketType.objects.exists()
+    assert Job.objects.get(kind=csv_jobs.IMPORT_KIND).params == {"dry_run": True}
+
+
+def test_import_tickets_refuses_a_file_that_is_not_a_ticket_csv(tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_bytes(b"a,b\r\n")
+    with pytest.raises(CommandError) as caught:
+        call_command("import_tickets", str(source))
+    assert str(caught.value).startswith("Job #")
+    assert "“a”" in str(caught.value)
