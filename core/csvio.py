@@ -170,6 +170,9 @@ def write_cp932_csv(header: Sequence[str], rows: Iterable[Iterable]) -> tuple[by
 # --- reading -------------------------------------------------------------------------------------------
 
 
+ENCODING_LABELS = {"utf-8-sig": "UTF-8 (BOM)", "utf-8": "UTF-8", CP932: "Shift_JIS (cp932)"}
+
+
 @dataclass(frozen=True)
 class DecodedCsv:
     text: str
@@ -177,7 +180,7 @@ class DecodedCsv:
 
     @property
     def encoding_label(self) -> str:
-        return {"utf-8-sig": "UTF-8 (BOM)", "utf-8": "UTF-8", CP932: "Shift_JIS (cp932)"}[self.encoding]
+        return ENCODING_LABELS[self.encoding]
 
 
 def decode_csv(data: bytes) -> DecodedCsv:

@@ -26,7 +26,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from import_export.results import RowResult
 
-from core.csvio import Cp932CsvWriter, CsvFileError, Unencodable, decode_csv, read_csv
+from core.csvio import ENCODING_LABELS, Cp932CsvWriter, CsvFileError, Unencodable, decode_csv, read_csv
 from core.jobs import JobOutcome, JobProgress
 from core.models import Job
 from core.periods import JST
@@ -195,6 +195,10 @@ class ImportResult:
     @property
     def failed(self) -> int:
         return len(self.errors)
+
+    @property
+    def encoding_label(self) -> str:
+        return ENCODING_LABELS[self.encoding]
 
     @property
     def counts(self) -> dict[str, int]:

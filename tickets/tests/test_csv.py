@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 
 import pytest
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from django.utils import timezone, translation
 
 from core.csvio import UTF8_BOM, CsvFileError
@@ -40,7 +42,8 @@ def rows_of(data: bytes, encoding: str = "cp932") -> list[list[str]]:
 def csv_bytes(rows: list[list], *, encoding: str = "cp932", line_end: str = "\r\n", header=HEADER) -> bytes:
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator=line_end)
-    writer.writerow(header.split(",") if isinstance(header, str) else header)
+    if header is not None:
+        writer.writerow(header.split(",") if isinstance(header, str) else header)
     for row in rows:
         writer.writerow(row)
     return buffer.getvalue().encode(encoding)
@@ -653,3 +656,249 @@ def test_import_tickets_refuses_a_file_that_is_not_a_ticket_csv(tmp_path):
         call_command("import_tickets", str(source))
     assert str(caught.value).startswith("Job #")
     assert "“a”" in str(caught.value)
+
+
+# --- the admin ---------------------------------------------------------------------------------------------
+
+
+def staff_with(*codenames: str):
+    from django.contrib.auth.models import Permission
+
+    from members.tests.factories import MemberFactory
+
+    user = MemberFactory(is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="tickets", codename__in=codenames)
+    )
+    return user
+
+
+def read(field) -> bytes:
+    with field.open("rb") as handle:
+        return handle.read()
+
+
+def test_the_ticket_list_has_the_csv_export_and_import_buttons(admin_client):
+    page = admin_client.get(reverse("admin:tickets_tickettype_changelist")).content.decode()
+    assert reverse("admin:tickets_tickettype_csv_export") in page
+    assert reverse("admin:tickets_tickettype_csv_import") in page
+
+
+def test_staff_who_may_only_view_tickets_export_but_cannot_import(client):
+    # given
+    client.force_login(staff_with("view_tickettype"))
+
+    # when
+    page = client.get(reverse("admin:tickets_tickettype_changelist")).content.decode()
+
+    # then
+    assert reverse("admin:tickets_tickettype_csv_export") in page
+    assert reverse("admin:tickets_tickettype_csv_import") not in page
+    assert client.get(reverse("admin:tickets_tickettype_csv_export")).status_code == 200
+    assert client.get(reverse("admin:tickets_tickettype_csv_import")).status_code == 403
+    assert client.post(reverse("admin:tickets_tickettype_csv_import_confirm")).status_code == 403
+
+
+def test_staff_without_the_ticket_permissions_cannot_export(client):
+    client.force_login(staff_with())
+    assert client.post(reverse("admin:tickets_tickettype_csv_export")).status_code == 403
+    assert not Job.objects.exists()
+
+
+def test_export_asks_first_then_queues_the_job_and_goes_to_its_page(
+    client, django_capture_on_commit_callbacks
+):
+    # given
+    TicketTypeFactory.create_batch(3)
+    user = staff_with("view_tickettype")
+    client.force_login(user)
+    url = reverse("admin:tickets_tickettype_csv_export")
+
+    # when: 確認画面
+    confirm = client.get(url)
+
+    # then: nothing is queued yet
+    assert confirm.status_code == 200
+    assert "3" in confirm.content.decode()
+    assert not Job.objects.exists()
+
+    # when: OK
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(url)
+
+    # then
+    job = Job.objects.get()
+    assert (job.kind, job.status, job.started_by) == (csv_jobs.EXPORT_KIND, Job.Status.QUEUED, user)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:core_job_change", args=[job.pk])
+    assert len(callbacks) == 1  # the task is sent once the job row is committed
+
+
+def test_the_import_preview_shows_changes_and_errors_and_writes_nothing(
+    client, django_capture_on_commit_callbacks
+):
+    # given
+    ticket = TicketTypeFactory(name="旧名")
+    data = csv_bytes(
+        [
+            row(ticket_id=ticket.pk, sku=ticket.product.sku, name="新名", order=ticket.display_order),
+            row(name="新規チケット"),
+            row(name="悪い行", purchases="-1"),
+        ]
+    )
+    user = staff_with("add_tickettype", "change_tickettype", "view_tickettype")
+    client.force_login(user)
+    before = snapshot()
+
+    # when
+    response = client.post(
+        reverse("admin:tickets_tickettype_csv_import"), {"file": SimpleUploadedFile("チケット.csv", data)}
+    )
+
+    # then: what would change and every error, before anything is written
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "旧名 → 新名" in page
+    assert "新規チケット" in page
+    assert "悪い行" in page
+    assert "顧客毎の購入回数制限" in page
+    assert "“-1”" in page
+    assert snapshot() == before
+    assert not Job.objects.exists()
+
+    # when: Import
+    token = response.context["token"]
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        confirmed = client.post(reverse("admin:tickets_tickettype_csv_import_confirm"), {"token": token})
+
+    # then: the job has the uploaded file as its input; the rows are imported when it runs
+    job = Job.objects.get()
+    assert confirmed["Location"] == reverse("admin:core_job_change", args=[job.pk])
+    assert (job.kind, job.started_by, job.status) == (csv_jobs.IMPORT_KIND, user, Job.Status.QUEUED)
+    assert read(job.input_file) == data
+    assert job.input_file.name.endswith("チケット.csv")
+    assert len(callbacks) == 1
+    assert snapshot() == before
+
+    # when: the job runs (what the worker does), it ends partial and its page says so
+    job = job_run(job.pk, csv_jobs.ticket_import_job)
+    assert job.status == Job.Status.PARTIAL
+    assert TicketType.objects.get(pk=ticket.pk).name == "新名"
+    job_page = client.get(reverse("admin:core_job_change", args=[job.pk])).content.decode()
+    with translation.override(settings.LANGUAGE_CODE):
+        assert str(Job.PARTIAL_NOTICE) in job_page  # 一部エラーが発生しています
+
+    # then: the token was used up
+    again = client.post(reverse("admin:tickets_tickettype_csv_import_confirm"), {"token": token})
+    assert again["Location"] == reverse("admin:tickets_tickettype_csv_import")
+    assert Job.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (b"", None),
+        (b"ID,name\r\n1,a\r\n", "“ID”"),
+        (b"PK\x03\x04\x14\x00", "xlsx"),
+        (HEADER.encode("cp932") + b"\r\n", None),
+    ],
+    ids=["empty", "other csv", "xlsx", "header only"],
+)
+def test_a_bad_file_is_a_form_error_and_nothing_is_written(admin_client, data, says):
+    # given
+    TicketTypeFactory()
+    before = snapshot()
+
+    # when
+    response = admin_client.post(
+        reverse("admin:tickets_tickettype_csv_import"), {"file": SimpleUploadedFile("bad.csv", data)}
+    )
+
+    # then
+    assert response.status_code == 200
+    errors = response.context["form"].errors["file"]
+    assert errors
+    if says:
+        assert says in errors[0]
+    assert snapshot() == before
+    assert not Job.objects.exists()
+
+
+def test_an_upload_cannot_be_confirmed_by_another_staff_member_or_with_a_forged_token(client, admin_client):
+    # given
+    response = admin_client.post(
+        reverse("admin:tickets_tickettype_csv_import"),
+        {"file": SimpleUploadedFile("t.csv", csv_bytes([row(name="誰かの")]))},
+    )
+    token = response.context["token"]
+    client.force_login(staff_with("add_tickettype", "change_tickettype"))
+    url = reverse("admin:tickets_tickettype_csv_import_confirm")
+
+    # when
+    stolen = client.post(url, {"token": token})
+    forged = client.post(url, {"token": token[:-2] + "xx"})
+
+    # then
+    assert stolen.status_code == forged.status_code == 302
+    assert stolen["Location"] == forged["Location"] == reverse("admin:tickets_tickettype_csv_import")
+    assert not Job.objects.exists()
+
+
+# --- the real worker ---------------------------------------------------------------------------------------
+
+
+def wait_until_finished(job: Job, timeout: float = 60) -> Job:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if job.is_finished:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job #{job.pk} is still {job.status} after {timeout}s")
+
+
+def download(client, job: Job, which: str) -> bytes:
+    response = client.get(reverse("admin:core_job_download", args=[job.pk, which]))
+    assert response.status_code == 200
+    return b"".join(response.streaming_content)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_runs_the_export_and_the_import_started_from_the_admin(client, celery_worker):
+    # given
+    item = ItemFactory(name="ヨガ")
+    TicketTypeFactory(name="①㈱髙～ｶﾀｶﾅ", items=[item])
+    TicketTypeFactory(name="朝〜夜")
+    user = staff_with("add_tickettype", "change_tickettype", "view_tickettype")
+    client.force_login(user)
+
+    # when: CSVエクスポート → OK
+    client.post(reverse("admin:tickets_tickettype_csv_export"))
+
+    # then: the worker made the file, reported 〜 and ended partial; the staff member downloads it
+    export_job = wait_until_finished(Job.objects.get(kind=csv_jobs.EXPORT_KIND))
+    assert export_job.status == Job.Status.PARTIAL
+    assert export_job.counts == {"exported": 2, "replaced_characters": 1}
+    exported = download(client, export_job, "result")
+    assert exported == export_ticket_types().data
+    assert b"U+301C" in download(client, export_job, "errors")
+
+    # when: the exported file with one new row and one bad row is imported through the preview
+    data = exported + csv_bytes([row(name="新規"), row(name="悪い", order="0")], header=None)
+    preview = client.post(
+        reverse("admin:tickets_tickettype_csv_import"), {"file": SimpleUploadedFile("t.csv", data)}
+    )
+    client.post(reverse("admin:tickets_tickettype_csv_import_confirm"), {"token": preview.context["token"]})
+
+    # then
+    import_job = wait_until_finished(Job.objects.get(kind=csv_jobs.IMPORT_KIND))
+    assert import_job.status == Job.Status.PARTIAL
+    assert import_job.counts == {"rows": 4, "created": 1, "updated": 0, "unchanged": 2, "errors": 1}
+    assert import_job.started_by == user
+    errors = rows_of(download(client, import_job, "errors"))
+    assert errors[1][:-1] == row(name="悪い", order="0")
+    assert download(client, import_job, "input") == data
+    assert TicketType.objects.filter(name="新規").exists()
+    assert TicketType.objects.get(name__startswith="朝").name == "朝〜夜"
