@@ -446,7 +446,7 @@ def test_a_running_jobs_page_polls_its_status_and_a_finished_one_does_not(client
     # then
     assert status_url in running_page
     assert 'http-equiv="refresh"' in running_page
-    assert "30 / 120 (25%)" in running_page
+    assert "30 / 120 件（25%）" in running_page  # the page is in the shop's language, Japanese
     assert status_url not in finished_page
     assert status == {
         "status": "running",
@@ -455,7 +455,7 @@ def test_a_running_jobs_page_polls_its_status_and_a_finished_one_does_not(client
         "done": 30,
         "total": 120,
         "percent": 25,
-        "progress": "30 / 120 (25%)",
+        "progress": "30 / 120 件（25%）",
     }
 
 

@@ -85,8 +85,9 @@ def test_a_free_trial_with_a_priced_product_is_refused_next_to_the_field(admin_c
         reverse("admin:tickets_tickettype_add"), form_data(kind=TicketType.Kind.FREE_TRIAL, product=made.pk)
     )
     assert response.status_code == 200
+    # the admin speaks the shop's language: "A free trial ticket needs a product that costs 0 yen."
     assert response.context["adminform"].form.errors["product"] == [
-        "A free trial ticket needs a product that costs 0 yen."
+        "体験チケット(無料)には0円の商品を設定してください。"
     ]
     assert not TicketType.objects.exists()
 
