@@ -28,8 +28,7 @@ from django.db import connection, transaction
 from django.db.models import Count, QuerySet, Window
 from django.utils import timezone, translation
 from django.utils.functional import Promise
-from django.utils.translation import gettext
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext, pgettext_lazy
 
 from core.exceptions import DomainError
 from core.models import Job
@@ -42,13 +41,13 @@ PROGRESS_ROWS_UNKNOWN_TOTAL = 200
 # Labels for the count keys jobs commonly report; a key not listed here is shown as it is. An app adds its
 # own with register_count_label() from its AppConfig.ready().
 COUNT_LABELS: dict[str, Promise | str] = {
-    "rows": _("rows"),
-    "created": _("created"),
-    "updated": _("updated"),
-    "unchanged": _("unchanged"),
-    "skipped": _("skipped"),
-    "errors": _("errors"),
-    "exported": _("exported"),
+    "rows": pgettext_lazy("job count", "rows"),
+    "created": pgettext_lazy("job count", "created"),
+    "updated": pgettext_lazy("job count", "updated"),
+    "unchanged": pgettext_lazy("job count", "unchanged"),
+    "skipped": pgettext_lazy("job count", "skipped"),
+    "errors": pgettext_lazy("job count", "errors"),
+    "exported": pgettext_lazy("job count", "exported"),
 }
 # Display names of job kinds ("tickets.import" → "Ticket CSV import") for the job-history filter.
 KIND_LABELS: dict[str, Promise | str] = {}
