@@ -174,10 +174,13 @@ class RowError:
     line: int
     cells: list[str]  # the row as it was in the file
     message: str
+    text: str  # "Line 3: message", worded when the row was checked (in the job's language)
 
-    @property
-    def text(self) -> str:
-        return gettext("Line %(line)s: %(message)s") % {"line": self.line, "message": self.message}
+    @classmethod
+    def of(cls, line: int, cells: list[str], message: str) -> RowError:
+        return cls(
+            line, cells, message, gettext("Line %(line)s: %(message)s") % {"line": line, "message": message}
+        )
 
 
 @dataclass
@@ -297,7 +300,7 @@ def import_ticket_types(data: bytes, *, dry_run: bool, progress: JobProgress | N
         extra = cells[width:]
         if len(cells) < width or any(cell.strip() for cell in extra):
             result.errors.append(
-                RowError(
+                RowError.of(
                     row.line,
                     cells,
                     gettext("This row has %(found)s columns; the header has %(expected)s.")
@@ -347,7 +350,7 @@ def import_ticket_types(data: bytes, *, dry_run: bool, progress: JobProgress | N
                 )
             )
         else:
-            result.errors.append(RowError(line, cells, _row_result_message(row_result)))
+            result.errors.append(RowError.of(line, cells, _row_result_message(row_result)))
     if progress is not None:
         progress.flush()
     result.errors.sort(key=lambda error: error.line)
