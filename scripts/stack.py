@@ -3,7 +3,9 @@
     python scripts/stack.py run            web + worker + beat with demo data (what `make run` does)
     python scripts/stack.py test [ARGS]    ruff, migrations check, pytest ARGS (what `make test` does)
     python scripts/stack.py pytest [ARGS]  only pytest ARGS on a throwaway PostgreSQL and Redis
-    python scripts/stack.py bench [ARGS]   benchmarks (manage.py benchmark_inventory ARGS), throwaway stack
+    python scripts/stack.py bench [NAME] [ARGS]
+                                           benchmarks on a throwaway stack: all of them, or only NAME's
+                                           (inventory, tickets_csv: manage.py benchmark_NAME ARGS)
     python scripts/stack.py services       only PostgreSQL and Redis, printing their URLs
 
 When DATABASE_URL / REDIS_URL are set they are used as they are and nothing is started for them.
@@ -244,8 +246,18 @@ def command_test(args: list[str], *, lint: bool = True) -> int:
         shutil.rmtree(data_root, ignore_errors=True)
 
 
+# Each is `manage.py benchmark_<name>`, run in this order by a bare `bench`.
+BENCHMARKS = ("inventory", "tickets_csv")
+
+
 def command_bench(args: list[str]) -> int:
     """Benchmarks on a throwaway PostgreSQL and Redis (figures printed; nothing asserted)."""
+    if args and args[0] in BENCHMARKS:
+        runs = [(args[0], args[1:])]
+    elif args:
+        runs = [("inventory", args)]  # `bench --reservations N`, as before there were several
+    else:
+        runs = [(name, []) for name in BENCHMARKS]
     data_root = Path(tempfile.mkdtemp(prefix="shop-bench-"))
     try:
         with services(data_root, keep=False) as service_env:
@@ -259,9 +271,14 @@ def command_bench(args: list[str]) -> int:
             subprocess.run(
                 [python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
             )
-            return subprocess.run(
-                [python, "manage.py", "benchmark_inventory", *args], cwd=ROOT, env=env
-            ).returncode
+            for name, bench_args in runs:
+                log(f"== benchmark_{name} {' '.join(bench_args)}".rstrip())
+                code = subprocess.run(
+                    [python, "manage.py", f"benchmark_{name}", *bench_args], cwd=ROOT, env=env
+                ).returncode
+                if code:
+                    return code
+            return 0
     finally:
         shutil.rmtree(data_root, ignore_errors=True)
 
