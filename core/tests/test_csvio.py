@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 
 from core.csvio import (
     UTF8_BOM,
@@ -39,6 +40,13 @@ def test_characters_cp932_holds_exactly(char):
 def test_characters_cp932_cannot_hold_are_written_as_their_twin_or_a_question_mark(char, written_as):
     assert not fits_cp932(char)
     assert written_form(f"a{char}b") == f"a{written_as}b"
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """The messages are asserted in their English source text (staff read them in Japanese)."""
+    with translation.override("en"):
+        yield
 
 
 def test_the_writer_reports_line_column_character_and_code_point_for_each_character_it_replaces():
