@@ -16,6 +16,7 @@ from inventory.exceptions import SlotFullError, SoldOutError
 from inventory.models import Item, Reservation, Slot
 from inventory.tests.factories import ItemFactory, RepeatingEventFactory, ReservationSettingsFactory, jst
 from members.tests.factories import MemberFactory
+from tests.parallel import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,30 +26,13 @@ NOW = jst(date(2027, 6, 1), "09:00")
 
 def run_in_parallel(attempts: list[dict]) -> Counter:
     """Call reservation_create once per attempt, all at the same instant; count the outcomes by type."""
-    barrier = threading.Barrier(len(attempts))
-    outcomes: Counter = Counter()
-    guard = threading.Lock()
-
-    def attempt(kwargs: dict) -> None:
-        try:
-            barrier.wait()
-            services.reservation_create(payment_method="free", now=NOW, **kwargs)
-            result = "booked"
-        except (SoldOutError, SlotFullError) as error:
-            result = type(error).__name__
-        except Exception as error:  # anything else is a failure the test reports
-            result = f"unexpected {type(error).__name__}: {error}"
-        finally:
-            connection.close()
-        with guard:
-            outcomes[result] += 1
-
-    threads = [threading.Thread(target=attempt, args=(kwargs,)) for kwargs in attempts]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    return outcomes
+    return run_together(
+        [
+            lambda kwargs=kwargs: services.reservation_create(payment_method="free", now=NOW, **kwargs)
+            for kwargs in attempts
+        ],
+        expected=(SoldOutError, SlotFullError),
+    )
 
 
 def peak_units(item: Item) -> int:

@@ -5,14 +5,13 @@ the (member, ticket type) lock switched off shows the race, so the limit test is
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 
 from members.tests.factories import MemberFactory
+from tests.parallel import run_together
 from tickets import locks
 from tickets.exceptions import TicketLimitError, TicketUnusableError
 from tickets.models import MemberTicket, TicketEntry
@@ -22,30 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def run_in_parallel(calls) -> Counter:
-    barrier = threading.Barrier(len(calls))
-    outcomes: Counter = Counter()
-    guard = threading.Lock()
-
-    def attempt(call) -> None:
-        try:
-            barrier.wait()
-            call()
-            result = "booked"
-        except (TicketUnusableError, TicketLimitError) as error:
-            result = type(error).__name__
-        except Exception as error:  # anything else is a failure the test reports
-            result = f"unexpected {type(error).__name__}: {error}"
-        finally:
-            connection.close()
-        with guard:
-            outcomes[result] += 1
-
-    threads = [threading.Thread(target=attempt, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    return outcomes
+    return run_together(calls, expected=(TicketUnusableError, TicketLimitError))
 
 
 def test_20_parallel_bookings_against_5_uses_book_exactly_5():

@@ -4,13 +4,11 @@ cancelled or refunded purchases taking the ticket back."""
 
 from __future__ import annotations
 
-import threading
 import time as clock
 from collections import Counter
 from datetime import date
 
 import pytest
-from django.db import connection
 
 from core.exceptions import DomainError
 from inventory.tests.factories import jst
@@ -18,6 +16,7 @@ from members.tests.factories import MemberFactory
 from payments.exceptions import FulfilmentError
 from payments.models import Order
 from payments.services import order_cancel, order_check_payable, order_mark_paid, order_refund
+from tests.parallel import run_together
 from tickets import locks, purchases, selectors
 from tickets.exceptions import PurchaseLimitError, TicketError
 from tickets.models import MemberTicket, TicketEntry
@@ -232,30 +231,11 @@ def test_a_ticket_taken_off_sale_after_its_order_cannot_be_paid():
 
 
 def _buy_in_parallel(member, ticket_type, count: int) -> Counter:
-    barrier = threading.Barrier(count)
-    outcomes: Counter = Counter()
-    guard = threading.Lock()
-
-    def attempt() -> None:
-        try:
-            barrier.wait()
-            ticket_purchase_start(member=member, ticket_type=ticket_type, now=NOW)
-            result = "bought"
-        except PurchaseLimitError as error:
-            result = type(error).__name__
-        except Exception as error:  # anything else is a failure the test reports
-            result = f"unexpected {type(error).__name__}: {error}"
-        finally:
-            connection.close()
-        with guard:
-            outcomes[result] += 1
-
-    threads = [threading.Thread(target=attempt) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    return outcomes
+    return run_together(
+        [lambda: ticket_purchase_start(member=member, ticket_type=ticket_type, now=NOW)] * count,
+        expected=(PurchaseLimitError,),
+        success="bought",
+    )
 
 
 def _slow_count(real):
