@@ -9,8 +9,8 @@ An export never loses a character silently: one cp932 cannot hold is written as 
 ～) or as ?, and reported with its line, column and code point; the job then ends partial (一部エラーが発生
 しています) and its error file lists every such character.
 
-An import validates every row before it writes it and writes each good row in its own transaction
-(services.ticket_type_save); a bad row is not applied and comes back in the error file exactly as it was,
+An import validates every row before it writes it and writes the good rows 500 to a transaction
+(services.TicketTypeBatch); a bad row is not applied and comes back in the error file exactly as it was,
 with the reason in an extra エラー内容 column, so the file can be corrected and imported again as it is.
 A dry run writes nothing and says what would change, row by row.
 """
@@ -324,7 +324,7 @@ def import_ticket_types(data: bytes, *, dry_run: bool, progress: JobProgress | N
     resource.prefetch(dataset)
     # import-export's own dry run saves every row inside one transaction and rolls it back at the end, which
     # would hold the rows' locks (and use up IDs) for the whole file. Ours never writes: the resource's
-    # dry_run validates each row with full_clean and skips the save.
+    # dry_run runs every check of the real run and skips the writes.
     outcome = resource.import_data(dataset, dry_run=False, use_transactions=False, raise_errors=False)
     if outcome.base_errors:
         raise outcome.base_errors[0].error
@@ -332,7 +332,10 @@ def import_ticket_types(data: bytes, *, dry_run: bool, progress: JobProgress | N
     for number, row_result in enumerate(outcome.rows, start=1):
         line, cells = lines[number], originals[number]
         kind = row_result.import_type
-        if kind == RowResult.IMPORT_TYPE_SKIP:
+        saved = resource.saved.get(number)
+        if saved is not None and saved.error is not None:
+            result.errors.append(RowError.of(line, cells, row_error_message(saved.error)))
+        elif kind == RowResult.IMPORT_TYPE_SKIP:
             result.unchanged += 1
         elif kind in (RowResult.IMPORT_TYPE_NEW, RowResult.IMPORT_TYPE_UPDATE):
             is_create = kind == RowResult.IMPORT_TYPE_NEW
@@ -344,7 +347,7 @@ def import_ticket_types(data: bytes, *, dry_run: bool, progress: JobProgress | N
                 RowPreview(
                     line=line,
                     action="create" if is_create else "update",
-                    ticket_id=row_result.object_id,
+                    ticket_id=saved.ticket_type.pk if saved is not None else row_result.object_id,
                     name=cells[COLUMNS.index(NAME)],
                     changes=resource.changes.get(number, []),
                 )

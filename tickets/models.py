@@ -81,7 +81,28 @@ class TicketType(TimeStampedModel):
 
     def clean(self):
         """Every rule of the ticket form (seed 000), shared by the admin form, the CSV import and the
-        services: the messages say which field is wrong and why."""
+        services: the messages say which field is wrong and why. Reads the stored product and the ticket
+        type that holds this product (a query each); `rule_errors` is the same rules for callers that
+        read those for many ticket types at once (the CSV import)."""
+        previous = None
+        if self.pk:
+            previous = TicketType.objects.filter(pk=self.pk).values_list("product_id", flat=True).first()
+        holder = None
+        if self.product_id is not None:
+            holder = (
+                TicketType.objects.filter(product_id=self.product_id)
+                .exclude(pk=self.pk)
+                .values_list("pk", flat=True)
+                .first()
+            )
+        errors = self.rule_errors(stored_product_id=previous, product_holder_id=holder)
+        if errors:
+            raise ValidationError(errors)
+
+    def rule_errors(self, *, stored_product_id: int | None, product_holder_id: int | None) -> dict[str, str]:
+        """The rules of `clean` on values already read: `stored_product_id` is this ticket type's product
+        in the database (None when new or unset) and `product_holder_id` the other ticket type that holds
+        this product (None when none does). Returns {field: message}, empty when every rule holds."""
         from payments.models import Product
 
         errors: dict[str, str] = {}
@@ -89,10 +110,8 @@ class TicketType(TimeStampedModel):
             errors["display_order"] = _("The display order must be 1 or more.")
         if self.uses is not None and self.uses < 1:
             errors["uses"] = _("A ticket needs at least 1 use.")
-        if self.pk:
-            previous = TicketType.objects.filter(pk=self.pk).values_list("product_id", flat=True).first()
-            if previous is not None and previous != self.product_id:
-                errors["product"] = _("The ticket product cannot be changed once it is set.")
+        if stored_product_id is not None and stored_product_id != self.product_id:
+            errors["product"] = _("The ticket product cannot be changed once it is set.")
         product = self.product if self.product_id else None
         if product is not None and "product" not in errors:
             if product.kind != Product.Kind.ONE_TIME:
@@ -103,10 +122,9 @@ class TicketType(TimeStampedModel):
                 errors["product"] = _("A free trial ticket needs a product that costs 0 yen.")
             elif self.kind == self.Kind.PAID_TRIAL and product.price_yen == 0:
                 errors["product"] = _("A paid trial ticket needs a product that costs more than 0 yen.")
-            elif TicketType.objects.filter(product_id=product.pk).exclude(pk=self.pk).exists():
+            elif product_holder_id is not None and product_holder_id != self.pk:
                 errors["product"] = _("This product is already the product of another ticket.")
-        if errors:
-            raise ValidationError(errors)
+        return errors
 
     @property
     def has_usage_limit(self) -> bool:

@@ -25,9 +25,10 @@ How each column reads on import:
   core.csvio) is kept as it is when the cell still holds exactly what the export wrote; an edited cell is
   applied. So export → import never changes a name behind anyone's back.
 
-Every row goes through `TicketType.clean()` (the admin form's rules) and is saved by
-`services.ticket_type_save`, one transaction per row. Products, items and the ticket types a file names
-are loaded in bulk before the first row (`prefetch`), so a row costs the service's own queries only.
+Every row is checked against the admin form's rules (the model's field checks and `TicketType.clean()`'s
+rules) and saved by `services.TicketTypeBatch`, which checks and writes 500 rows per transaction with a
+few queries; a dry run runs the same checks and writes nothing. Products, items and the ticket types a
+file names are loaded in bulk before the first row (`prefetch`).
 
 `tickets.csv_jobs` runs imports and exports with this resource and turns the outcome into files.
 """
@@ -48,7 +49,7 @@ from core.periods import JST
 from inventory.models import Item
 from payments.models import Product
 from tickets.models import TicketType
-from tickets.services import ticket_type_save
+from tickets.services import TicketTypeBatch, TicketTypeChange
 
 # --- the format ----------------------------------------------------------------------------------------
 
@@ -274,8 +275,9 @@ class TicketTypeResource(resources.ModelResource):
     Import with `import_data(dataset, dry_run=False, use_transactions=False)` after `prefetch(dataset)`,
     with this resource's own `dry_run` for a dry run. import-export's transaction would hold the whole
     file in one transaction (one bad row undoing the rest, every touched row locked to the end, and its
-    dry run writing then rolling back); here each row is its own transaction in the service, and a dry run
-    validates each row (full_clean) without writing anything.
+    dry run writing then rolling back); here the rows are checked and written by `TicketTypeBatch`, a
+    transaction per 500 rows, and a dry run runs the same checks without writing anything. What happened
+    to a row is in `saved[row_number]` (its `error`, or its ticket type) once `import_data` returns.
     """
 
     id = fields.Field(attribute="id", column_name=TICKET_ID, widget=WholeNumberWidget(TICKET_ID))
@@ -358,10 +360,11 @@ class TicketTypeResource(resources.ModelResource):
         self._item_widget = ItemIdsWidget(self)
         self.fields["product_sku"].widget = ProductSkuWidget(self)
         self._seen_ids: set[int] = set()
-        self._claimed_products: dict[int, int] = {}  # product id → the file line that took it (dry run)
-        # Filled per row: "create" / "update", the row's changes, its line in the file.
+        # Filled per row: its line in the file, its changes (column, old, new) and what was saved.
         self.row_lines: dict[int, int] = {}
         self.changes: dict[int, list[tuple[str, str, str]]] = {}
+        self.saved: dict[int, TicketTypeChange] = {}
+        self.batch = TicketTypeBatch(dry_run=dry_run)
         self.progress = None  # a core.jobs.JobProgress, advanced after each row
 
     # --- export -----------------------------------------------------------------------------------------
@@ -504,56 +507,42 @@ class TicketTypeResource(resources.ModelResource):
         return not import_validation_errors and instance.pk is not None and not instance._csv_changes
 
     def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
-        """A good row of a real run is validated by the service (ticket_type_save: full_clean under the row
-        lock); checking it here too would only repeat its queries. A dry run, and a row whose cells did not
-        parse, are checked here, against every rule of the form: the fields and `TicketType.clean()`.
-
-        What full_clean adds to those are database re-checks of rules clean() already holds, one query
-        each, which would make a 20,000-row preview several times slower: that the product exists (it is
-        one of the products just loaded for the file), that it is no other ticket's (clean() checks that,
-        the unique check repeats it) and the CHECK constraints display order ≥ 1 and uses ≥ 1 (clean()
-        checks both). The real run still has full_clean's every check, so nothing skipped here can be
-        written unchecked."""
-        if import_validation_errors or self.dry_run:
-            errors = dict(import_validation_errors or {})
-            try:
-                instance.clean_fields(exclude={"product", *errors})
-            except ValidationError as error:
-                errors = error.update_error_dict(errors)
-            try:
-                instance.clean()
-            except ValidationError as error:
-                errors = error.update_error_dict(errors)
-            if errors:
-                raise ValidationError(errors)
-        if self.dry_run and instance.product_id is not None and instance.pk is None:
-            # Two new rows of one file cannot both take a product; the real run's second save would say so.
-            if instance.product_id in self._claimed_products:
-                raise ValidationError(
-                    {
-                        "product": gettext("Line %(line)s of this file already uses this product.")
-                        % {"line": self._claimed_products[instance.product_id]}
-                    }
-                )
-            self._claimed_products[instance.product_id] = self._current_line
+        """A row whose cells did not parse is refused here, with every other rule it breaks too (the
+        model's field checks and `TicketType.clean()`), so one pass shows all of its mistakes. A row that
+        parsed is checked by the batch it is saved in (`do_instance_save`): the same rules, read for 500
+        rows at once."""
+        if not import_validation_errors:
+            return
+        errors = dict(import_validation_errors)
+        try:
+            instance.clean_fields(exclude={"product", *errors})
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
+        try:
+            instance.clean()
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
+        raise ValidationError(errors)
 
     def import_row(self, row, instance_loader, **kwargs):
-        self._current_line = self.row_lines.get(kwargs.get("row_number"))
-        return super().import_row(row, instance_loader, **kwargs)
-
-    def after_import_row(self, row, row_result, **kwargs):
+        self._current_row = kwargs.get("row_number")
+        row_result = super().import_row(row, instance_loader, **kwargs)
         if self.progress is not None:
-            self.progress.advance()
+            self.progress.advance()  # every row, refused ones too (after_import_row misses those)
+        return row_result
 
     def do_instance_save(self, instance, is_create):
-        if not self.dry_run:
-            ticket_type_save(ticket_type=instance, items=instance._csv_items_to_save)
+        change = TicketTypeChange(
+            instance, items=instance._csv_items_to_save, line=self.row_lines.get(self._current_row)
+        )
+        self.saved[self._current_row] = change
+        self.batch.add(change)  # checked (and, unless a dry run, written) with its batch
 
     def save_m2m(self, instance, row, **kwargs):
-        pass  # the items are saved by ticket_type_save, in the row's transaction
+        """Nothing to do: the batch writes the items with the ticket type."""
 
     def after_import(self, dataset, result, **kwargs):
-        # ModelResource resets the table's id sequence to max(id) here (for files that bring their own
-        # IDs). Ours never do (an empty ID creates), and a reset racing another insert could hand out an ID
-        # twice, so it is left out.
-        pass
+        """The last batch. (ModelResource would reset the table's ID sequence to max(id) here, for files
+        that bring their own IDs; ours never do, an empty ID creates, and a reset racing another insert
+        could hand out an ID twice.)"""
+        self.batch.flush()
