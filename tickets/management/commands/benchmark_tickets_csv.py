@@ -6,7 +6,7 @@ It creates its own store, items and one-time products (codes and SKUs BENCH-…)
 `--rows` ticket types (Japanese names, 1–3 usable items each), then measures, each on the real services:
 
 - the dry run the admin preview makes (every row validated, nothing written);
-- the import that creates every row (one transaction per row through ticket_type_save);
+- the import that creates every row (services.TicketTypeBatch: a transaction per 500 rows);
 - the export of everything (cp932, CRLF);
 - the import of that export again (every row unchanged: nothing written);
 - an import that changes every row's name and limits (one update per row).
