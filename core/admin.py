@@ -259,6 +259,7 @@ class JobAdmin(admin.ModelAdmin):
                 "job": job,
                 "job_active": not job.is_finished,
                 "status_url": reverse("admin:core_job_status", args=[job.pk]),
+                "job_actions": jobs.job_actions(job, request),
             }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 

@@ -62,6 +62,28 @@ def register_job_kind(kind: str, label: Promise | str) -> None:
 
 
 @dataclass(frozen=True)
+class JobAction:
+    """A button on a finished job's page: a POST to `url` (e.g. "Import this file" after a dry run)."""
+
+    label: str
+    url: str
+    help: str = ""
+
+
+# kind → a function (job, request) → the actions that staff member may take on that job now.
+JOB_ACTIONS: dict[str, Callable[..., list[JobAction]]] = {}
+
+
+def register_job_actions(kind: str, actions: Callable[..., list[JobAction]]) -> None:
+    JOB_ACTIONS[kind] = actions
+
+
+def job_actions(job: Job, request) -> list[JobAction]:
+    actions = JOB_ACTIONS.get(job.kind)
+    return actions(job, request) if actions is not None else []
+
+
+@dataclass(frozen=True)
 class JobOutcome:
     """What a job's function returns. `result` and `errors` are (file name, content) to offer for download;
     `partial` means some rows failed (the job then says 一部エラーが発生しています)."""

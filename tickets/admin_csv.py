@@ -6,6 +6,9 @@ the upload form with its dry-run preview, each run as a job (core.jobs).
 - CSVインポート → upload → a dry run shows every row that would be created or updated (column by column)
   and every row error, with nothing written → Import queues the job with the uploaded file as its input
   (every row is validated again when it runs) and goes to its page.
+- A file of more than PREVIEW_IN_PAGE_ROWS rows is too long to check while the browser waits (20,000 rows
+  take several seconds): its dry run runs as a job instead, with progress, and the finished job's page
+  offers "Import this file" (counts, every error and every row's would-be result are in its files).
 
 Between the preview and the confirmation the upload waits in the job files' folder (jobs/pending/, never
 served from the media URL), named by a token signed for the staff user who uploaded it.
@@ -24,7 +27,8 @@ from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.http import HttpRequest
+from django.db import transaction
+from django.http import Http404, HttpRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -34,7 +38,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from core.csvio import CsvFileError
-from core.jobs import job_create
+from core.jobs import JobAction, job_create, jobs_visible_to
+from core.models import Job
 from tickets import csv_jobs
 from tickets.models import TicketType
 
@@ -45,6 +50,9 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 # The preview lists at most this many rows of each kind (the counts are always complete).
 PREVIEW_ERRORS = 1000
 PREVIEW_CHANGES = 300
+# Files with more rows than this are checked by a dry-run job rather than in the upload's request.
+PREVIEW_IN_PAGE_ROWS = 2000
+IMPORT_SAFE_STATUSES = (Job.Status.SUCCEEDED, Job.Status.PARTIAL)
 
 
 class TicketCsvUploadForm(forms.Form):
@@ -79,6 +87,11 @@ class TicketTypeCsvAdminMixin:
                 "csv/import/confirm/",
                 view(require_POST(self.csv_import_confirm_view)),
                 name="tickets_tickettype_csv_import_confirm",
+            ),
+            path(
+                "csv/import/from-job/<int:job_id>/",
+                view(require_POST(self.csv_import_from_job_view)),
+                name="tickets_tickettype_csv_import_from_job",
             ),
             *super().get_urls(),
         ]
@@ -147,6 +160,9 @@ class TicketTypeCsvAdminMixin:
             upload = form.cleaned_data["file"]
             data = upload.read()
             try:
+                rows = csv_jobs.ticket_csv_rows(data)
+                if rows > PREVIEW_IN_PAGE_ROWS:
+                    return self._dry_run_as_job(request, upload.name, data, rows)
                 result = csv_jobs.import_ticket_types(data, dry_run=True)
             except CsvFileError as error:
                 form.add_error("file", str(error))
@@ -201,6 +217,73 @@ class TicketTypeCsvAdminMixin:
         )
         default_storage.delete(pending["path"])
         import_ticket_types.delay_on_commit(job.pk)
+        self._import_started(request, job)
+        return self._go_to_job(job)
+
+    def _dry_run_as_job(self, request: HttpRequest, name: str, data: bytes, rows: int):
+        from tickets.tasks import import_ticket_types
+
+        job = job_create(
+            kind=csv_jobs.IMPORT_KIND,
+            label=csv_jobs.IMPORT_DRY_RUN_LABEL,
+            started_by=request.user,
+            params={"dry_run": True},
+            input_name=_base_name(name),
+            input_bytes=data,
+        )
+        import_ticket_types.delay_on_commit(job.pk)
+        self.message_user(
+            request,
+            gettext(
+                "The file has %(rows)s rows, so it is being checked as a job (#%(job)s). Nothing is saved "
+                "yet: when the check has finished, this page shows what would change and offers to import "
+                "the file."
+            )
+            % {"rows": f"{rows:,}", "job": job.pk},
+            messages.SUCCESS,
+        )
+        return self._go_to_job(job)
+
+    def csv_import_from_job_view(self, request: HttpRequest, job_id: int):
+        """Import this file: the real import of the file a finished dry-run job checked, once."""
+        if not self.can_import_csv(request):
+            raise PermissionDenied
+        from tickets.tasks import import_ticket_types
+
+        with transaction.atomic():
+            checked = (
+                jobs_visible_to(request.user, Job.objects.select_for_update())
+                .filter(pk=job_id, kind=csv_jobs.IMPORT_KIND, started_by=request.user)
+                .first()
+            )
+            if checked is None or not checked.params.get("dry_run"):
+                raise Http404
+            if imported_as := checked.params.get("import_job"):
+                self.message_user(
+                    request,
+                    gettext("This file has already been imported (job #%(job)s).") % {"job": imported_as},
+                    messages.WARNING,
+                )
+                return redirect(reverse("admin:core_job_change", args=[imported_as]))
+            if not _can_import_checked(checked):
+                self.message_user(request, gettext("This check has nothing to import."), messages.ERROR)
+                return self._go_to_job(checked)
+            with checked.input_file.open("rb") as handle:
+                data = handle.read()
+            job = job_create(
+                kind=csv_jobs.IMPORT_KIND,
+                label=csv_jobs.IMPORT_LABEL,
+                started_by=request.user,
+                input_name=posixpath.basename(checked.input_file.name),
+                input_bytes=data,
+            )
+            checked.params = {**checked.params, "import_job": job.pk}
+            checked.save(update_fields=["params", "updated_at"])
+            import_ticket_types.delay_on_commit(job.pk)
+        self._import_started(request, job)
+        return self._go_to_job(job)
+
+    def _import_started(self, request: HttpRequest, job) -> None:
         self.message_user(
             request,
             gettext(
@@ -210,7 +293,6 @@ class TicketTypeCsvAdminMixin:
             % {"job": job.pk},
             messages.SUCCESS,
         )
-        return self._go_to_job(job)
 
     @staticmethod
     def _keep_upload(request: HttpRequest, name: str, data: bytes) -> str:
@@ -218,10 +300,46 @@ class TicketTypeCsvAdminMixin:
         stored = default_storage.save(
             posixpath.join(PENDING_DIR, f"{uuid.uuid4().hex}.csv"), ContentFile(data)
         )
-        base_name = posixpath.basename(name.replace("\\", "/")) or "tickets.csv"
         return signing.dumps(
-            {"path": stored, "name": base_name, "user": request.user.pk}, salt=PENDING_SIGNATURE_SALT
+            {"path": stored, "name": _base_name(name), "user": request.user.pk}, salt=PENDING_SIGNATURE_SALT
         )
+
+
+def _base_name(name: str) -> str:
+    return posixpath.basename(name.replace("\\", "/")) or "tickets.csv"
+
+
+def _can_import_checked(job: Job) -> bool:
+    return (
+        job.status in IMPORT_SAFE_STATUSES
+        and bool(job.input_file)
+        and bool(job.counts.get("created") or job.counts.get("updated"))
+    )
+
+
+def import_job_actions(job: Job, request: HttpRequest) -> list[JobAction]:
+    """On the page of a finished dry-run import: "Import this file", for the staff member who uploaded it,
+    when it would create or update something and was not imported yet."""
+    user = request.user
+    if not (
+        job.params.get("dry_run")
+        and not job.params.get("import_job")
+        and job.started_by_id == user.pk
+        and user.has_perms(["tickets.add_tickettype", "tickets.change_tickettype"])
+        and _can_import_checked(job)
+    ):
+        return []
+    return [
+        JobAction(
+            label=gettext("Import this file"),
+            url=reverse("admin:tickets_tickettype_csv_import_from_job", args=[job.pk]),
+            help=gettext(
+                "Creates %(created)s and updates %(updated)s tickets; rows with errors are not imported. "
+                "Every row is checked again as it is imported."
+            )
+            % {"created": job.counts.get("created", 0), "updated": job.counts.get("updated", 0)},
+        )
+    ]
 
 
 def _forget_old_uploads() -> None:

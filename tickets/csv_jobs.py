@@ -278,6 +278,22 @@ def check_header(header: list[str], encoding: str) -> bool:
     )
 
 
+def ticket_csv_rows(data: bytes) -> int:
+    """How many rows (blank lines aside) a ticket CSV has, to choose where to check it. Raises CsvFileError
+    when the file as a whole is not a ticket CSV, with the message import_ticket_types would give."""
+    decoded = decode_csv(data)
+    header, rows = read_csv(decoded.text)
+    check_header(header, decoded.encoding_label)
+    count = sum(1 for row in rows if not row.is_blank)
+    if not count:
+        raise CsvFileError(_no_rows_message())
+    return count
+
+
+def _no_rows_message() -> str:
+    return gettext("The file has a header but no ticket rows.")
+
+
 def import_ticket_types(data: bytes, *, dry_run: bool, progress: JobProgress | None = None) -> ImportResult:
     """Create (empty チケットID) or update ticket types from a ticket CSV; see tickets.resources for how each
     column reads. Raises CsvFileError when the file as a whole is not a ticket CSV (nothing is written
@@ -312,7 +328,7 @@ def import_ticket_types(data: bytes, *, dry_run: bool, progress: JobProgress | N
         lines[len(dataset)] = row.line
         originals[len(dataset)] = cells
     if not len(dataset) and not result.errors:
-        raise CsvFileError(gettext("The file has a header but no ticket rows."))
+        raise CsvFileError(_no_rows_message())
     result.rows = len(dataset) + len(result.errors)
     if progress is not None:
         progress.total(result.rows)

@@ -240,15 +240,15 @@ def _update_all(ticket_types: list[TicketType]) -> None:
     params: list = []
     for ticket_type in ticket_types:
         params.append(ticket_type.pk)
-        params += [field.get_db_prep_save(getattr(ticket_type, field.attname), connection) for field in fields]
-    columns = [field.column for field in fields]
-    sql = (
-        f"UPDATE {quote(TicketType._meta.db_table)} AS t SET "
-        + ", ".join(f"{quote(column)} = v.{quote(column)}" for column in columns)
-        + f" FROM (VALUES {', '.join([row] * len(ticket_types))}) AS v(id, "
-        + ", ".join(quote(column) for column in columns)
-        + ") WHERE t.id = v.id"
-    )
+        params += [
+            field.get_db_prep_save(getattr(ticket_type, field.attname), connection) for field in fields
+        ]
+    columns = [quote(field.column) for field in fields]
+    table = quote(TicketType._meta.db_table)
+    assignments = ", ".join(f"{column} = v.{column}" for column in columns)
+    values = ", ".join([row] * len(ticket_types))
+    # Only the model's own quoted table and column names are formatted in; every value is a parameter.
+    sql = f"UPDATE {table} AS t SET {assignments} FROM (VALUES {values}) AS v(id, {', '.join(columns)}) WHERE t.id = v.id"  # noqa: E501, S608
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 

@@ -844,6 +844,134 @@ def test_an_upload_cannot_be_confirmed_by_another_staff_member_or_with_a_forged_
     assert not Job.objects.exists()
 
 
+# --- a long file: its preview is a dry-run job ------------------------------------------------------------
+
+
+@pytest.fixture
+def short_preview_limit(monkeypatch):
+    from tickets import admin_csv
+
+    monkeypatch.setattr(admin_csv, "PREVIEW_IN_PAGE_ROWS", 2)
+
+
+def import_from_job_url(job: Job) -> str:
+    return reverse("admin:tickets_tickettype_csv_import_from_job", args=[job.pk])
+
+
+def test_a_long_file_is_checked_by_a_dry_run_job_and_imported_once_from_its_page(
+    client, short_preview_limit, django_capture_on_commit_callbacks
+):
+    # given: three rows, over the (lowered) limit of rows checked in the page
+    data = csv_bytes([row(name="一"), row(name="二"), row(name="悪い", order="0")])
+    user = staff_with("add_tickettype", "change_tickettype", "view_tickettype")
+    client.force_login(user)
+    before = snapshot()
+
+    # when: uploaded
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(
+            reverse("admin:tickets_tickettype_csv_import"), {"file": SimpleUploadedFile("長い.csv", data)}
+        )
+
+    # then: a dry-run job is queued with the file, and nothing is written
+    checked = Job.objects.get()
+    assert response["Location"] == reverse("admin:core_job_change", args=[checked.pk])
+    assert (checked.kind, checked.started_by) == (csv_jobs.IMPORT_KIND, user)
+    assert checked.params == {"dry_run": True}
+    assert read(checked.input_file) == data
+    assert len(callbacks) == 1
+    assert snapshot() == before
+
+    # when: the worker has run it
+    checked = job_run(checked.pk, csv_jobs.ticket_import_job)
+    page = client.get(reverse("admin:core_job_change", args=[checked.pk])).content.decode()
+
+    # then: its counts, and the button to import the file
+    assert checked.status == Job.Status.PARTIAL
+    assert checked.counts == {"rows": 3, "created": 2, "updated": 0, "unchanged": 0, "errors": 1}
+    assert snapshot() == before
+    assert import_from_job_url(checked) in page
+
+    # when: Import this file, twice (a double click)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        first = client.post(import_from_job_url(checked))
+        second = client.post(import_from_job_url(checked))
+
+    # then: one import job, of the same bytes, and the button is gone
+    imported = Job.objects.exclude(pk=checked.pk).get()
+    assert first["Location"] == second["Location"] == reverse("admin:core_job_change", args=[imported.pk])
+    assert imported.params == {}
+    assert read(imported.input_file) == data
+    assert len(callbacks) == 1
+    checked.refresh_from_db()
+    assert checked.params == {"dry_run": True, "import_job": imported.pk}
+    assert (
+        import_from_job_url(checked)
+        not in client.get(reverse("admin:core_job_change", args=[checked.pk])).content.decode()
+    )
+
+    # when: the worker runs the import
+    imported = job_run(imported.pk, csv_jobs.ticket_import_job)
+
+    # then
+    assert imported.counts["created"] == 2
+    assert set(TicketType.objects.values_list("name", flat=True)) == {"一", "二"}
+
+
+def test_a_checked_file_is_imported_only_by_its_uploader_and_only_when_there_is_something_to_import(
+    client, short_preview_limit
+):
+    # given
+    uploader = staff_with("add_tickettype", "change_tickettype", "view_tickettype")
+    other = staff_with("add_tickettype", "change_tickettype", "view_tickettype")
+
+    def checked_job(rows, *, run=True, dry_run=True) -> Job:
+        job = job_create(
+            kind=csv_jobs.IMPORT_KIND,
+            label="check",
+            started_by=uploader,
+            params={"dry_run": True} if dry_run else {},
+            input_name="t.csv",
+            input_bytes=csv_bytes(rows),
+        )
+        return job_run(job.pk, csv_jobs.ticket_import_job) if run else job
+
+    good = checked_job([row(name="良い"), row(name="良い2"), row(name="良い3")])
+    only_errors = checked_job([row(name=f"悪い{n}", uses="0") for n in range(3)])
+    still_queued = checked_job([row(name="待ち")], run=False)
+    real_import = checked_job([row(name="本番")], dry_run=False, run=False)
+
+    # when / then: another staff member cannot import it, nor see the button
+    client.force_login(other)
+    assert client.post(import_from_job_url(good)).status_code == 404
+
+    # when / then: the uploader gets no button and no job where there is nothing (yet) to import
+    client.force_login(uploader)
+    for job in (only_errors, still_queued):
+        page = client.get(reverse("admin:core_job_change", args=[job.pk])).content.decode()
+        assert import_from_job_url(job) not in page
+        response = client.post(import_from_job_url(job))
+        assert response["Location"] == reverse("admin:core_job_change", args=[job.pk])
+    assert client.post(import_from_job_url(real_import)).status_code == 404
+    assert Job.objects.count() == 4
+    assert not TicketType.objects.exists()
+
+    # when / then: without the add and change permissions, no import either
+    client.force_login(staff_with("view_tickettype"))
+    assert client.post(import_from_job_url(good)).status_code == 403
+
+
+def test_a_short_file_is_still_previewed_in_the_page(client, short_preview_limit):
+    client.force_login(staff_with("add_tickettype", "change_tickettype", "view_tickettype"))
+    response = client.post(
+        reverse("admin:tickets_tickettype_csv_import"),
+        {"file": SimpleUploadedFile("t.csv", csv_bytes([row(name="一"), row(name="二")]))},
+    )
+    assert response.status_code == 200
+    assert response.context["result"].created == 2
+    assert not Job.objects.exists()
+
+
 # --- the real worker ---------------------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from tickets.csv_jobs import import_ticket_types
 from tickets.models import TicketType
 from tickets.services import TicketTypeBatch, TicketTypeChange
 from tickets.tests.factories import ProductFactory, TicketTypeFactory
-from tickets.tests.test_csv import csv_bytes, row, snapshot
+from tickets.tests.test_csv import csv_bytes, row
 
 
 @pytest.fixture(autouse=True)
@@ -241,7 +241,9 @@ def test_a_product_taken_by_someone_else_between_the_check_and_the_write_falls_b
     assert TicketType.objects.get(product=product).name == "管理画面から"
     assert set(TicketType.objects.values_list("name", flat=True)) == {"管理画面から", "前", "後"}
     created_ids = sorted(preview.ticket_id for preview in result.previews)
-    assert created_ids == sorted(TicketType.objects.filter(name__in=["前", "後"]).values_list("pk", flat=True))
+    assert created_ids == sorted(
+        TicketType.objects.filter(name__in=["前", "後"]).values_list("pk", flat=True)
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -268,7 +270,9 @@ def test_an_import_waits_for_a_staff_edit_of_the_same_ticket_and_keeps_the_produ
     release.start()
 
     # when: the import, read before staff commit, sets product B on the same ticket
-    result = import_ticket_types(csv_bytes([row(ticket_id=ticket.pk, sku="B", name="取り込み")]), dry_run=False)
+    result = import_ticket_types(
+        csv_bytes([row(ticket_id=ticket.pk, sku="B", name="取り込み")]), dry_run=False
+    )
     staff.join(30)
 
     # then: the batch waited for the lock, saw product A and refused to change it
