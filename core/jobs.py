@@ -17,18 +17,21 @@ it finds it in the admin header when it finishes:
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
-from django.db.models import Count, QuerySet, Window
+from django.db.models import Count, JSONField, QuerySet, Window
+from django.db.models.expressions import RawSQL
 from django.utils import timezone, translation
 from django.utils.functional import Promise
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext, gettext_noop, pgettext_lazy
 
 from core.exceptions import DomainError
 from core.models import Job
@@ -211,6 +214,56 @@ def job_run(job_id: int, fn: JobFunction) -> Job:
             _fail(job, progress, gettext("The job was interrupted. Start it again."))
             raise
     return job
+
+
+# A running job writes its progress at least every 1% (updated_at); one silent for this long has lost its
+# worker (killed, out of memory, the machine restarted) and will never finish by itself.
+RUNNING_STALE_AFTER = timedelta(minutes=30)
+# A job queued this long was never picked up (its message was lost, or no worker ran for a day).
+QUEUED_STALE_AFTER = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    running: int
+    queued: int
+
+
+def jobs_sweep_stale(*, now: datetime | None = None) -> SweepResult:
+    """Fail the jobs that can no longer finish, so staff see it and start them again instead of waiting:
+    running with no progress for RUNNING_STALE_AFTER, or queued for QUEUED_STALE_AFTER. Each is one
+    conditional UPDATE, so a job that moves on meanwhile is left alone; a task delivered later for a job
+    failed here does not run (job_run only runs queued jobs). Beat runs it every 10 minutes."""
+    now = now or timezone.now()
+    counts = {}
+    for status, age, message in (
+        (
+            Job.Status.RUNNING,
+            RUNNING_STALE_AFTER,
+            gettext_noop("The job stopped without finishing: its worker was lost. Start it again."),
+        ),
+        (
+            Job.Status.QUEUED,
+            QUEUED_STALE_AFTER,
+            gettext_noop("The job was never started: no worker picked it up. Start it again."),
+        ),
+    ):
+        with translation.override(settings.LANGUAGE_CODE):
+            text = gettext(message)
+        counts[status] = Job.objects.filter(status=status, updated_at__lt=now - age).update(
+            status=Job.Status.FAILED,
+            # The message is appended to the job's own (jsonb ||), in the same statement.
+            messages=RawSQL("messages || %s::jsonb", [json.dumps([text])], output_field=JSONField()),
+            finished_at=now,
+            updated_at=now,
+        )
+    if counts[Job.Status.RUNNING] or counts[Job.Status.QUEUED]:
+        logger.warning(
+            "Failed %s stale running and %s stale queued jobs",
+            counts[Job.Status.RUNNING],
+            counts[Job.Status.QUEUED],
+        )
+    return SweepResult(running=counts[Job.Status.RUNNING], queued=counts[Job.Status.QUEUED])
 
 
 def _finish(job: Job, progress: JobProgress, outcome: JobOutcome) -> None:

@@ -15,3 +15,12 @@ def send_email(*, subject: str, body: str, to: list[str], html_body: str | None 
 @shared_task(name="core.tasks.clear_expired_sessions")
 def clear_expired_sessions() -> None:
     management.call_command("clearsessions")
+
+
+@shared_task(name="core.tasks.sweep_stale_jobs")
+def sweep_stale_jobs() -> dict:
+    """Every 10 minutes (beat): fail the jobs whose worker was lost, so staff can start them again."""
+    from core.jobs import jobs_sweep_stale
+
+    result = jobs_sweep_stale()
+    return {"running": result.running, "queued": result.queued}

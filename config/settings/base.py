@@ -181,6 +181,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "core.tasks.clear_expired_sessions",
         "schedule": 60 * 60 * 24,
     },
+    "sweep-stale-jobs": {
+        "task": "core.tasks.sweep_stale_jobs",
+        "schedule": 60 * 10,
+    },
     "release-unpaid-reservations": {
         "task": "inventory.tasks.release_unpaid_reservations",
         "schedule": 60 * 5,

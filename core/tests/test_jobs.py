@@ -4,6 +4,7 @@ the job-history admin and the admin header's finished-job notifications."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -614,3 +615,72 @@ def test_job_files_are_not_served_from_the_media_url_in_development():
             resolver.resolve("/media/jobs/2026/11/1/result/tickets.csv")
     finally:
         importlib.reload(config.urls)
+
+
+# --- stale jobs ------------------------------------------------------------------------------------------
+
+
+def job_in(status: str, *, last_change: datetime) -> Job:
+    job = job_create(kind="tests.import", label="Ticket CSV import", started_by=staff())
+    Job.objects.filter(pk=job.pk).update(status=status, updated_at=last_change, messages=["10 rows read."])
+    return job
+
+
+def test_a_running_job_silent_for_30_minutes_and_a_job_queued_for_a_day_are_failed_with_a_reason():
+    # given
+    from core.jobs import jobs_sweep_stale
+
+    now = timezone.now()
+    lost = job_in(Job.Status.RUNNING, last_change=now - timedelta(minutes=30, seconds=1))
+    busy = job_in(Job.Status.RUNNING, last_change=now - timedelta(minutes=29))
+    never_started = job_in(Job.Status.QUEUED, last_change=now - timedelta(hours=24, seconds=1))
+    waiting = job_in(Job.Status.QUEUED, last_change=now - timedelta(hours=23))
+    old_success = job_in(Job.Status.SUCCEEDED, last_change=now - timedelta(days=30))
+
+    # when
+    result = jobs_sweep_stale(now=now)
+
+    # then
+    assert (result.running, result.queued) == (1, 1)
+    for job in (lost, busy, never_started, waiting, old_success):
+        job.refresh_from_db()
+    assert (lost.status, never_started.status) == (Job.Status.FAILED, Job.Status.FAILED)
+    assert lost.messages == [
+        "10 rows read.",
+        ja("The job stopped without finishing: its worker was lost. Start it again."),
+    ]
+    assert never_started.messages[-1] == ja(
+        "The job was never started: no worker picked it up. Start it again."
+    )
+    assert lost.finished_at == now
+    assert (busy.status, waiting.status, old_success.status) == (
+        Job.Status.RUNNING,
+        Job.Status.QUEUED,
+        Job.Status.SUCCEEDED,
+    )
+    assert lost in job_notifications(lost.started_by)[0]
+
+
+def test_a_job_failed_as_never_started_does_not_run_when_its_task_arrives_late():
+    from core.jobs import jobs_sweep_stale
+
+    job = job_in(Job.Status.QUEUED, last_change=timezone.now() - timedelta(days=2))
+    jobs_sweep_stale()
+    calls = []
+
+    again = job_run(job.pk, lambda job, progress: calls.append(job))
+
+    assert calls == []
+    assert again.status == Job.Status.FAILED
+
+
+def test_beat_sweeps_stale_jobs_every_10_minutes():
+    from django.conf import settings
+
+    from config.celery import app
+
+    schedule = settings.CELERY_BEAT_SCHEDULE.values()
+    entry = next(each for each in schedule if each["task"] == "core.tasks.sweep_stale_jobs")
+    assert entry["schedule"] == 600
+    app.loader.import_default_modules()
+    assert "core.tasks.sweep_stale_jobs" in app.tasks
