@@ -163,7 +163,8 @@ def _room_item(store: Store, category: Category, season: Season) -> Item:
 
 
 def _lesson_item(store: Store, category: Category) -> Item:
-    """A fixed-type lesson: Mon/Wed/Fri 10:00–11:00 and 18:00–19:00, 8 places, free of charge."""
+    """A fixed-type lesson: Mon/Wed/Fri 10:00–11:00 and 18:00–19:00, 8 places, 2,500 yen a lesson (or one
+    use of a yoga ticket: tickets' demo)."""
     item, created = Item.objects.get_or_create(
         code=LESSON_CODE,
         defaults={
@@ -177,12 +178,13 @@ def _lesson_item(store: Store, category: Category) -> Item:
                 "はじめての方向けのヨガレッスンです。マットは無料でお貸しします。"
                 "動きやすい服装でお越しください。"
             ),
-            "display_price": "無料体験",
-            "price_type": Item.PriceType.NONE,
+            "display_price": "1回 2,500円（ヨガ回数券・体験チケットが使えます）",
+            "price_type": Item.PriceType.PER_UNIT,
             "reservation_type": Item.ReservationType.FIXED,
         },
     )
     if created:
+        PriceUnit.objects.create(item=item, minutes=60, price_yen=2500)
         RepeatingEvent.objects.bulk_create(
             RepeatingEvent(
                 item=item, weekday=weekday, starts_at=time(start), ends_at=time(start + 1), capacity=8
@@ -210,7 +212,7 @@ def _demo_reservations(stdout, rental: Item, lesson: Item) -> None:
     )
     bookings = [
         (rental, rental_day, time(10), time(13), 2, "counter"),
-        (lesson, lesson_day, time(10), time(11), 1, "free"),
+        (lesson, lesson_day, time(10), time(11), 1, "counter"),
     ]
     for item, day, start, end, quantity, method in bookings:
         try:

@@ -90,3 +90,28 @@ def test_a_staff_edit_to_a_demo_ticket_survives_the_next_load():
     call_command("load_demo_data")
     kind.refresh_from_db()
     assert kind.name == "ヨガ10回券(春割)"
+
+
+def test_the_demo_lesson_costs_2500_yen_so_a_ticket_is_the_members_other_way_to_pay():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inventory import payment_methods
+    from inventory.models import Item
+    from members.models import Member
+
+    # given
+    call_command("load_demo_data")
+    lesson = Item.objects.get(code=LESSON_CODE)
+    member = Member.objects.get(email=MEMBER_EMAIL)
+    starts_at = timezone.now() + timedelta(days=2)
+
+    # then: priced, so "free" is not offered; the card pays, or one of the member's yoga tickets
+    assert list(lesson.price_units.values_list("minutes", "price_yen")) == [(60, 2500)]
+    assert Reservation.objects.get(member=member, item=lesson).price_yen == 2500
+    assert not payment_methods.get("free").is_available(item=lesson, member=member, price_yen=2500)
+    choices = payment_methods.get("ticket").choices(item=lesson, member=member, starts_at=starts_at)
+    names = [label for _key, label in choices]
+    assert len(names) == 2
+    assert any("ヨガ10回券" in name for name in names)
