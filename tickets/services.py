@@ -57,18 +57,9 @@ def ticket_type_save(*, ticket_type: TicketType, items=None, stores=None) -> Tic
 # Ticket types written per transaction by TicketTypeBatch: each batch costs about seven queries however
 # many rows it holds, and holds its rows' locks until it commits.
 BATCH_SIZE = 500
-# What an update writes (every field a ticket type's form or CSV row can change).
+# What an update writes: every stored field staff can edit (so a new field cannot be forgotten), and when.
 UPDATED_FIELDS = (
-    "is_visible",
-    "name",
-    "max_concurrent",
-    "max_concurrent_per_day",
-    "max_purchases_per_member",
-    "product",
-    "kind",
-    "uses",
-    "validity_days",
-    "display_order",
+    *(f.name for f in TicketType._meta.concrete_fields if f.editable and not f.primary_key),
     "updated_at",
 )
 

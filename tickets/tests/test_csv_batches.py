@@ -281,3 +281,10 @@ def test_an_import_waits_for_a_staff_edit_of_the_same_ticket_and_keeps_the_produ
     ticket.refresh_from_db()
     assert (ticket.product, ticket.name) == (product_a, "元")
     assert not TicketType.objects.filter(product=product_b).exists()
+
+
+def test_an_update_writes_every_editable_column_and_nothing_else():
+    assert set(services.UPDATED_FIELDS) == {
+        "is_visible", "name", "max_concurrent", "max_concurrent_per_day", "max_purchases_per_member",
+        "product", "kind", "uses", "validity_days", "display_order", "updated_at",
+    }  # fmt: skip
