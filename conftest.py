@@ -119,3 +119,15 @@ def member_factory(db):
     from members.tests.factories import MemberFactory
 
     return MemberFactory
+
+
+@pytest.fixture
+def stripe_api(settings):
+    """Stripe keys set and the official client pointed at a local HTTP double of Stripe's API (every app's
+    tests that reach Stripe: payments, tickets)."""
+    from payments.tests.stripe_double import StripeDouble
+
+    with StripeDouble() as double:
+        settings.STRIPE_SECRET_KEY = "sk_test_" + "k" * 24
+        settings.STRIPE_API_BASE = double.url
+        yield double

@@ -196,3 +196,56 @@ def order_refund(*, order: Order, amount_yen: int, reason: str, by, now: datetim
         fields.append("status")
     order.save(update_fields=fields)
     return refund
+
+
+@transaction.atomic
+def order_refund_unclaimed_payment(
+    *, order: Order, payment_intent: str, amount_yen: int, why: str, now: datetime | None = None
+):
+    """A card payment that reached an order which cannot take it goes straight back to the member: the
+    order was cancelled before the money arrived (an unpaid booking released), or what it pays for can no
+    longer be delivered (a purchase limit reached by another order meanwhile). Nobody has to notice and
+    refund by hand.
+
+    The whole amount is refunded through Stripe with an idempotency key per payment (a webhook received
+    again, or a second event for the same payment, never refunds twice), recorded as a Refund of the order
+    with the reason in the shop's language, the order ends cancelled (a pending one is cancelled, undoing
+    what it had reserved), and the member is e-mailed why. Returns the Refund."""
+    from django.conf import settings
+    from django.db.models import F
+    from django.db.models.functions import Least
+    from django.utils import translation
+
+    from payments import stripe_api
+    from payments.models import Refund
+
+    now = now or timezone.now()
+    order = _locked(order)
+    sent = stripe_api.refund_create(
+        payment_intent=payment_intent, amount_yen=amount_yen, idempotency_key=f"unclaimed-{payment_intent}"
+    )
+    existing = Refund.objects.filter(order=order, stripe_refund_id=sent.id).first()
+    if existing is not None:
+        return existing
+    if order.status == Order.Status.PENDING:
+        order_cancel(order=order, now=now)
+    with translation.override(settings.LANGUAGE_CODE):
+        reason = gettext("Refunded automatically: %(why)s") % {"why": why}
+    refund = Refund.objects.create(
+        order=order, amount_yen=amount_yen, reason=reason[:200], stripe_refund_id=sent.id
+    )
+    Order.objects.filter(pk=order.pk).update(
+        refunded_yen=Least(F("refunded_yen") + amount_yen, F("total_yen")), updated_at=now
+    )
+    with translation.override(settings.LANGUAGE_CODE):
+        queue_templated_email(
+            template="payments/payment_refunded",
+            context={
+                "order": order,
+                "amount_yen": amount_yen,
+                "why": why,
+                "member_name": order.member.name,
+            },
+            to=[order.member.email],
+        )
+    return refund

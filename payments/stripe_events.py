@@ -12,11 +12,13 @@ from datetime import UTC, datetime
 import stripe
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import translation
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.exceptions import DomainError
 from payments.models import Order, StripeEvent
-from payments.services import order_mark_paid
+from payments.services import order_mark_paid, order_refund_unclaimed_payment
 
 logger = logging.getLogger(__name__)
 
@@ -59,17 +61,31 @@ def _checkout_completed(obj: dict, now: datetime) -> tuple[Order | None, str]:
     if order.status == Order.Status.PAID:
         return order, "already paid"
     if order.status != Order.Status.PENDING:
-        # Money arrived for an order that was cancelled meanwhile (an unpaid booking released, say):
-        # keep the event so staff see it and refund; answering 200 stops Stripe retrying in vain.
-        logger.warning("Stripe payment for order #%s in status %s: refund needed", order.pk, order.status)
-        return order, f"paid while {order.status}: refund needed"
+        # Money arrived for an order that was cancelled meanwhile (an unpaid booking released, say): it
+        # goes back at once, and Stripe gets a 200 so it stops retrying in vain.
+        logger.warning("Stripe payment for order #%s in status %s: refunding it", order.pk, order.status)
+        with translation.override(settings.LANGUAGE_CODE):
+            why = gettext("the order had been cancelled before the payment arrived.")
+        return order, _refund_unclaimed(order, obj, why, now, f"paid while {order.status}")
     try:
         with transaction.atomic():
             order_mark_paid(order=order, now=now)
     except DomainError as error:
         logger.warning("Stripe payment for order #%s could not be fulfilled: %s", order.pk, error)
-        return order, f"paid but not fulfilled ({error}): refund needed"
+        with translation.override(settings.LANGUAGE_CODE):
+            why = str(error.message)
+        return order, _refund_unclaimed(order, obj, why, now, f"paid but not fulfilled ({why})")
     return order, "paid"
+
+
+def _refund_unclaimed(order: Order, obj: dict, why: str, now: datetime, what: str) -> str:
+    amount = int(obj.get("amount_total") or 0)
+    if not obj.get("payment_intent") or amount < 1:
+        return f"{what}: nothing to refund"
+    refund = order_refund_unclaimed_payment(
+        order=order, payment_intent=obj["payment_intent"], amount_yen=amount, why=why, now=now
+    )
+    return f"{what}: refunded {amount} yen automatically ({refund.stripe_refund_id})"
 
 
 def _charge_refunded(obj: dict, now: datetime) -> tuple[Order | None, str]:

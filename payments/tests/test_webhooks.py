@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
 from inventory.models import Reservation
 from inventory.services import reservation_create
@@ -27,6 +28,11 @@ NOW = jst(date(2027, 6, 1), "09:00")
 @pytest.fixture(autouse=True)
 def webhook_secret(settings):
     settings.STRIPE_WEBHOOK_SECRET = SECRET
+
+
+def ja(text: str) -> str:
+    with translation.override("ja"):
+        return translation.gettext(text)
 
 
 def sign(payload: str, *, secret: str = SECRET, timestamp: int | None = None) -> str:
@@ -200,8 +206,10 @@ def test_the_same_event_ten_times_at_once_has_exactly_one_effect():
     assert reservation.status == Reservation.Status.CONFIRMED
 
 
-@pytest.mark.django_db
-def test_a_payment_for_a_released_booking_is_kept_for_a_refund_not_retried_forever(client):
+@pytest.mark.django_db(transaction=True)
+def test_a_payment_for_a_released_booking_is_refunded_at_once_and_not_retried(
+    client, stripe_api, celery_worker
+):
     # given a card booking released because it was not paid in time
     from inventory.services import release_unpaid_reservations
 
@@ -209,11 +217,29 @@ def test_a_payment_for_a_released_booking_is_kept_for_a_refund_not_retried_forev
     release_unpaid_reservations(now=NOW.replace(hour=23))
     order.refresh_from_db()
     assert order.status == Order.Status.CANCELLED
-    # when Stripe reports the payment after all
-    payload = event("checkout.session.completed", session_completed(order))
-    response = post(client, payload, sign(payload))
-    # then the event is stored with what staff must do, and Stripe gets a 200 (no endless retries)
-    assert response.status_code == 200
-    assert "refund needed" in StripeEvent.objects.get().result
+    # when Stripe reports the payment after all, twice (two events for the same payment)
+    for event_id in ("evt_1", "evt_2"):
+        payload = event("checkout.session.completed", session_completed(order), event_id=event_id)
+        response = post(client, payload, sign(payload))
+        assert response.status_code == 200  # Stripe stops retrying
+    # then the whole payment went back once, through Stripe, recorded on the order
+    refunds = [r for r in stripe_api.requests if r["path"] == "/v1/refunds"]
+    expected = {"payment_intent": "pi_test_1", "amount": str(order.total_yen)}
+    assert [r["form"] for r in refunds] == [expected, expected]
+    assert {r["idempotency_key"] for r in refunds} == {"unclaimed-pi_test_1"}
+    order.refresh_from_db()
+    refund = order.refunds.get()
+    assert (order.status, order.refunded_yen, refund.amount_yen) == (
+        Order.Status.CANCELLED,
+        order.total_yen,
+        order.total_yen,
+    )
+    assert refund.stripe_refund_id.startswith("re_test_")
+    assert "refunded" in StripeEvent.objects.get(event_id="evt_1").result
     reservation.refresh_from_db()
     assert reservation.status == Reservation.Status.CANCELLED
+    # and the worker e-mails the member the amount and why
+    why = ja("the order had been cancelled before the payment arrived.")
+    body = celery_worker.body(celery_worker.wait_for(order.member.email, body_contains=why))
+    assert str(order.pk) in body
+    assert f"¥{order.total_yen:,}" in body

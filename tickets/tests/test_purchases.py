@@ -143,6 +143,41 @@ def test_two_unpaid_orders_for_a_limit_one_ticket_only_one_can_be_paid():
         ticket_purchase_start(member=member, ticket_type=trial, now=LATER)
 
 
+def shop_text(msgid: str) -> str:
+    from django.conf import settings
+    from django.utils import translation
+
+    with translation.override(settings.LANGUAGE_CODE):
+        return translation.gettext(msgid)
+
+
+@pytest.mark.django_db
+def test_a_card_payment_of_an_order_over_the_limit_is_refunded_automatically(client, settings, stripe_api):
+    # given two card orders of a limit-1 trial; the first is paid
+    from payments.tests.test_webhooks import SECRET, event, post, session_completed, sign
+
+    settings.STRIPE_WEBHOOK_SECRET = SECRET
+    member = MemberFactory()
+    trial = TicketTypeFactory(paid_trial=True)
+    first = ticket_purchase_start(member=member, ticket_type=trial, now=NOW)
+    second = ticket_purchase_start(member=member, ticket_type=trial, now=NOW)
+    order_mark_paid(order=first, now=NOW)
+
+    # when Stripe reports a card payment of the second anyway (paid in another tab, say)
+    payload = event("checkout.session.completed", session_completed(second, payment_intent="pi_second"))
+    response = post(client, payload, sign(payload))
+
+    # then the money goes straight back, the order is cancelled, and there is still one ticket
+    assert response.status_code == 200
+    refunds = [r["form"] for r in stripe_api.requests if r["path"] == "/v1/refunds"]
+    assert refunds == [{"payment_intent": "pi_second", "amount": str(second.total_yen)}]
+    second.refresh_from_db()
+    assert (second.status, second.refunded_yen) == (Order.Status.CANCELLED, second.total_yen)
+    assert second.refunds.get().reason.startswith(shop_text("Refunded automatically: %(why)s").split("%")[0])
+    assert MemberTicket.objects.filter(member=member, ticket_type=trial).count() == 1
+    assert selectors.purchases_count(member_id=member.pk, ticket_type=trial) == 1
+
+
 @pytest.mark.django_db
 def test_purchases_left_counts_paid_purchases_per_ticket_type():
     member = MemberFactory()
