@@ -66,11 +66,13 @@ def register_job_kind(kind: str, label: Promise | str) -> None:
 
 @dataclass(frozen=True)
 class JobAction:
-    """A button on a finished job's page: a POST to `url` (e.g. "Import this file" after a dry run)."""
+    """A button on a finished job's page: a POST to `url` (e.g. "Import this file" after a dry run), or with
+    `is_link` a plain link (e.g. to the job that followed it)."""
 
     label: str
     url: str
     help: str = ""
+    is_link: bool = False
 
 
 # kind → a function (job, request) → the actions that staff member may take on that job now.

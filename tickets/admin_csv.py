@@ -321,9 +321,16 @@ def import_job_actions(job: Job, request: HttpRequest) -> list[JobAction]:
     """On the page of a finished dry-run import: "Import this file", for the staff member who uploaded it,
     when it would create or update something and was not imported yet."""
     user = request.user
+    if job.params.get("dry_run") and (imported_as := job.params.get("import_job")):
+        return [
+            JobAction(
+                label=gettext("This file was imported: job #%(job)s") % {"job": imported_as},
+                url=reverse("admin:core_job_change", args=[imported_as]),
+                is_link=True,
+            )
+        ]
     if not (
         job.params.get("dry_run")
-        and not job.params.get("import_job")
         and job.started_by_id == user.pk
         and user.has_perms(["tickets.add_tickettype", "tickets.change_tickettype"])
         and _can_import_checked(job)
