@@ -45,6 +45,7 @@ class PaymentMethod(Protocol):
     # page); the reservation page when absent or None.
     # Optional: `choices(*, item, member, starts_at) -> list[tuple[str, str]]`, the options the member picks
     # from (which ticket pays); each is offered as "<key>:<option>", and none at all hides the method.
+    # Optional: `note`, a sentence shown under the choices when the method is offered.
 
 
 _registry: dict[str, PaymentMethod] = {}

@@ -229,22 +229,29 @@ def item_detail(request, pk: int):
 # --- booking ---------------------------------------------------------------------------------------------
 
 
-def _payment_choices(item: Item, member, quote: Quote, starts_at: datetime) -> list[tuple[str, str]]:
+def _payment_choices(
+    item: Item, member, quote: Quote, starts_at: datetime
+) -> tuple[list[tuple[str, str]], list[str]]:
     """The radio choices of the payment step: one per usable method, or one per option of a method that
-    has options (which ticket pays), as "<key>:<option>"."""
-    choices = []
+    has options (which ticket pays), as "<key>:<option>"; and the notes of the methods offered (a ticket
+    says that nothing is charged: the price shown is what the other methods cost)."""
+    choices, notes = [], []
     for method in payment_methods.all_methods():
         if not method.is_available(item=item, member=member, price_yen=quote.total_yen):
             continue
         options = getattr(method, "choices", None)
-        if options is None:
-            choices.append((method.key, method.label))
-        else:
-            choices.extend(
+        offered = (
+            [(method.key, method.label)]
+            if options is None
+            else [
                 (f"{method.key}:{option}", label)
                 for option, label in options(item=item, member=member, starts_at=starts_at)
-            )
-    return choices
+            ]
+        )
+        choices.extend(offered)
+        if offered and getattr(method, "note", None):
+            notes.append(str(method.note))
+    return choices, notes
 
 
 def _booking_done_message(reservation: Reservation) -> str:
@@ -287,7 +294,7 @@ def book(request, pk: int):
         except DomainError as error:
             form.add_domain_error(error)
             return render(request, "site/inventory/book.html", context)
-        choices = _payment_choices(item, request.user, quote, starts_at)
+        choices, payment_notes = _payment_choices(item, request.user, quote, starts_at)
         payment_form = PaymentForm(request.POST if step == "book" else None, choices=choices)
         if step == "book" and payment_form.is_valid():
             try:
@@ -315,6 +322,7 @@ def book(request, pk: int):
                 return redirect(next_url or reverse("site:reservation_detail", args=[reservation.pk]))
         context.update(
             payment_form=payment_form,
+            payment_notes=payment_notes,
             quote=quote,
             starts_at=local(starts_at),
             ends_at=local(ends_at),

@@ -32,6 +32,7 @@ class TicketPayment:
 
     key = "ticket"
     label = _("Ticket")
+    note = _("Paying with a ticket uses one of its uses; nothing is charged.")
 
     def is_available(self, *, item, member, price_yen: int) -> bool:
         return True  # which tickets fit depends on the booking's day: `choices` lists them

@@ -448,6 +448,16 @@ def test_a_purchase_cancelled_by_staff_shows_the_ticket_as_taken_back(client, me
 # --- booking with a ticket -------------------------------------------------------------------------------
 
 
+def test_without_a_usable_ticket_the_booking_page_says_nothing_of_tickets(client, member, yoga):
+    ReservationSettingsFactory()
+    issue_ticket(member, TicketTypeFactory(name="別の券", items=[ItemFactory()]))
+    slot = {"date": MON.isoformat(), "start_time": "10:00", "end_time": "11:00", "quantity": 1}
+    confirm = client.post(reverse("site:book", args=[yoga.pk]), {**slot, "step": "confirm"})
+    assert confirm.status_code == 200
+    assert confirm.context["payment_notes"] == []
+    assert "Paying with a ticket" not in _body(confirm)
+
+
 def test_booking_with_a_ticket_offers_each_usable_ticket_and_cancelling_gives_the_use_back(
     client, member, yoga
 ):
@@ -474,6 +484,8 @@ def test_booking_with_a_ticket_offers_each_usable_ticket_and_cancelling_gives_th
     assert "10 of 10 uses left" in body
     assert "06/14/2027" in body
     assert "別の券" not in body
+    # and the page says a ticket costs no money (the price shown is what the other methods cost)
+    assert "Paying with a ticket uses one of its uses; nothing is charged." in body
     # when they book with the punch card (not the first offered)
     done = client.post(url, {**slot, "step": "book", "payment_method": f"ticket:{later.pk}"})
     # then the reservation is confirmed and one use of that ticket is taken
