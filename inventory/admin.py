@@ -7,9 +7,7 @@ status itself. Items and their settings are configuration, edited as ordinary mo
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -23,6 +21,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from core.admin_operations import StaffOperation, StaffOperationsMixin
 from core.exceptions import DomainError
 from inventory import payment_methods, quotes, services
 from inventory.admin_forms import (
@@ -607,19 +606,8 @@ def _payment_label(key: str) -> str:
         return key
 
 
-@dataclass(frozen=True)
-class StaffOperation:
-    """A status change staff make on reservations, always through one service call per reservation."""
-
-    key: str
-    title: str
-    label: str  # the button on one reservation's page
-    question: str
-    button: str
-    done: Callable[[int], str]
-    run: Callable[[Reservation, HttpRequest, forms.Form | None], Reservation]
-    confirm: bool = True
-    reason: bool = False
+def _started_and_confirmed(reservation: Reservation) -> bool:
+    return reservation.status == Reservation.Status.CONFIRMED and reservation.starts_at <= timezone.now()
 
 
 OPERATIONS = {
@@ -639,7 +627,8 @@ OPERATIONS = {
         run=lambda reservation, request, form: services.reservation_cancel(
             reservation=reservation, by=request.user, reason=form.cleaned_data["reason"], as_staff=True
         ),
-        reason=True,
+        possible=lambda reservation: reservation.is_live,
+        form_class=CancelReasonForm,
     ),
     "no_show": StaffOperation(
         key="no_show",
@@ -661,6 +650,7 @@ OPERATIONS = {
         run=lambda reservation, request, form: services.reservation_mark_no_show(
             reservation=reservation, by=request.user
         ),
+        possible=lambda reservation: _started_and_confirmed(reservation),
     ),
     "complete": StaffOperation(
         key="complete",
@@ -679,6 +669,7 @@ OPERATIONS = {
             % {"count": n}
         ),
         run=lambda reservation, request, form: services.reservation_complete(reservation=reservation),
+        possible=lambda reservation: _started_and_confirmed(reservation),
         confirm=False,
     ),
     "confirm": StaffOperation(
@@ -692,13 +683,14 @@ OPERATIONS = {
             % {"count": n}
         ),
         run=lambda reservation, request, form: services.reservation_confirm(reservation=reservation),
+        possible=lambda reservation: reservation.status == Reservation.Status.TENTATIVE,
         confirm=False,
     ),
 }
 
 
 @admin.register(Reservation)
-class ReservationAdmin(admin.ModelAdmin):
+class ReservationAdmin(StaffOperationsMixin, admin.ModelAdmin):
     """Reservations by date. Read-only: status changes only through the actions, which call the services."""
 
     list_display = (
@@ -811,117 +803,36 @@ class ReservationAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Cancel the selected reservations…"), permissions=["change"])
     def cancel_selected(self, request, queryset):
-        return self._operate(request, queryset, OPERATIONS["cancel"], action="cancel_selected")
+        return self.operate(request, queryset, OPERATIONS["cancel"], action="cancel_selected")
 
     @admin.action(
         description=_("Mark the selected reservations as no-show (無断キャンセル)…"), permissions=["change"]
     )
     def mark_no_show(self, request, queryset):
-        return self._operate(request, queryset, OPERATIONS["no_show"], action="mark_no_show")
+        return self.operate(request, queryset, OPERATIONS["no_show"], action="mark_no_show")
 
     @admin.action(description=_("Mark the selected reservations as completed"), permissions=["change"])
     def mark_completed(self, request, queryset):
-        return self._operate(request, queryset, OPERATIONS["complete"], action="mark_completed")
+        return self.operate(request, queryset, OPERATIONS["complete"], action="mark_completed")
 
     @admin.action(description=_("Confirm the selected tentative reservations"), permissions=["change"])
     def confirm_selected(self, request, queryset):
-        return self._operate(request, queryset, OPERATIONS["confirm"], action="confirm_selected")
+        return self.operate(request, queryset, OPERATIONS["confirm"], action="confirm_selected")
 
-    def _operate(self, request, queryset, operation: StaffOperation, *, action: str | None = None, ask=False):
-        """Ask first when the operation needs it (and the reason for a cancel), then run the service once per
-        reservation, each in its own transaction: one refusal does not undo the others."""
-        answered = "confirm" in request.POST
-        confirmed = answered or not (operation.confirm or ask)
-        form = None
-        if operation.reason:
-            form = CancelReasonForm(request.POST if answered else None)
-            confirmed = confirmed and form.is_valid()
-        if confirmed:
-            self._run(request, queryset, operation, form)
-            return None
-        reservations = queryset.select_related("member", "item", "store").order_by("starts_at", "pk")
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": operation.title,
-            "subtitle": None,
-            "operation": operation,
-            "question": operation.question,
-            "reservations": reservations,
-            "form": form,
-            "action": action,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            "changelist_url": reverse("admin:inventory_reservation_changelist"),
+    operations = OPERATIONS
+    operation_template = "admin/inventory/reservation/confirm_operation.html"
+
+    def operation_rows(self, queryset):
+        return queryset.select_related("member", "item", "store").order_by("starts_at", "pk")
+
+    def operation_failed(self, reservation: Reservation, error: DomainError) -> str:
+        return gettext("Reservation #%(number)s (%(member)s, %(when)s) was not changed: %(error)s") % {
+            "number": reservation.pk,
+            "member": reservation.member.name or reservation.member.email,
+            "when": f"{timezone.localtime(reservation.starts_at):%Y-%m-%d %H:%M}",
+            "error": error,
         }
-        return TemplateResponse(request, "admin/inventory/reservation/confirm_operation.html", context)
-
-    def _run(self, request, queryset, operation: StaffOperation, form) -> int:
-        done = 0
-        for reservation in queryset.select_related("item", "member").order_by("pk"):
-            try:
-                operation.run(reservation, request, form)
-            except DomainError as error:
-                self.message_user(
-                    request,
-                    gettext("Reservation #%(number)s (%(member)s, %(when)s) was not changed: %(error)s")
-                    % {
-                        "number": reservation.pk,
-                        "member": reservation.member.name or reservation.member.email,
-                        "when": f"{timezone.localtime(reservation.starts_at):%Y-%m-%d %H:%M}",
-                        "error": error,
-                    },
-                    messages.ERROR,
-                )
-            else:
-                done += 1
-        if done:
-            self.message_user(request, operation.done(done), messages.SUCCESS)
-        return done
-
-    # --- the same operations from one reservation's page ----------------------------------------------
-
-    def get_urls(self):
-        view = self.admin_site.admin_view
-        return [
-            path(
-                "<path:object_id>/operate/<str:key>/",
-                view(self.operate_view),
-                name="inventory_reservation_operate",
-            ),
-            *super().get_urls(),
-        ]
-
-    def operate_view(self, request: HttpRequest, object_id: str, key: str):
-        operation = OPERATIONS.get(key)
-        reservation = self.get_object(request, unquote(object_id))
-        if operation is None or reservation is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        if not self.has_change_permission(request):
-            raise PermissionDenied
-        queryset = self.get_queryset(request).filter(pk=reservation.pk)
-        # Always asked first here: the page is reached by a link (GET), which must not change anything.
-        response = self._operate(request, queryset, operation, ask=True)
-        if response is not None:
-            return response
-        return redirect(reverse("admin:inventory_reservation_change", args=[reservation.pk]))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        reservation = self.get_object(request, unquote(object_id))
-        extra = {}
-        if reservation is not None and self.has_change_permission(request):
-            started = reservation.starts_at <= timezone.now()
-            possible = []
-            if reservation.is_live:
-                possible.append("cancel")
-            if reservation.status == Reservation.Status.TENTATIVE:
-                possible.append("confirm")
-            if reservation.status == Reservation.Status.CONFIRMED and started:
-                possible += ["no_show", "complete"]
-            extra["operations"] = [
-                (
-                    OPERATIONS[key].label,
-                    reverse("admin:inventory_reservation_operate", args=[reservation.pk, key]),
-                )
-                for key in possible
-            ]
+        extra = {"operations": self.operation_buttons(request, self.get_object(request, unquote(object_id)))}
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})

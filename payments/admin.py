@@ -8,9 +8,6 @@ model forms; a product that an order line refers to cannot be deleted (set it of
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -24,6 +21,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from core.admin_operations import StaffOperation, StaffOperationsMixin
 from core.exceptions import DomainError
 from core.templatetags.core_tags import yen
 from payments import services
@@ -90,23 +88,8 @@ class ProductAdmin(admin.ModelAdmin):
 # ---------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OrderOperation:
-    """A status change staff make on orders, always through one service call per order."""
-
-    key: str
-    label: str  # the button on one order's page
-    title: str
-    question: str
-    button: str
-    done: Callable[[int], str]
-    run: Callable[[Order, HttpRequest], Order]
-    possible: Callable[[Order], bool]
-    skip: Callable[[Order], str | None] = lambda order: None  # nothing to do: why, reported as info
-
-
 OPERATIONS = {
-    "mark_paid": OrderOperation(
+    "mark_paid": StaffOperation(
         key="mark_paid",
         label=_("Mark as paid (入金)"),
         title=_("Mark orders as paid (入金)"),
@@ -121,7 +104,7 @@ OPERATIONS = {
             ngettext("%(count)d order was marked as paid.", "%(count)d orders were marked as paid.", n)
             % {"count": n}
         ),
-        run=lambda order, request: services.order_mark_paid_at_counter(order=order),
+        run=lambda order, request, form: services.order_mark_paid_at_counter(order=order),
         possible=lambda order: order.status == Order.Status.PENDING,
         skip=lambda order: (
             gettext("Order #%(number)s was already paid.") % {"number": order.pk}
@@ -129,7 +112,7 @@ OPERATIONS = {
             else None
         ),
     ),
-    "cancel": OrderOperation(
+    "cancel": StaffOperation(
         key="cancel",
         label=_("Cancel this order"),
         title=_("Cancel orders"),
@@ -141,7 +124,7 @@ OPERATIONS = {
         done=lambda n: (
             ngettext("%(count)d order was cancelled.", "%(count)d orders were cancelled.", n) % {"count": n}
         ),
-        run=lambda order, request: services.order_cancel(order=order, by=request.user),
+        run=lambda order, request, form: services.order_cancel(order=order, by=request.user),
         possible=lambda order: order.status in (Order.Status.PENDING, Order.Status.PAID),
         skip=lambda order: (
             gettext("Order #%(number)s was already cancelled.") % {"number": order.pk}
@@ -222,7 +205,7 @@ class OrderLineInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(StaffOperationsMixin, admin.ModelAdmin):
     """受注. Read-only: payments and cancellations go through the actions, which call the services."""
 
     list_display = (
@@ -359,89 +342,39 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Mark the selected orders as paid (入金)…"), permissions=["change"])
     def mark_paid_selected(self, request, queryset):
-        return self._operate(request, queryset, OPERATIONS["mark_paid"], action="mark_paid_selected")
+        return self.operate(request, queryset, OPERATIONS["mark_paid"], action="mark_paid_selected")
 
     @admin.action(description=_("Cancel the selected orders…"), permissions=["change"])
     def cancel_selected(self, request, queryset):
-        return self._operate(request, queryset, OPERATIONS["cancel"], action="cancel_selected")
+        return self.operate(request, queryset, OPERATIONS["cancel"], action="cancel_selected")
 
-    def _operate(self, request, queryset, operation: OrderOperation, *, action: str | None = None):
-        """Always ask first; on the answer, run the service once per order."""
-        if request.method == "POST" and "confirm" in request.POST:
-            self._run(request, queryset, operation)
-            return None
-        orders = queryset.select_related("member").prefetch_related("lines").order_by("pk")
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": operation.title,
-            "subtitle": None,
-            "operation": operation,
-            "question": operation.question,
-            "orders": orders,
-            "action": action,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            "changelist_url": reverse("admin:payments_order_changelist"),
+    operations = OPERATIONS
+    operation_template = "admin/payments/order/confirm_operation.html"
+
+    def operation_rows(self, queryset):
+        return queryset.select_related("member").prefetch_related("lines").order_by("pk")
+
+    def operation_failed(self, order: Order, error: DomainError) -> str:
+        return gettext("Order #%(number)s (%(member)s) was not changed: %(error)s") % {
+            "number": order.pk,
+            "member": order.member.name or order.member.email,
+            "error": error,
         }
-        return TemplateResponse(request, "admin/payments/order/confirm_operation.html", context)
 
-    def _run(self, request, queryset, operation: OrderOperation) -> int:
-        done = 0
-        for order in queryset.select_related("member").order_by("pk"):
-            if (reason := operation.skip(order)) is not None:
-                self.message_user(request, reason, messages.INFO)
-                continue
-            try:
-                operation.run(order, request)
-            except DomainError as error:
-                self.message_user(
-                    request,
-                    gettext("Order #%(number)s (%(member)s) was not changed: %(error)s")
-                    % {"number": order.pk, "member": order.member.name or order.member.email, "error": error},
-                    messages.ERROR,
-                )
-            else:
-                done += 1
-        if done:
-            self.message_user(request, operation.done(done), messages.SUCCESS)
-        return done
-
-    # --- the same operations as buttons on one order's page -------------------------------------------
+    # --- one order's page: the operations, and a refund ---------------------------------------------
 
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
             path("<path:object_id>/refund/", view(self.refund_view), name="payments_order_refund"),
-            path(
-                "<path:object_id>/operate/<str:key>/",
-                view(self.operate_view),
-                name="payments_order_operate",
-            ),
             *super().get_urls(),
         ]
-
-    def operate_view(self, request: HttpRequest, object_id: str, key: str):
-        operation = OPERATIONS.get(key)
-        order = self.get_object(request, unquote(object_id))
-        if operation is None or order is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        if not self.has_change_permission(request):
-            raise PermissionDenied
-        # Reached by a link (GET), which only shows the question; the answer is a POST.
-        response = self._operate(request, self.get_queryset(request).filter(pk=order.pk), operation)
-        if response is not None:
-            return response
-        return redirect(reverse("admin:payments_order_change", args=[order.pk]))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         order = self.get_object(request, unquote(object_id))
         extra = {}
         if order is not None and self.has_change_permission(request):
-            extra["operations"] = [
-                (operation.label, reverse("admin:payments_order_operate", args=[order.pk, operation.key]))
-                for operation in OPERATIONS.values()
-                if operation.possible(order)
-            ]
+            extra["operations"] = self.operation_buttons(request, order)
             if order.status == Order.Status.PAID and order.refunded_yen < order.total_yen:
                 extra["operations"].append(
                     (gettext("Refund…"), reverse("admin:payments_order_refund", args=[order.pk]))
@@ -484,7 +417,11 @@ class OrderAdmin(admin.ModelAdmin):
             "order": order,
             "left": left,
             "form": form,
+            "button": gettext("Yes, refund this amount"),
             "changelist_url": reverse("admin:payments_order_changelist"),
+            "object_url": reverse("admin:payments_order_change", args=[order.pk]),
+            "object_label": f"#{order.pk}",
+            "back_url": reverse("admin:payments_order_change", args=[order.pk]),
         }
         return TemplateResponse(request, "admin/payments/order/refund.html", context)
 

@@ -272,10 +272,13 @@ class MemberTicketAdmin(admin.ModelAdmin):
             "form": form,
             "intro": intro,
             "button": button,
-            "ticket": ticket,
             "changelist_url": reverse("admin:tickets_memberticket_changelist"),
+            "back_url": reverse("admin:tickets_memberticket_changelist"),
         }
-        return TemplateResponse(request, "admin/tickets/memberticket/form_page.html", context)
+        if ticket is not None:
+            ticket_url = reverse("admin:tickets_memberticket_change", args=[ticket.pk])
+            context.update(object_url=ticket_url, object_label=f"#{ticket.pk}", back_url=ticket_url)
+        return TemplateResponse(request, "admin/staff_form_page.html", context)
 
     def _run(self, request, form, call):
         """Call a service with the form's data; a refusal is shown next to its field, nothing is saved."""
