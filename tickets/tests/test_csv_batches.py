@@ -29,7 +29,17 @@ def english():
 
 @pytest.fixture
 def batches_of_2(monkeypatch):
-    monkeypatch.setattr(services, "BATCH_SIZE", 2)
+    """Batches of 2 rows; yields the size of each batch checked, to show the rows really were split."""
+    monkeypatch.setattr(services.ticket_types, "BATCH_SIZE", 2)
+    sizes = []
+    check = TicketTypeBatch._check
+
+    def counted(self, batch):
+        sizes.append(len(batch))
+        return check(self, batch)
+
+    monkeypatch.setattr(TicketTypeBatch, "_check", counted)
+    return sizes
 
 
 @pytest.mark.django_db
@@ -52,6 +62,7 @@ def test_a_product_taken_in_an_earlier_batch_is_refused_by_line_in_a_dry_run_and
     real = import_ticket_types(data, dry_run=False)
 
     # then
+    assert batches_of_2 == [2, 2, 1, 2, 2, 1]  # the dry run's three batches, then the real run's
     assert nothing_written == 0
     for result in (dry, real):
         assert [error.line for error in result.errors] == [6]
@@ -82,6 +93,7 @@ def test_every_rule_holds_in_every_batch_and_a_bad_row_leaves_its_batch_mates_wr
     result = import_ticket_types(data, dry_run=False)
 
     # then
+    assert batches_of_2 == [2, 2, 2]
     messages = {error.line: error.message for error in result.errors}
     assert set(messages) == {3, 4, 6}
     assert "Only a one-time product" in messages[3]
