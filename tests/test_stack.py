@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,3 +87,37 @@ def test_run_serves_the_site_and_admin_then_ctrl_c_stops_every_process():
     assert alive == [], [child.pid for child in alive]
     assert "staff@example.com" in output
     assert "demo-staff-pass" in output
+
+
+def _stack_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("stack", ROOT / "scripts" / "stack.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_browser_tests_chromium_is_the_one_chromium_path_names_or_found_on_the_path(
+    monkeypatch, tmp_path
+):
+    stack = _stack_module()
+    binary = tmp_path / "my-chromium"
+    binary.write_text("")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "chromium").write_text("#!/bin/sh\n")
+    (fake_bin / "chromium").chmod(0o755)
+
+    monkeypatch.setenv("CHROMIUM_PATH", str(binary))
+    assert stack.find_chromium() == str(binary)
+    assert stack.ensure_chromium() == str(binary)
+
+    monkeypatch.setenv("CHROMIUM_PATH", str(tmp_path / "missing"))
+    assert stack.find_chromium() is None
+    with pytest.raises(SystemExit, match="not a file"):
+        stack.ensure_chromium()  # a wrong path is said, not papered over by an install
+
+    monkeypatch.delenv("CHROMIUM_PATH")
+    monkeypatch.setenv("PATH", str(fake_bin))
+    assert stack.find_chromium() == str(fake_bin / "chromium")

@@ -1,0 +1,116 @@
+"""The member's and the staff's main journeys in a real browser (headless Chromium through Playwright):
+what a person clicks, with the JavaScript the pages carry (the job page follows its job by itself)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from inventory.models import Reservation
+from inventory.tests.factories import ItemFactory, ReservationSettingsFactory
+from members.tests.factories import PASSWORD, MemberFactory
+from tests.browser.conftest import log_in
+from tickets import services
+from tickets.models import MemberTicket, TicketType
+from tickets.resources import COLUMNS
+from tickets.tests.factories import TicketTypeFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_member_logs_in_books_a_lesson_with_a_ticket_and_cancels_it(page, live_server):
+    # given a priced lesson, open every day, and a member holding a 5-use ticket for it
+    ReservationSettingsFactory(cancel_deadline_minutes=60)
+    yoga = ItemFactory(name="はじめてのヨガ", units=[(60, 2500)], stock=5)
+    member = MemberFactory(email="yoga@example.com")
+    kind = TicketTypeFactory(name="ヨガ5回券", uses=5, items=[yoga])
+    ticket = services.ticket_issue(member=member, ticket_type=kind, source=MemberTicket.Source.MANUAL)
+    day = timezone.localdate() + timedelta(days=7)
+
+    # when they log in and ask for the price of a lesson next week
+    log_in(page, url="/members/login/", email=member.email, password=PASSWORD)
+    page.goto(f"/items/{yoga.pk}/book/?date={day:%Y-%m-%d}")
+    page.select_option("select[name=start_time]", "10:00")
+    page.select_option("select[name=end_time]", "11:00")
+    page.get_by_role("button", name="Check the price").click()
+
+    # then the confirmation page offers the ticket and says it costs no money
+    choice = page.get_by_label(re.compile(r"Ticket: ヨガ5回券 \(5 of 5 uses left"))
+    assert choice.is_visible()
+    assert page.get_by_text("Paying with a ticket uses one of its uses; nothing is charged.").is_visible()
+
+    # when they pay with the ticket and book
+    choice.check()
+    page.get_by_role("button", name="Book now").click()
+
+    # then the reservation page says it is confirmed, and one use is taken
+    page.wait_for_url(re.compile(r"/reservations/\d+/$"))
+    reservation = Reservation.objects.get(member=member)
+    assert reservation.status == Reservation.Status.CONFIRMED
+    assert reservation.payment_method == "ticket"
+    ticket.refresh_from_db()
+    assert ticket.uses_left == 4
+    page.goto("/tickets/mine/")
+    assert re.search(r"Uses left\s*4\s*/\s*5", page.locator("main").inner_text())
+
+    # when they cancel it from the reservation page (asked first)
+    page.goto(f"/reservations/{reservation.pk}/cancel/")
+    page.locator("form button[type=submit]").last.click()
+    page.wait_for_load_state()
+
+    # then the use comes back
+    reservation.refresh_from_db()
+    ticket.refresh_from_db()
+    assert reservation.status == Reservation.Status.CANCELLED
+    assert ticket.uses_left == 5
+
+
+def _ticket_csv(names: list[str], *, bad: str) -> bytes:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for name in names:
+        writer.writerow(["", "", "", "", "表示", name, "回数券", "5", "0", "0", "0", "30", "", "", "1", ""])
+    writer.writerow(["", "", "", "", "表示", bad, "回数券", "5", "0", "0", "0", "30", "", "", "0", ""])
+    return buffer.getvalue().encode("cp932")
+
+
+def test_staff_import_a_ticket_csv_through_the_preview_and_follow_the_job_to_its_files(
+    page, live_server, celery_worker, tmp_path
+):
+    # given a staff member and a file with two good rows and one bad one
+    staff = MemberFactory(email="staff@example.com", is_staff=True, is_superuser=True)
+    upload = tmp_path / "チケット.csv"
+    upload.write_bytes(_ticket_csv(["朝ヨガ5回券", "夜ヨガ10回券"], bad="表示順ゼロ"))
+
+    # when they log in to the admin and upload it from the ticket list
+    log_in(page, url="/admin/login/", email=staff.email, password=PASSWORD)
+    page.goto("/admin/tickets/tickettype/")
+    page.get_by_role("link", name=re.compile("CSV import", re.IGNORECASE)).click()
+    page.set_input_files("input[type=file]", str(upload))
+    page.locator("form input[type=submit], form button[type=submit]").last.click()
+
+    # then the preview lists what would be created and the bad row, and nothing is saved yet
+    assert (
+        page.locator("#csv-import-changes").get_by_role("cell", name="朝ヨガ5回券", exact=True).is_visible()
+    )
+    assert page.locator("#csv-import-errors").get_by_role("cell", name="表示順ゼロ", exact=True).is_visible()
+    assert not TicketType.objects.exists()
+
+    # when they import it
+    page.get_by_role("button", name="Import").click()
+
+    # then the job page follows the job by itself until it has finished, and offers its files
+    page.wait_for_url(re.compile(r"/admin/core/job/\d+/change/$"))
+    page.get_by_text("Finished with errors").first.wait_for(timeout=60_000)
+    assert set(TicketType.objects.values_list("name", flat=True)) == {"朝ヨガ5回券", "夜ヨガ10回券"}
+    with page.expect_download() as download:
+        page.locator("a[href*='/download/errors/']").first.click()
+    errors = download.value.path().read_bytes().decode("cp932")
+    assert "表示順ゼロ" in errors
+    assert "エラー内容" in errors
