@@ -231,11 +231,12 @@ class SweepResult:
     queued: int
 
 
-def jobs_sweep_stale(*, now: datetime | None = None) -> SweepResult:
+def jobs_sweep_stale(*, now: datetime | None = None, dry_run: bool = False) -> SweepResult:
     """Fail the jobs that can no longer finish, so staff see it and start them again instead of waiting:
     running with no progress for RUNNING_STALE_AFTER, or queued for QUEUED_STALE_AFTER. Each is one
     conditional UPDATE, so a job that moves on meanwhile is left alone; a task delivered later for a job
-    failed here does not run (job_run only runs queued jobs). Beat runs it every 10 minutes."""
+    failed here does not run (job_run only runs queued jobs). With `dry_run`, only counts them. Beat runs
+    it every 10 minutes; `manage.py sweep_stale_jobs [--dry-run] [--at …]` is the same by hand."""
     now = now or timezone.now()
     counts = {}
     for status, age, message in (
@@ -250,16 +251,20 @@ def jobs_sweep_stale(*, now: datetime | None = None) -> SweepResult:
             gettext_noop("The job was never started: no worker picked it up. Start it again."),
         ),
     ):
+        stale = Job.objects.filter(status=status, updated_at__lt=now - age)
+        if dry_run:
+            counts[status] = stale.count()
+            continue
         with translation.override(settings.LANGUAGE_CODE):
             text = gettext(message)
-        counts[status] = Job.objects.filter(status=status, updated_at__lt=now - age).update(
+        counts[status] = stale.update(
             status=Job.Status.FAILED,
             # The message is appended to the job's own (jsonb ||), in the same statement.
             messages=RawSQL("messages || %s::jsonb", [json.dumps([text])], output_field=JSONField()),
             finished_at=now,
             updated_at=now,
         )
-    if counts[Job.Status.RUNNING] or counts[Job.Status.QUEUED]:
+    if not dry_run and (counts[Job.Status.RUNNING] or counts[Job.Status.QUEUED]):
         logger.warning(
             "Failed %s stale running and %s stale queued jobs",
             counts[Job.Status.RUNNING],

@@ -684,3 +684,32 @@ def test_beat_sweeps_stale_jobs_every_10_minutes():
     assert entry["schedule"] == 600
     app.loader.import_default_modules()
     assert "core.tasks.sweep_stale_jobs" in app.tasks
+
+
+def test_sweep_stale_jobs_command_dry_run_counts_and_changes_nothing_then_fails_them(capsys):
+    from django.core.management import CommandError, call_command
+
+    # given
+    lost = job_in(Job.Status.RUNNING, last_change=timezone.now() - timedelta(hours=2))
+
+    # when
+    call_command("sweep_stale_jobs", "--dry-run")
+
+    # then
+    assert (
+        "Would fail 1 running job(s) with no progress and 0 job(s) never started." in capsys.readouterr().out
+    )
+    lost.refresh_from_db()
+    assert lost.status == Job.Status.RUNNING
+
+    # when: as of a time before it went quiet, nothing is stale; as of now, it is
+    call_command(
+        "sweep_stale_jobs", "--at", (timezone.localtime() - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+    )
+    assert "Failed 0 running" in capsys.readouterr().out
+    call_command("sweep_stale_jobs")
+    assert "Failed 1 running" in capsys.readouterr().out
+    lost.refresh_from_db()
+    assert lost.status == Job.Status.FAILED
+    with pytest.raises(CommandError, match="ISO 8601"):
+        call_command("sweep_stale_jobs", "--at", "yesterday")
