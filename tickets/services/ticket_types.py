@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -51,6 +51,7 @@ def ticket_type_save(*, ticket_type: TicketType, items=None, stores=None) -> Tic
 # Ticket types written per transaction by TicketTypeBatch: each batch costs about seven queries however
 # many rows it holds, and holds its rows' locks until it commits.
 BATCH_SIZE = 500
+DEADLOCK_DETECTED = "40P01"  # PostgreSQL's SQLSTATE
 # What an update writes: every stored field staff can edit (so a new field cannot be forgotten), and when.
 UPDATED_FIELDS = (
     *(f.name for f in TicketType._meta.concrete_fields if f.editable and not f.primary_key),
@@ -109,7 +110,12 @@ class TicketTypeBatch:
                 passed = self._check(batch)
                 if not self.dry_run:
                     self._write(passed)
-        except IntegrityError:
+        except (IntegrityError, OperationalError) as error:
+            # A racing writer took a product this batch inserts (the unique constraint), or two imports
+            # inserting the same products in opposite orders deadlocked (PostgreSQL aborts one of them):
+            # both are settled row by row, each row in its own short transaction.
+            if isinstance(error, OperationalError) and not _is_deadlock(error):
+                raise
             for change in created:  # the rolled-back insert had given them IDs
                 change.ticket_type.pk = None
                 change.ticket_type._state.adding = True
@@ -202,13 +208,19 @@ class TicketTypeBatch:
             ticket_type_save(ticket_type=change.ticket_type, items=change.items)
         except ValidationError as error:
             change.error = error
-        except IntegrityError:
+        except (IntegrityError, OperationalError) as error:
+            if isinstance(error, OperationalError) and not _is_deadlock(error):
+                raise
             if is_new:
                 change.ticket_type.pk = None
                 change.ticket_type._state.adding = True
             change.error = ValidationError(
                 gettext("Someone else changed this ticket or its product at the same moment. Try again.")
             )
+
+
+def _is_deadlock(error: OperationalError) -> bool:
+    return getattr(error.__cause__, "sqlstate", None) == DEADLOCK_DETECTED
 
 
 def _update_all(ticket_types: list[TicketType]) -> None:

@@ -300,3 +300,60 @@ def test_an_update_writes_every_editable_column_and_nothing_else():
         "is_visible", "name", "max_concurrent", "max_concurrent_per_day", "max_purchases_per_member",
         "product", "kind", "uses", "validity_days", "display_order", "updated_at",
     }  # fmt: skip
+
+
+def _opposite_order_imports(monkeypatch):
+    """Files A [P, Q] and B [Q, P], imported at once, each batch's insert of its two rows split by a
+    barrier after the first row: A holds P and waits for B's Q, B holds Q and waits for A's P, and
+    PostgreSQL aborts one of the two transactions as a deadlock."""
+    ProductFactory(sku="P")
+    ProductFactory(sku="Q")
+    insert = TicketType.objects.bulk_create
+    first_rows_in = threading.Barrier(2, timeout=30)
+
+    def insert_in_two_steps(objs, *args, **kwargs):
+        objs = list(objs)
+        if len(objs) < 2:
+            return insert(objs, *args, **kwargs)
+        insert(objs[:1], *args, **kwargs)
+        first_rows_in.wait()
+        insert(objs[1:], *args, **kwargs)
+        return objs
+
+    monkeypatch.setattr(TicketType.objects, "bulk_create", insert_in_two_steps)
+    results = []
+
+    def run(skus: list[str], tag: str):
+        def call():
+            with translation.override("en"):
+                rows = [row(sku=sku, name=f"{tag}{sku}") for sku in skus]
+                results.append(import_ticket_types(csv_bytes(rows), dry_run=False))
+
+        return call
+
+    outcomes = run_together([run(["P", "Q"], "A"), run(["Q", "P"], "B")], expected=(), success="imported")
+    return outcomes, results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_deadlocking_over_two_products_settle_row_by_row_without_failing(monkeypatch):
+    # when
+    outcomes, results = _opposite_order_imports(monkeypatch)
+
+    # then: neither import failed as a whole; each product went to exactly one ticket, refused for the other
+    assert outcomes == {"imported": 2}
+    assert sorted((result.created, result.failed) for result in results) == [(0, 2), (2, 0)]
+    assert TicketType.objects.filter(product__sku="P").count() == 1
+    assert TicketType.objects.filter(product__sku="Q").count() == 1
+    refused = next(result for result in results if result.failed)
+    assert all("already the product of another ticket" in error.message for error in refused.errors)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_control_without_the_deadlock_fallback_one_import_fails_as_a_whole(monkeypatch):
+    monkeypatch.setattr(services.ticket_types, "_is_deadlock", lambda error: False)
+
+    outcomes, _results = _opposite_order_imports(monkeypatch)
+
+    assert outcomes["imported"] == 1
+    assert any("deadlock" in outcome for outcome in outcomes)
