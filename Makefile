@@ -34,7 +34,7 @@ bench: install
 	$(BIN)/python scripts/stack.py bench $(ARGS)
 
 lint: install
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/djlint templates --lint
 
 format: install
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .

@@ -274,6 +274,7 @@ def command_test(args: list[str], *, lint: bool = True) -> int:
             steps = [
                 ("ruff check", [str(BIN / "ruff"), "check", "."]),
                 ("ruff format --check", [str(BIN / "ruff"), "format", "--check", "."]),
+                ("djlint --lint templates", [str(BIN / "djlint"), "templates", "--lint"]),
                 (
                     "makemigrations --check",
                     [str(BIN / "python"), "manage.py", "makemigrations", "--check", "--dry-run", "--noinput"],
