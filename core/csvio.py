@@ -23,6 +23,7 @@ Nothing here knows what a row means: column names and values come from the calle
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
@@ -201,10 +202,8 @@ def decode_csv(data: bytes) -> DecodedCsv:
                 gettext("The file starts as UTF-8 but byte %(position)s is not UTF-8.")
                 % {"position": error.start}
             ) from error
-    try:
+    with contextlib.suppress(UnicodeDecodeError):  # not UTF-8: Shift_JIS is tried next
         return DecodedCsv(data.decode("utf-8"), "utf-8")
-    except UnicodeDecodeError:
-        pass
     try:
         return DecodedCsv(data.decode(CP932), CP932)
     except UnicodeDecodeError as error:

@@ -81,10 +81,10 @@ class FreeBooking:
         return Authorisation(confirmed=True)
 
     def release(self, *, reservation, now) -> None:
-        pass
+        """Nothing was taken, so nothing is given back."""
 
     def no_show(self, *, reservation, now) -> None:
-        pass
+        """Nothing was taken, so nothing is kept."""
 
 
 class AtCounter:
@@ -100,10 +100,10 @@ class AtCounter:
         return Authorisation(confirmed=True)
 
     def release(self, *, reservation, now) -> None:
-        pass
+        """Nothing was paid yet (the money is taken at the counter on the day)."""
 
     def no_show(self, *, reservation, now) -> None:
-        pass
+        """Nothing was paid; collecting a no-show fee is the shop's business at the counter."""
 
 
 def hold_until(now: datetime, minutes: int) -> datetime:

@@ -47,10 +47,10 @@ class NothingToDeliver:
     """A product line that delivers nothing by itself (a fee line, or a product no app fulfils yet)."""
 
     def fulfil(self, *, line, now) -> None:
-        pass
+        """Nothing to deliver: the line is paid and that is all."""
 
     def undo(self, *, line, now, by) -> None:
-        pass
+        """Nothing was delivered, so nothing is taken back."""
 
 
 class ProductFulfiller(Protocol):

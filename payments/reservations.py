@@ -49,7 +49,7 @@ class CardPayment:
             order_cancel(order=order, now=now, undo=False)
 
     def no_show(self, *, reservation: Reservation, now) -> None:
-        pass
+        """A no-show keeps the card payment: nothing is refunded or released."""
 
     def next_url(self, *, reservation: Reservation) -> str | None:
         order = order_for_reservation(reservation)

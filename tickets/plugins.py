@@ -52,7 +52,7 @@ class TicketPayment:
         services.ticket_restore(reservation=reservation, now=now)
 
     def no_show(self, *, reservation, now) -> None:
-        pass
+        """A no-show keeps the ticket's use (seed 000): nothing is given back."""
 
 
 class TicketProductFulfiller:

@@ -85,7 +85,7 @@ class HoldForPayment:
         self.released.append(reservation.pk)
 
     def no_show(self, *, reservation, now):
-        pass
+        """This test method keeps nothing and gives nothing back."""
 
     released: list
 

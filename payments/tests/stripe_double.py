@@ -66,7 +66,7 @@ class StripeDouble:
                 self.wfile.write(data)
 
             def log_message(self, *args):
-                pass
+                """Quiet: the requests are recorded in `requests`, not printed."""
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
