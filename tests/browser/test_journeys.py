@@ -114,3 +114,30 @@ def test_staff_import_a_ticket_csv_through_the_preview_and_follow_the_job_to_its
     errors = download.value.path().read_bytes().decode("cp932")
     assert "表示順ゼロ" in errors
     assert "エラー内容" in errors
+
+
+def test_a_member_buys_a_punch_card_by_card_and_finds_it_in_their_tickets(page, live_server):
+    # given a 10-use punch card on sale (the test payment gateway stands in for Stripe without keys)
+    member = MemberFactory(email="buyer@example.com")
+    card = TicketTypeFactory(name="ヨガ10回券", uses=10, validity_days=90)
+
+    # when a visitor opens it, logs in to buy, and pays
+    page.goto("/tickets/")
+    page.get_by_role("link", name="Details and purchase").first.click()
+    page.get_by_role("link", name="Log in to buy").click()
+    page.fill("input[name=username]", member.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    # (logging in brings them back to the purchase: its confirmation page)
+    page.get_by_role("button", name="Continue to payment").click()
+    page.get_by_role("button", name="Pay (test: succeeds)").click()
+    page.wait_for_load_state()
+
+    # then the ticket is in their wallet with every use and the validity counted from today
+    ticket = MemberTicket.objects.get(member=member, ticket_type=card)
+    assert (ticket.source, ticket.uses_left) == (MemberTicket.Source.PURCHASE, 10)
+    assert ticket.valid_through == timezone.localdate() + timedelta(days=89)
+    page.goto("/tickets/mine/")
+    wallet = page.locator("main").inner_text()
+    assert "ヨガ10回券" in wallet
+    assert re.search(r"Uses left\s*10\s*/\s*10", wallet)
