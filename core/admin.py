@@ -128,19 +128,7 @@ class JobAdmin(admin.ModelAdmin):
         (_("Outcome"), {"fields": ("counts_display", "files_display", "messages_all")}),
         (_("Parameters"), {"fields": ("params",), "classes": ("collapse",)}),
     )
-    readonly_fields = (
-        "kind_display",
-        "status_display",
-        "progress_display",
-        "started_by",
-        "created_at",
-        "started_at",
-        "finished_at",
-        "counts_display",
-        "files_display",
-        "messages_all",
-        "params",
-    )
+    readonly_fields = tuple(name for _title, options in fieldsets for name in options["fields"])
 
     # --- columns and fields ---------------------------------------------------------------------------
 

@@ -41,10 +41,6 @@ def _always(obj) -> bool:
     return True
 
 
-def _nothing_to_skip(obj) -> str | None:
-    return None
-
-
 @dataclass(frozen=True)
 class StaffOperation:
     key: str
@@ -55,7 +51,7 @@ class StaffOperation:
     done: Callable[[int], str]  # the success message for n rows
     run: Callable[[Model, HttpRequest, forms.Form | None], object]  # one service call
     possible: Callable[[Model], bool] = _always  # offered as a button on this row's page
-    skip: Callable[[Model], str | None] = _nothing_to_skip  # already done: why, reported as info
+    skip: Callable[[Model], str | None] | None = None  # already done: why, reported as info
     confirm: bool = True  # ask first from the list too
     form_class: type[forms.Form] | None = None  # asked with the question (a reason)
 
@@ -106,7 +102,7 @@ class StaffOperationsMixin:
     def operation_run(self, request, queryset, operation: StaffOperation, form=None) -> int:
         done = 0
         for obj in self.operation_rows(queryset).order_by("pk"):
-            if (reason := operation.skip(obj)) is not None:
+            if operation.skip is not None and (reason := operation.skip(obj)) is not None:
                 self.message_user(request, reason, messages.INFO)
                 continue
             try:

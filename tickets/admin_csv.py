@@ -27,7 +27,6 @@ from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
 from django.http import Http404, HttpRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -38,7 +37,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from core.csvio import CsvFileError
-from core.jobs import JobAction, job_create, jobs_visible_to
+from core.exceptions import DomainError
+from core.jobs import JobAction, job_create
 from core.models import Job
 from tickets import csv_jobs
 from tickets.models import TicketType
@@ -52,7 +52,6 @@ PREVIEW_ERRORS = 1000
 PREVIEW_CHANGES = 300
 # Files with more rows than this are checked by a dry-run job rather than in the upload's request.
 PREVIEW_IN_PAGE_ROWS = 2000
-IMPORT_SAFE_STATUSES = (Job.Status.SUCCEEDED, Job.Status.PARTIAL)
 
 
 class TicketCsvUploadForm(forms.Form):
@@ -250,36 +249,17 @@ class TicketTypeCsvAdminMixin:
             raise PermissionDenied
         from tickets.tasks import import_ticket_types
 
-        with transaction.atomic():
-            checked = (
-                jobs_visible_to(request.user, Job.objects.select_for_update())
-                .filter(pk=job_id, kind=csv_jobs.IMPORT_KIND, started_by=request.user)
-                .first()
-            )
-            if checked is None or not checked.params.get("dry_run"):
-                raise Http404
-            if imported_as := checked.params.get("import_job"):
-                self.message_user(
-                    request,
-                    gettext("This file has already been imported (job #%(job)s).") % {"job": imported_as},
-                    messages.WARNING,
-                )
-                return redirect(reverse("admin:core_job_change", args=[imported_as]))
-            if not _can_import_checked(checked):
-                self.message_user(request, gettext("This check has nothing to import."), messages.ERROR)
-                return self._go_to_job(checked)
-            with checked.input_file.open("rb") as handle:
-                data = handle.read()
-            job = job_create(
-                kind=csv_jobs.IMPORT_KIND,
-                label=csv_jobs.IMPORT_LABEL,
-                started_by=request.user,
-                input_name=posixpath.basename(checked.input_file.name),
-                input_bytes=data,
-            )
-            checked.params = {**checked.params, "import_job": job.pk}
-            checked.save(update_fields=["params", "updated_at"])
-            import_ticket_types.delay_on_commit(job.pk)
+        try:
+            job = csv_jobs.ticket_import_from_check(checked_id=job_id, by=request.user)
+        except Job.DoesNotExist as missing:
+            raise Http404 from missing
+        except csv_jobs.AlreadyImportedError as imported:
+            self.message_user(request, str(imported.message), messages.WARNING)
+            return redirect(reverse("admin:core_job_change", args=[imported.job_id]))
+        except DomainError as error:
+            self.message_user(request, str(error.message), messages.ERROR)
+            return redirect(reverse("admin:core_job_change", args=[job_id]))
+        import_ticket_types.delay_on_commit(job.pk)
         self._import_started(request, job)
         return self._go_to_job(job)
 
@@ -309,14 +289,6 @@ def _base_name(name: str) -> str:
     return posixpath.basename(name.replace("\\", "/")) or "tickets.csv"
 
 
-def _can_import_checked(job: Job) -> bool:
-    return (
-        job.status in IMPORT_SAFE_STATUSES
-        and bool(job.input_file)
-        and bool(job.counts.get("created") or job.counts.get("updated"))
-    )
-
-
 def import_job_actions(job: Job, request: HttpRequest) -> list[JobAction]:
     """On the page of a finished dry-run import: "Import this file", for the staff member who uploaded it,
     when it would create or update something and was not imported yet."""
@@ -333,7 +305,7 @@ def import_job_actions(job: Job, request: HttpRequest) -> list[JobAction]:
         job.params.get("dry_run")
         and job.started_by_id == user.pk
         and user.has_perms(["tickets.add_tickettype", "tickets.change_tickettype"])
-        and _can_import_checked(job)
+        and csv_jobs.checked_file_importable(job)
     ):
         return []
     return [

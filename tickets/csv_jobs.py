@@ -17,17 +17,20 @@ A dry run writes nothing and says what would change, row by row.
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, field
 
 import tablib
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from import_export.results import RowResult
 
 from core.csvio import ENCODING_LABELS, Cp932CsvWriter, CsvFileError, Unencodable, decode_csv, read_csv
-from core.jobs import JobOutcome, JobProgress
+from core.exceptions import DomainError
+from core.jobs import JobOutcome, JobProgress, job_create
 from core.models import Job
 from core.periods import JST
 from tickets.resources import COLUMNS, ERROR_COLUMN, NAME, TICKET_ID, TicketTypeResource, row_error_message
@@ -444,3 +447,52 @@ def ticket_import_job(job: Job, progress: JobProgress) -> JobOutcome:
     """The job's input file, imported (validated again now, whatever a preview said before)."""
     result = import_ticket_types(read_input(job), dry_run=bool(job.params.get("dry_run")), progress=progress)
     return import_outcome(result)
+
+
+# --- importing a file a dry-run job checked ---------------------------------------------------------------
+
+
+class AlreadyImportedError(DomainError):
+    default_message = _("This file has already been imported.")
+
+    def __init__(self, job_id: int):
+        self.job_id = job_id
+        super().__init__(gettext("This file has already been imported (job #%(job)s).") % {"job": job_id})
+
+
+def checked_file_importable(job: Job) -> bool:
+    """A dry-run import job that finished and would create or update something."""
+    return (
+        job.status in (Job.Status.SUCCEEDED, Job.Status.PARTIAL)
+        and bool(job.input_file)
+        and bool(job.counts.get("created") or job.counts.get("updated"))
+    )
+
+
+def ticket_import_from_check(*, checked_id: int, by) -> Job:
+    """The real import of the file a finished dry-run job (started by `by`) checked: a queued import job of
+    the same bytes, recorded on the dry-run job so the file is imported once, however often this is asked
+    (the dry-run job's row is locked meanwhile). Enqueue its task after this returns.
+
+    Raises Job.DoesNotExist when `by` has no such dry-run job, AlreadyImportedError when it was imported
+    already, and DomainError when the check found nothing to import."""
+    with transaction.atomic():
+        checked = Job.objects.select_for_update().get(
+            pk=checked_id, kind=IMPORT_KIND, started_by=by, params__dry_run=True
+        )
+        if imported_as := checked.params.get("import_job"):
+            raise AlreadyImportedError(imported_as)
+        if not checked_file_importable(checked):
+            raise DomainError(gettext("This check has nothing to import."))
+        with checked.input_file.open("rb") as handle:
+            data = handle.read()
+        job = job_create(
+            kind=IMPORT_KIND,
+            label=IMPORT_LABEL,
+            started_by=by,
+            input_name=posixpath.basename(checked.input_file.name),
+            input_bytes=data,
+        )
+        checked.params = {**checked.params, "import_job": job.pk}
+        checked.save(update_fields=["params", "updated_at"])
+    return job

@@ -441,19 +441,9 @@ class TicketTypeResource(resources.ModelResource):
 
     def _compared(self, instance: TicketType, items: list[Item] | None) -> dict[str, str]:
         values = {
-            column: self.export_field(self.fields[name], instance)
-            for name, column in (
-                ("product_sku", PRODUCT_SKU),
-                ("is_visible", VISIBILITY),
-                ("name", NAME),
-                ("kind", KIND),
-                ("uses", USES),
-                ("max_concurrent", MAX_CONCURRENT),
-                ("max_concurrent_per_day", MAX_CONCURRENT_PER_DAY),
-                ("max_purchases_per_member", MAX_PURCHASES),
-                ("validity_days", VALIDITY_DAYS),
-                ("display_order", DISPLAY_ORDER),
-            )
+            field.column_name: self.export_field(field, instance)
+            for field in self.fields.values()
+            if field.column_name in COMPARED_COLUMNS and field.column_name != ITEM_IDS
         }
         if items is None:
             items = self._items(instance) if instance.pk else []

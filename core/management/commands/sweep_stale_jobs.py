@@ -1,8 +1,6 @@
-from datetime import datetime
+from django.core.management.base import BaseCommand
 
-from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
-
+from core.commands import add_at_argument, parse_at
 from core.jobs import QUEUED_STALE_AFTER, RUNNING_STALE_AFTER, jobs_sweep_stale
 
 
@@ -16,21 +14,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="Only count them; change nothing.")
-        parser.add_argument(
-            "--at",
-            help="Treat this as the current time (ISO 8601, JST when no offset), e.g. 2026-11-23T10:00.",
-        )
+        add_at_argument(parser)
 
     def handle(self, *args, dry_run: bool, at: str | None, **options):
-        now = timezone.now()
-        if at:
-            try:
-                parsed = datetime.fromisoformat(at)
-            except ValueError:
-                raise CommandError(
-                    f"--at: {at!r} is not an ISO 8601 date-time such as 2026-11-23T10:00"
-                ) from None
-            now = parsed if parsed.tzinfo else timezone.make_aware(parsed)
+        now = parse_at(at)
         result = jobs_sweep_stale(now=now, dry_run=dry_run)
         verb = "Would fail" if dry_run else "Failed"
         self.stdout.write(

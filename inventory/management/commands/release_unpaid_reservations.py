@@ -1,8 +1,7 @@
-from datetime import datetime
-
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from core.commands import add_at_argument, parse_at
 from core.exceptions import DomainError
 from inventory.services import release_unpaid_reservations
 
@@ -14,21 +13,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="List what would be released; change nothing."
         )
-        parser.add_argument(
-            "--at",
-            help="Treat this as the current time (ISO 8601, JST when no offset), e.g. 2026-11-23T10:00.",
-        )
+        add_at_argument(parser)
 
     def handle(self, *args, dry_run: bool, at: str | None, **options):
-        now = timezone.now()
-        if at:
-            try:
-                parsed = datetime.fromisoformat(at)
-            except ValueError:
-                raise CommandError(
-                    f"--at: {at!r} is not an ISO 8601 date-time such as 2026-11-23T10:00"
-                ) from None
-            now = parsed if parsed.tzinfo else timezone.make_aware(parsed)
+        now = parse_at(at)
         try:
             reservations = release_unpaid_reservations(now=now, dry_run=dry_run)
         except DomainError as error:
