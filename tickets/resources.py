@@ -117,19 +117,12 @@ FIELD_COLUMNS = {
     "items": ITEM_IDS,
     "display_order": DISPLAY_ORDER,
 }
-# The columns an import can change, compared to tell an update from an unchanged row.
-COMPARED_COLUMNS = (
-    PRODUCT_SKU,
-    VISIBILITY,
-    NAME,
-    KIND,
-    USES,
-    MAX_CONCURRENT,
-    MAX_CONCURRENT_PER_DAY,
-    MAX_PURCHASES,
-    VALIDITY_DAYS,
-    ITEM_IDS,
-    DISPLAY_ORDER,
+# The columns an import can change, compared to tell an update from an unchanged row: every column but
+# the ID, the plan-only products and the read-only ones.
+COMPARED_COLUMNS = tuple(
+    column
+    for column in COLUMNS
+    if column not in {TICKET_ID, CONTRACT_MONTH_SKU, ENROLLMENT_FEE_SKU, ITEM_NAMES, CREATED_AT}
 )
 
 _WHOLE_NUMBER = re.compile(r"[0-9０-９]+")  # full-width digits typed with an IME are fine
