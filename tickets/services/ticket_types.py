@@ -203,20 +203,29 @@ class TicketTypeBatch:
 
     @staticmethod
     def _save_one(change: TicketTypeChange) -> None:
+        """One row in its own transaction. A unique-constraint failure (or deadlock) means another writer
+        committed the same product just now: the row is tried once more, when the rules see that writer's
+        row and say precisely why it is refused."""
         is_new = change.ticket_type.pk is None
-        try:
-            ticket_type_save(ticket_type=change.ticket_type, items=change.items)
-        except ValidationError as error:
-            change.error = error
-        except (IntegrityError, OperationalError) as error:
-            if isinstance(error, OperationalError) and not _is_deadlock(error):
-                raise
-            if is_new:
-                change.ticket_type.pk = None
-                change.ticket_type._state.adding = True
-            change.error = ValidationError(
-                gettext("Someone else changed this ticket or its product at the same moment. Try again.")
-            )
+        for attempt in range(2):
+            try:
+                ticket_type_save(ticket_type=change.ticket_type, items=change.items)
+                return
+            except ValidationError as error:
+                change.error = error
+                return
+            except (IntegrityError, OperationalError) as error:
+                if isinstance(error, OperationalError) and not _is_deadlock(error):
+                    raise
+                if is_new:
+                    change.ticket_type.pk = None
+                    change.ticket_type._state.adding = True
+                if attempt:
+                    change.error = ValidationError(
+                        gettext(
+                            "Someone else changed this ticket or its product at the same moment. Try again."
+                        )
+                    )
 
 
 def _is_deadlock(error: OperationalError) -> bool:
