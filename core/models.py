@@ -109,3 +109,44 @@ class Job(TimeStampedModel):
     def notice(self):
         """The line a finished job leads with in lists and notifications (None when it has nothing to say)."""
         return self.PARTIAL_NOTICE if self.status == self.Status.PARTIAL else None
+
+
+class AuditEntry(models.Model):
+    """One state change: who acted (a staff user or member; a system job when `actor` is empty, named in
+    `system`), what (`action`, e.g. ``order.refunded``), on which object, what changed (`payload`) and
+    when. Written by the service in the same transaction as the change; never edited or deleted (a
+    database trigger refuses UPDATE and DELETE, see the migration)."""
+
+    action = models.CharField(_("action"), max_length=64, db_index=True)
+    content_type = models.ForeignKey(
+        "contenttypes.ContentType",
+        verbose_name=_("object type"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    object_repr = models.CharField(_("object"), max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    system = models.CharField(
+        _("system job"), max_length=64, blank=True, help_text=_("The job that acted when nobody did.")
+    )
+    payload = models.JSONField(_("what changed"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("time"), db_index=True)
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit trail")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["content_type", "object_id", "created_at"], name="audit_object_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_repr}"

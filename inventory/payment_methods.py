@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext_lazy as _
 
@@ -24,28 +24,54 @@ class Authorisation:
     hold_minutes: int | None = None  # tentative only: released when unpaid after this long (None: settings)
 
 
-class PaymentMethod(Protocol):
-    key: str
-    label: str
+class PaymentMethod:
+    """A way to pay for a booking. Subclasses set `key` and `label` and implement `authorise`; the other
+    hooks have defaults that take nothing and give nothing back."""
+
+    key: str = ""
+    label: str = ""
+    note: str | None = None  # a sentence shown under the choices when the method is offered
 
     def is_available(self, *, item, member, price_yen: int) -> bool:
         """Whether the booking form offers this method for this booking."""
+        return True
+
+    def choices(self, *, item, member, starts_at) -> list[tuple[str, str]] | None:
+        """The options the member picks from (which ticket pays), each offered as "<key>:<option>"; an empty
+        list hides the method; None (the default) means the method has no options."""
+        return None
 
     def authorise(self, *, reservation: Reservation, now: datetime, option: str = "") -> Authorisation:
         """Called inside the booking transaction, after capacity is secured; raise DomainError to refuse.
         `option` is what the member picked among the method's choices ("" when it has none)."""
+        raise NotImplementedError
 
-    def release(self, *, reservation: Reservation, now: datetime) -> None:
-        """Called inside the cancellation transaction (a member or staff cancel, or an unpaid release)."""
+    def release(
+        self, *, reservation: Reservation, now: datetime, by=None, refund: RefundChoice | None = None
+    ) -> None:
+        """Called inside the cancellation transaction (a member or staff cancel, or an unpaid release).
+        `refund` is the staff's answer to "refund, and how much?" (None: a member's cancel or a release,
+        where the shop's policy decides)."""
 
     def no_show(self, *, reservation: Reservation, now: datetime) -> None:
         """Called when staff mark a no-show: what was taken is kept."""
 
-    # Optional: `next_url(*, reservation) -> str | None`, where the member goes after booking (a payment
-    # page); the reservation page when absent or None.
-    # Optional: `choices(*, item, member, starts_at) -> list[tuple[str, str]]`, the options the member picks
-    # from (which ticket pays); each is offered as "<key>:<option>", and none at all hides the method.
-    # Optional: `note`, a sentence shown under the choices when the method is offered.
+    def next_url(self, *, reservation: Reservation) -> str | None:
+        """Where the member goes after booking (a payment page); None: the reservation's page."""
+        return None
+
+    def refundable_yen(self, *, reservation: Reservation) -> int:
+        """Money received for this booking that could still be refunded (staff are asked about it when
+        they cancel); 0 for methods that take no money."""
+        return 0
+
+
+@dataclass(frozen=True)
+class RefundChoice:
+    """Staff's answer when cancelling a paid booking: refund `amount_yen` (0: keep the money)."""
+
+    amount_yen: int
+    reason: str = ""
 
 
 _registry: dict[str, PaymentMethod] = {}
@@ -66,7 +92,7 @@ def all_methods() -> list[PaymentMethod]:
     return list(_registry.values())
 
 
-class FreeBooking:
+class FreeBooking(PaymentMethod):
     """0-yen bookings (料金計算しない, or a price of 0): confirmed at once."""
 
     key = "free"
@@ -80,14 +106,14 @@ class FreeBooking:
             raise PaymentMethodError(_("Only bookings that cost 0 yen can be booked without payment."))
         return Authorisation(confirmed=True)
 
-    def release(self, *, reservation, now) -> None:
+    def release(self, *, reservation, now, by=None, refund=None) -> None:
         """Nothing was taken, so nothing is given back."""
 
     def no_show(self, *, reservation, now) -> None:
         """Nothing was taken, so nothing is kept."""
 
 
-class AtCounter:
+class AtCounter(PaymentMethod):
     """Paid at the store on the day: the booking is confirmed now, staff record the payment there."""
 
     key = "counter"
@@ -99,7 +125,7 @@ class AtCounter:
     def authorise(self, *, reservation, now, option: str = "") -> Authorisation:
         return Authorisation(confirmed=True)
 
-    def release(self, *, reservation, now) -> None:
+    def release(self, *, reservation, now, by=None, refund=None) -> None:
         """Nothing was paid yet (the money is taken at the counter on the day)."""
 
     def no_show(self, *, reservation, now) -> None:

@@ -209,8 +209,10 @@ def reservation_cancel(
     as_staff: bool = False,
     now: datetime | None = None,
     notify: bool = True,
+    refund: payment_methods.RefundChoice | None = None,
 ) -> Reservation:
-    """Members cancel their own live reservations before the deadline; staff cancel any time."""
+    """Members cancel their own live reservations before the deadline; staff cancel any time. `refund` is
+    staff's answer about money received for the booking (None: the shop's refund policy decides)."""
     now = now or timezone.now()
     reservation = locks.reservation_for_update(reservation.pk)
     if not reservation.is_live:
@@ -227,7 +229,9 @@ def reservation_cancel(
                 )
             )
     _give_back_slot_capacity(reservation)
-    payment_methods.get(reservation.payment_method).release(reservation=reservation, now=now)
+    payment_methods.get(reservation.payment_method).release(
+        reservation=reservation, now=now, by=by, refund=refund
+    )
     reservation.status = Reservation.Status.CANCELLED
     reservation.cancelled_at = now
     reservation.cancelled_by = by

@@ -239,17 +239,14 @@ def _payment_choices(
     for method in payment_methods.all_methods():
         if not method.is_available(item=item, member=member, price_yen=quote.total_yen):
             continue
-        options = getattr(method, "choices", None)
+        options = method.choices(item=item, member=member, starts_at=starts_at)
         offered = (
             [(method.key, method.label)]
             if options is None
-            else [
-                (f"{method.key}:{option}", label)
-                for option, label in options(item=item, member=member, starts_at=starts_at)
-            ]
+            else [(f"{method.key}:{option}", label) for option, label in options]
         )
         choices.extend(offered)
-        if offered and getattr(method, "note", None):
+        if offered and method.note:
             notes.append(str(method.note))
     return choices, notes
 
@@ -318,7 +315,7 @@ def book(request, pk: int):
                 messages.success(request, _booking_done_message(reservation))
                 # A method that takes payment elsewhere (card → checkout) says where the member goes next.
                 method = payment_methods.get(reservation.payment_method)
-                next_url = getattr(method, "next_url", lambda **kwargs: None)(reservation=reservation)
+                next_url = method.next_url(reservation=reservation)
                 return redirect(next_url or reverse("site:reservation_detail", args=[reservation.pk]))
         context.update(
             payment_form=payment_form,

@@ -11,8 +11,8 @@ class PaymentsConfig(AppConfig):
         from inventory import payment_methods
         from payments import registry
         from payments.models import OrderLine
+        from payments.pricing import MemberDiscountStep
         from payments.reservations import CardPayment, ReservationFulfiller
-        from payments.services import MemberDiscountStep
 
         payment_methods.register(CardPayment())
         registry.register_fulfiller(OrderLine.Kind.RESERVATION, ReservationFulfiller())

@@ -85,6 +85,12 @@ class Order(TimeStampedModel):
     refunded_yen = models.PositiveIntegerField(_("refunded (yen)"), default=0)
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    refund_needed = models.BooleanField(
+        _("refund needed (要返金)"),
+        default=False,
+        db_index=True,
+        help_text=_("The member cancelled and the shop's policy leaves the refund to staff."),
+    )
     stripe_checkout_session_id = models.CharField(max_length=255, blank=True, db_index=True)
     stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
 
@@ -173,22 +179,163 @@ class StripeEvent(models.Model):
         return f"{self.type} {self.event_id}"
 
 
+class PaymentSettings(TimeStampedModel):
+    """The shop's payment settings (one row): the cancellation refund policy (SPEC §5), whether members may
+    pay at the counter, and whether members see their member discount before paying (SPEC §3, §9)."""
+
+    class RefundPolicy(models.TextChoices):
+        AUTOMATIC = "automatic", _("Refund in full automatically")
+        STAFF_DECIDES = "staff", _("Staff decide (the order is flagged 要返金)")
+
+    refund_policy = models.CharField(
+        _("refund when a member cancels a card-paid booking before the deadline"),
+        max_length=10,
+        choices=RefundPolicy,
+        default=RefundPolicy.AUTOMATIC,
+    )
+    counter_payment_enabled = models.BooleanField(
+        _("members may choose to pay at the counter"),
+        default=True,
+        help_text=_("Each item can also switch paying at the counter off for itself."),
+    )
+    show_member_discount = models.BooleanField(
+        _("members see their member discount"),
+        default=True,
+        help_text=_(
+            "When hidden, members see prices already net of their discount; what is shown always equals "
+            "what is charged."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("payment settings")
+        verbose_name_plural = _("payment settings")
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="payment_settings_single_row"),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Payment settings"))
+
+    @classmethod
+    def current(cls) -> "PaymentSettings":
+        row, _created = cls.objects.get_or_create(pk=1)
+        return row
+
+
+class Payment(TimeStampedModel):
+    """Money coming in for an order (pretix's OrderPayment). The row exists, committed, before the provider
+    is called; its id is the idempotency key; the outcome is written by a second short transaction or by the
+    webhook, whichever comes first."""
+
+    class State(models.TextChoices):
+        CREATED = "created", _("Created")
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class Provider(models.TextChoices):
+        STRIPE = "stripe", _("Card (Stripe)")
+        TEST_GATEWAY = "test_gateway", _("Card (test gateway)")
+        COUNTER = "counter", _("At the counter")
+
+    class CounterHow(models.TextChoices):
+        CASH = "cash", _("Cash")
+        CARD_TERMINAL = "card_terminal", _("Card terminal")
+        OTHER = "other", _("Other")
+
+    order = models.ForeignKey(
+        Order, verbose_name=_("order"), on_delete=models.PROTECT, related_name="payments"
+    )
+    provider = models.CharField(_("provider"), max_length=20, choices=Provider)
+    state = models.CharField(_("state"), max_length=10, choices=State, default=State.CREATED, db_index=True)
+    amount_yen = models.PositiveIntegerField(_("amount (yen)"))
+    stripe_checkout_session_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    counter_how = models.CharField(_("received as"), max_length=20, choices=CounterHow, blank=True)
+    received_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("received by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    succeeded_at = models.DateTimeField(_("succeeded at"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_yen__gte=0), name="payment_amount_not_negative"),
+            # One payment received per order: a second succeeded row would be money taken twice.
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(state="succeeded"), name="payment_one_succeeded_per_order"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        provider, state = self.get_provider_display(), self.get_state_display()
+        return f"#{self.order_id} {provider} ¥{self.amount_yen:,} ({state})"
+
+
 class Refund(TimeStampedModel):
-    """Money given back on a paid order, through Stripe for card payments (at the counter otherwise)."""
+    """Money given back on an order (pretix's OrderRefund): a row before it is a call. Created → pending
+    (the provider was asked) → succeeded / failed; `external` for a refund made in Stripe's dashboard, and
+    `superseded` for ours when Stripe had already refunded the charge another way (nothing was sent)."""
+
+    class State(models.TextChoices):
+        CREATED = "created", _("Created")
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        EXTERNAL = "external", _("Made in the Stripe dashboard")
+        SUPERSEDED = "superseded", _("Superseded (already refunded another way)")
+
+    class Source(models.TextChoices):
+        STAFF = "staff", _("Staff")
+        MEMBER_CANCEL = "member_cancel", _("Member's cancellation")
+        UNCLAIMED = "unclaimed", _("Payment the order could not take")
+        DASHBOARD = "dashboard", _("Stripe dashboard")
+
+    # The states in which the money has left, or is on its way (counted against what is left to refund).
+    COUNTED_STATES = (State.CREATED, State.PENDING, State.SUCCEEDED, State.EXTERNAL)
+    DONE_STATES = (State.SUCCEEDED, State.EXTERNAL)
+    OPEN_STATES = (State.CREATED, State.PENDING)
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="refunds"
+    )
+    state = models.CharField(_("state"), max_length=10, choices=State, default=State.CREATED, db_index=True)
+    source = models.CharField(_("source"), max_length=20, choices=Source, default=Source.STAFF)
     amount_yen = models.PositiveIntegerField(_("amount (yen)"))
     reason = models.CharField(_("reason"), max_length=200)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     stripe_refund_id = models.CharField(max_length=255, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("refund")
         verbose_name_plural = _("refunds")
         ordering = ["-created_at"]
-        constraints = [models.CheckConstraint(condition=Q(amount_yen__gte=1), name="refund_amount_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_yen__gte=1), name="refund_amount_positive"),
+            # A refund at Stripe is recorded once, whichever path (our call, the webhook) sees it first.
+            models.UniqueConstraint(
+                fields=["stripe_refund_id"], condition=~Q(stripe_refund_id=""), name="refund_stripe_id_unique"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.order_id} ¥{self.amount_yen:,}"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"refund-{self.pk}"

@@ -9,21 +9,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from payments.models import OrderLine
 
 
-class Fulfiller(Protocol):
+class Fulfiller:
+    """What a paid order line delivers. Subclasses implement `fulfil` and `undo`; `check` defaults to
+    "still payable"."""
+
     def fulfil(self, *, line: OrderLine, now: datetime) -> None:
         """Deliver what the line paid for, inside the payment's transaction (idempotent)."""
+        raise NotImplementedError
 
     def undo(self, *, line: OrderLine, now: datetime, by) -> None:
-        """Take it back when the order is cancelled or refunded."""
+        """Take it back when the order is cancelled or fully refunded (idempotent)."""
+        raise NotImplementedError
 
-    # Optional: `check(*, line, now) -> None`, raising DomainError when the line can no longer be paid for
-    # (a purchase limit reached meanwhile); called before the member is sent to pay.
+    def check(self, *, line: OrderLine, now: datetime) -> None:
+        """Raise DomainError when the line can no longer be paid for (a purchase limit reached meanwhile);
+        called before the member is sent to pay."""
 
 
 _fulfillers: dict[str, Fulfiller] = {}
@@ -38,12 +44,10 @@ def fulfiller_for(kind: str) -> Fulfiller:
 
 
 def check_line(*, line: OrderLine, now: datetime) -> None:
-    check = getattr(fulfiller_for(line.kind), "check", None)
-    if check is not None:
-        check(line=line, now=now)
+    fulfiller_for(line.kind).check(line=line, now=now)
 
 
-class NothingToDeliver:
+class NothingToDeliver(Fulfiller):
     """A product line that delivers nothing by itself (a fee line, or a product no app fulfils yet)."""
 
     def fulfil(self, *, line, now) -> None:
@@ -53,16 +57,15 @@ class NothingToDeliver:
         """Nothing was delivered, so nothing is taken back."""
 
 
-class ProductFulfiller(Protocol):
+class ProductFulfiller(Fulfiller):
+    """A fulfiller of the product lines of one kind of product (ticket products, plan products)."""
+
     def claims(self, *, product) -> bool:
         """Whether this fulfiller delivers what `product` sells (a ticket type's product, a plan's)."""
-
-    def fulfil(self, *, line: OrderLine, now: datetime) -> None: ...
-
-    def undo(self, *, line: OrderLine, now: datetime, by) -> None: ...
+        raise NotImplementedError
 
 
-class ProductLines:
+class ProductLines(Fulfiller):
     """The fulfiller of product lines: the first registered product fulfiller that claims the line's
     product delivers it (tickets registers one for ticket products, plans for plan products); a product
     nobody claims delivers nothing."""
@@ -85,9 +88,7 @@ class ProductLines:
         self._for(line).undo(line=line, now=now, by=by)
 
     def check(self, *, line: OrderLine, now: datetime) -> None:
-        check = getattr(self._for(line), "check", None)
-        if check is not None:
-            check(line=line, now=now)
+        self._for(line).check(line=line, now=now)
 
 
 product_lines = ProductLines()
@@ -121,10 +122,14 @@ class PriceDraft:
         )
 
 
-class PriceStep(Protocol):
-    order: int  # 10 price rule, 20 member discount, 30 coupon, 40 points
+class PriceStep:
+    """One step of the price pipeline; `order` places it: 10 price rule, 20 member discount, 30 coupon,
+    40 points."""
 
-    def apply(self, *, draft: PriceDraft, options: dict) -> None: ...
+    order: int = 0
+
+    def apply(self, *, draft: PriceDraft, options: dict) -> None:
+        raise NotImplementedError
 
 
 _steps: dict[str, PriceStep] = {}

@@ -12,13 +12,14 @@ from django.utils.translation import gettext_lazy as _
 
 from inventory import services as inventory_services
 from inventory.models import Reservation
-from inventory.payment_methods import Authorisation
+from inventory.payment_methods import Authorisation, PaymentMethod
 from payments.exceptions import FulfilmentError
 from payments.models import Order, OrderLine
+from payments.registry import Fulfiller
 from payments.services import LineDraft, order_cancel, order_create
 
 
-class CardPayment:
+class CardPayment(PaymentMethod):
     """The booking stays tentative until the card payment completes; unpaid, it is released."""
 
     key = "card"
@@ -44,7 +45,7 @@ class CardPayment:
         )
         return Authorisation(confirmed=False)
 
-    def release(self, *, reservation: Reservation, now) -> None:
+    def release(self, *, reservation: Reservation, now, by=None, refund=None) -> None:
         for order in Order.objects.filter(lines__reservation=reservation, status=Order.Status.PENDING):
             order_cancel(order=order, now=now, undo=False)
 
@@ -60,7 +61,7 @@ def order_for_reservation(reservation: Reservation) -> Order | None:
     return Order.objects.filter(lines__reservation=reservation).order_by("-pk").first()
 
 
-class ReservationFulfiller:
+class ReservationFulfiller(Fulfiller):
     def fulfil(self, *, line: OrderLine, now) -> None:
         reservation = line.reservation
         if reservation.status not in Reservation.LIVE_STATUSES:

@@ -13,6 +13,7 @@ from core.emails import queue_templated_email
 from payments import registry
 from payments.exceptions import OrderError
 from payments.models import Order, OrderLine, Product
+from payments.pricing import price_draft
 
 
 @dataclass(frozen=True)
@@ -25,34 +26,13 @@ class LineDraft:
     reservation: object | None = None
 
 
-def member_discount_yen(*, amount_yen: int, pct: int) -> int:
-    """SPEC §2: a percentage discount is floor(amount × pct / 100)."""
-    return amount_yen * pct // 100
-
-
-class MemberDiscountStep:
-    """The member's discount (SuperSaaS's supervisor field): card checkouts only, after the price rule."""
-
-    order = 20
-
-    def apply(self, *, draft: registry.PriceDraft, options: dict) -> None:
-        pct = getattr(draft.member, "member_discount_pct", 0) or 0
-        if draft.payment_method != Order.Method.CARD or not pct:
-            return
-        draft.member_discount_yen = member_discount_yen(
-            amount_yen=draft.subtotal_yen - draft.price_rule_discount_yen, pct=pct
-        )
-
-
 @transaction.atomic
 def order_create(
     *, member, lines: list[LineDraft], payment_method: str, options: dict | None = None
 ) -> Order:
     if not lines:
         raise OrderError(gettext("An order needs at least one line."))
-    draft = registry.PriceDraft(member=member, payment_method=payment_method, lines=lines)
-    draft.subtotal_yen = sum(line.unit_price_yen * line.quantity for line in lines)
-    registry.apply_pipeline(draft, options)
+    draft = price_draft(member=member, lines=lines, payment_method=payment_method, options=options)
     if draft.total_yen < 0:
         raise OrderError(gettext("The discounts are larger than the price."))
     order = Order.objects.create(
@@ -111,7 +91,7 @@ def order_mark_paid_at_counter(*, order: Order, now: datetime | None = None) -> 
 
 
 @transaction.atomic
-def order_mark_paid(*, order: Order, now: datetime | None = None) -> Order:
+def order_mark_paid(*, order: Order, by=None, now: datetime | None = None) -> Order:
     """入金: pending → paid, then every line is fulfilled in the same transaction. Paying twice (a webhook
     received again, staff clicking twice) changes nothing the second time."""
     now = now or timezone.now()

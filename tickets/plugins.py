@@ -8,8 +8,9 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from inventory.payment_methods import Authorisation
+from inventory.payment_methods import Authorisation, PaymentMethod
 from payments.exceptions import FulfilmentError
+from payments.registry import ProductFulfiller
 from tickets import locks, selectors, services
 from tickets.exceptions import TicketError
 from tickets.models import MemberTicket, TicketType
@@ -26,7 +27,7 @@ def ticket_choice_label(ticket: MemberTicket) -> str:
     )
 
 
-class TicketPayment:
+class TicketPayment(PaymentMethod):
     """Pay a booking with one use of a ticket: confirmed at once, costs no money (SPEC §9). Cancelling
     gives the use back; a no-show keeps it used (seed 000)."""
 
@@ -48,14 +49,14 @@ class TicketPayment:
         services.ticket_use(reservation=reservation, ticket_id=ticket_id, now=now)
         return Authorisation(confirmed=True)
 
-    def release(self, *, reservation, now) -> None:
+    def release(self, *, reservation, now, by=None, refund=None) -> None:
         services.ticket_restore(reservation=reservation, now=now)
 
     def no_show(self, *, reservation, now) -> None:
         """A no-show keeps the ticket's use (seed 000): nothing is given back."""
 
 
-class TicketProductFulfiller:
+class TicketProductFulfiller(ProductFulfiller):
     """A paid ticket product puts the ticket in the buyer's wallet, valid from the payment day. The
     purchase limit is checked again here: another order may have been paid since this one was made."""
 

@@ -69,7 +69,7 @@ def book(item, member, start: str, end: str, *, day=MONDAY, quantity=1, method="
     )
 
 
-class HoldForPayment:
+class HoldForPayment(payment_methods.PaymentMethod):
     """A payment method that leaves the booking tentative, as card payment will."""
 
     key = "test-hold"
@@ -81,7 +81,7 @@ class HoldForPayment:
     def authorise(self, *, reservation, now, option=""):
         return Authorisation(confirmed=False)
 
-    def release(self, *, reservation, now):
+    def release(self, *, reservation, now, by=None, refund=None):
         self.released.append(reservation.pk)
 
     def no_show(self, *, reservation, now):

@@ -9,8 +9,9 @@ from inventory.tests.factories import ItemFactory, RepeatingEventFactory, Reserv
 from members.tests.factories import MemberFactory
 from payments.exceptions import OrderError
 from payments.models import Order, OrderLine, Product
+from payments.pricing import member_discount_yen
 from payments.reservations import order_for_reservation
-from payments.services import LineDraft, member_discount_yen, order_cancel, order_create, order_mark_paid
+from payments.services import LineDraft, order_cancel, order_create, order_mark_paid
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,278 @@
+"""Staff admin of reservations (予約).
+
+Reservations change state only through inventory.services (the actions below); the admin never sets a
+status itself. Items and their settings are configuration, edited as ordinary model forms.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from core.admin_operations import StaffOperation, StaffOperationsMixin
+from core.exceptions import DomainError
+from inventory import payment_methods, services
+from inventory.admin_forms import (
+    CancelReasonForm,
+)
+from inventory.models import (
+    Reservation,
+)
+
+# ---------------------------------------------------------------------------------------------------------
+# Reservations
+# ---------------------------------------------------------------------------------------------------------
+
+
+class PaymentMethodFilter(admin.SimpleListFilter):
+    title = _("payment method")
+    parameter_name = "payment_method"
+
+    def lookups(self, request, model_admin):
+        return [(method.key, method.label) for method in payment_methods.all_methods()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(payment_method=self.value()) if self.value() else queryset
+
+
+def _payment_label(key: str) -> str:
+    try:
+        return str(payment_methods.get(key).label)
+    except DomainError:
+        return key
+
+
+def _started_and_confirmed(reservation: Reservation) -> bool:
+    return reservation.status == Reservation.Status.CONFIRMED and reservation.starts_at <= timezone.now()
+
+
+OPERATIONS = {
+    "cancel": StaffOperation(
+        key="cancel",
+        label=_("Cancel this reservation"),
+        title=_("Cancel reservations"),
+        question=_(
+            "Cancel these reservations? The member is notified by e-mail and what the payment method took is "
+            "given back. Staff may cancel at any time, even after the member's cancellation deadline."
+        ),
+        button=_("Yes, cancel them"),
+        done=lambda n: (
+            ngettext("%(count)d reservation was cancelled.", "%(count)d reservations were cancelled.", n)
+            % {"count": n}
+        ),
+        run=lambda reservation, request, form: services.reservation_cancel(
+            reservation=reservation, by=request.user, reason=form.cleaned_data["reason"], as_staff=True
+        ),
+        possible=lambda reservation: reservation.is_live,
+        form_class=CancelReasonForm,
+    ),
+    "no_show": StaffOperation(
+        key="no_show",
+        label=_("Mark as no-show"),
+        title=_("Mark as no-show (無断キャンセル)"),
+        question=_(
+            "Mark these reservations as no-shows? Only confirmed reservations that have started can be "
+            "marked. The member is not refunded: a ticket use or plan allowance stays used."
+        ),
+        button=_("Yes, mark as no-show"),
+        done=lambda n: (
+            ngettext(
+                "%(count)d reservation was marked as a no-show.",
+                "%(count)d reservations were marked as no-shows.",
+                n,
+            )
+            % {"count": n}
+        ),
+        run=lambda reservation, request, form: services.reservation_mark_no_show(
+            reservation=reservation, by=request.user
+        ),
+        possible=lambda reservation: _started_and_confirmed(reservation),
+    ),
+    "complete": StaffOperation(
+        key="complete",
+        label=_("Mark as completed"),
+        title=_("Mark as completed"),
+        question=_(
+            "Mark these reservations as completed? Only confirmed reservations that have started can be."
+        ),
+        button=_("Yes, mark as completed"),
+        done=lambda n: (
+            ngettext(
+                "%(count)d reservation was marked as completed.",
+                "%(count)d reservations were marked as completed.",
+                n,
+            )
+            % {"count": n}
+        ),
+        run=lambda reservation, request, form: services.reservation_complete(reservation=reservation),
+        possible=lambda reservation: _started_and_confirmed(reservation),
+        confirm=False,
+    ),
+    "confirm": StaffOperation(
+        key="confirm",
+        label=_("Confirm this reservation"),
+        title=_("Confirm tentative reservations"),
+        question=_("Confirm these tentative reservations (payment received or approved by staff)?"),
+        button=_("Yes, confirm them"),
+        done=lambda n: (
+            ngettext("%(count)d reservation was confirmed.", "%(count)d reservations were confirmed.", n)
+            % {"count": n}
+        ),
+        run=lambda reservation, request, form: services.reservation_confirm(reservation=reservation),
+        possible=lambda reservation: reservation.status == Reservation.Status.TENTATIVE,
+        confirm=False,
+    ),
+}
+
+
+@admin.register(Reservation)
+class ReservationAdmin(StaffOperationsMixin, admin.ModelAdmin):
+    """Reservations by date. Read-only: status changes only through the actions, which call the services."""
+
+    list_display = (
+        "number",
+        "starts_at",
+        "ends_at",
+        "member_display",
+        "item",
+        "store",
+        "quantity",
+        "status",
+        "price_display",
+        "payment_display",
+        "channel",
+    )
+    list_display_links = ("number", "starts_at")
+    list_filter = ("store", "item", "status", PaymentMethodFilter, "channel")
+    list_select_related = ("member", "item", "store")
+    search_fields = ("member__email", "member__name", "item__code", "item__name")
+    search_help_text = _("Member e-mail or name, item code or name.")
+    date_hierarchy = "starts_at"
+    ordering = ("-starts_at", "-id")
+    actions = ("cancel_selected", "mark_no_show", "mark_completed", "confirm_selected")
+    fieldsets = (
+        (
+            _("Booking"),
+            {"fields": ("member", "item", "store", "slot", "starts_at", "ends_at", "quantity", "channel")},
+        ),
+        (
+            _("Status"),
+            {
+                "fields": (
+                    "status",
+                    "hold_until",
+                    "confirmed_at",
+                    "cancelled_at",
+                    "cancelled_by",
+                    "cancel_reason",
+                    "completed_at",
+                    "no_show_at",
+                )
+            },
+        ),
+        (_("Payment"), {"fields": ("price_display", "payment_display", "price_lines")}),
+        (_("History"), {"fields": ("created_at", "updated_at")}),
+    )
+    readonly_fields = (
+        "member",
+        "item",
+        "store",
+        "slot",
+        "starts_at",
+        "ends_at",
+        "quantity",
+        "channel",
+        "status",
+        "hold_until",
+        "confirmed_at",
+        "cancelled_at",
+        "cancelled_by",
+        "cancel_reason",
+        "completed_at",
+        "no_show_at",
+        "price_display",
+        "payment_display",
+        "price_lines",
+        "created_at",
+        "updated_at",
+    )
+
+    # --- columns --------------------------------------------------------------------------------------
+
+    @admin.display(description=_("No."), ordering="id")
+    def number(self, obj: Reservation) -> str:
+        return f"#{obj.pk}"
+
+    @admin.display(description=_("member"), ordering="member__email")
+    def member_display(self, obj: Reservation) -> str:
+        return format_html("{}<br><small>{}</small>", obj.member.name, obj.member.email)
+
+    @admin.display(description=_("price"), ordering="price_yen")
+    def price_display(self, obj: Reservation) -> str:
+        return f"¥{obj.price_yen:,}"
+
+    @admin.display(description=_("payment method"), ordering="payment_method")
+    def payment_display(self, obj: Reservation) -> str:
+        return _payment_label(obj.payment_method)
+
+    @admin.display(description=_("price breakdown"))
+    def price_lines(self, obj: Reservation) -> str:
+        lines = (obj.price_breakdown or {}).get("lines") or []
+        if not lines:
+            return "-"
+        return format_html_join("", "<div>{}</div>", ((line,) for line in lines))
+
+    # --- permissions: read-only change form; no adding or deleting here -------------------------------
+
+    def has_add_permission(self, request):
+        return False  # staff bookings go through reservation_create (a later issue)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # cancel instead: the history and the payment ledgers refer to reservations
+
+    def has_change_permission(self, request, obj=None):
+        # The change form is view-only (status changes go through the actions); the model-level change
+        # permission is what the actions require.
+        return obj is None and super().has_change_permission(request)
+
+    # --- actions --------------------------------------------------------------------------------------
+
+    @admin.action(description=_("Cancel the selected reservations…"), permissions=["change"])
+    def cancel_selected(self, request, queryset):
+        return self.operate(request, queryset, OPERATIONS["cancel"], action="cancel_selected")
+
+    @admin.action(
+        description=_("Mark the selected reservations as no-show (無断キャンセル)…"), permissions=["change"]
+    )
+    def mark_no_show(self, request, queryset):
+        return self.operate(request, queryset, OPERATIONS["no_show"], action="mark_no_show")
+
+    @admin.action(description=_("Mark the selected reservations as completed"), permissions=["change"])
+    def mark_completed(self, request, queryset):
+        return self.operate(request, queryset, OPERATIONS["complete"], action="mark_completed")
+
+    @admin.action(description=_("Confirm the selected tentative reservations"), permissions=["change"])
+    def confirm_selected(self, request, queryset):
+        return self.operate(request, queryset, OPERATIONS["confirm"], action="confirm_selected")
+
+    operations = OPERATIONS
+    operation_template = "admin/inventory/reservation/confirm_operation.html"
+
+    def operation_rows(self, queryset):
+        return queryset.select_related("member", "item", "store").order_by("starts_at", "pk")
+
+    def operation_failed(self, reservation: Reservation, error: DomainError) -> str:
+        return gettext("Reservation #%(number)s (%(member)s, %(when)s) was not changed: %(error)s") % {
+            "number": reservation.pk,
+            "member": reservation.member.name or reservation.member.email,
+            "when": f"{timezone.localtime(reservation.starts_at):%Y-%m-%d %H:%M}",
+            "error": error,
+        }
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = {"operations": self.operation_buttons(request, self.get_object(request, unquote(object_id)))}
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
