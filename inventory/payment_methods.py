@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from inventory.exceptions import PaymentMethodError
 
 if TYPE_CHECKING:
     from inventory.models import Reservation
+    from inventory.quotes import Quote
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,28 @@ class Authorisation:
 
     confirmed: bool  # True: the reservation is confirmed now; False: tentative until paid or approved
     hold_minutes: int | None = None  # tentative only: released when unpaid after this long (None: settings)
+
+
+@dataclass(frozen=True)
+class ChargeLine:
+    """One line of a method's price: the booking's price (positive) or a discount (negative)."""
+
+    label: str
+    amount_yen: int
+
+    @property
+    def is_discount(self) -> bool:
+        return self.amount_yen < 0
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What paying a booking with one method costs, as the confirmation page shows it. `total_yen` is the
+    amount the method charges, never a list price, so what is shown is what is paid."""
+
+    lines: tuple[ChargeLine, ...]
+    total_yen: int
+    details: tuple[str, ...] = ()  # how the booking's price was worked out (the quote's explanation)
 
 
 class PaymentMethod:
@@ -64,6 +88,17 @@ class PaymentMethod:
         """Money received for this booking that could still be refunded (staff are asked about it when
         they cancel); 0 for methods that take no money."""
         return 0
+
+    def price_lines(self, *, member, item, quote: Quote) -> Charge | None:
+        """What this method would charge for the booking `quote` prices, line by line, shown on the
+        confirmation page for each method offered; its total must be what `authorise` charges (a method
+        with discounts computes them with the code that makes its order). Default: the booking's price
+        with no discount. None: the method shows no price."""
+        return Charge(
+            lines=(ChargeLine(gettext("Booking price"), quote.total_yen),),
+            total_yen=quote.total_yen,
+            details=tuple(quote.lines),
+        )
 
 
 @dataclass(frozen=True)

@@ -229,13 +229,23 @@ def item_detail(request, pk: int):
 # --- booking ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class MethodPrice:
+    """What one offered payment method charges for the booking (its own breakdown, SPEC §9)."""
+
+    key: str
+    label: str
+    charge: payment_methods.Charge
+
+
 def _payment_choices(
     item: Item, member, quote: Quote, starts_at: datetime
-) -> tuple[list[tuple[str, str]], list[str]]:
+) -> tuple[list[tuple[str, str]], list[str], list[MethodPrice]]:
     """The radio choices of the payment step: one per usable method, or one per option of a method that
-    has options (which ticket pays), as "<key>:<option>"; and the notes of the methods offered (a ticket
-    says that nothing is charged: the price shown is what the other methods cost)."""
-    choices, notes = [], []
+    has options (which ticket pays), as "<key>:<option>"; the notes of the methods offered; and what each
+    offered method charges, from the method itself (card: the price pipeline with the member discount),
+    so the amount shown for a method is the amount it charges."""
+    choices, notes, prices = [], [], []
     for method in payment_methods.all_methods():
         if not method.is_available(item=item, member=member, price_yen=quote.total_yen):
             continue
@@ -248,7 +258,10 @@ def _payment_choices(
         choices.extend(offered)
         if offered and method.note:
             notes.append(str(method.note))
-    return choices, notes
+        charge = method.price_lines(member=member, item=item, quote=quote) if offered else None
+        if charge is not None:
+            prices.append(MethodPrice(method.key, str(method.label), charge))
+    return choices, notes, prices
 
 
 def _booking_done_message(reservation: Reservation) -> str:
@@ -291,7 +304,7 @@ def book(request, pk: int):
         except DomainError as error:
             form.add_domain_error(error)
             return render(request, "site/inventory/book.html", context)
-        choices, payment_notes = _payment_choices(item, request.user, quote, starts_at)
+        choices, payment_notes, method_prices = _payment_choices(item, request.user, quote, starts_at)
         payment_form = PaymentForm(request.POST if step == "book" else None, choices=choices)
         if step == "book" and payment_form.is_valid():
             try:
@@ -320,6 +333,7 @@ def book(request, pk: int):
         context.update(
             payment_form=payment_form,
             payment_notes=payment_notes,
+            method_prices=method_prices,
             quote=quote,
             starts_at=local(starts_at),
             ends_at=local(ends_at),

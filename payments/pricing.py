@@ -4,8 +4,14 @@ amount shown is the amount charged."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.utils.translation import gettext
+
+from inventory.payment_methods import Charge, ChargeLine
 from payments import registry
-from payments.models import Order
+from payments.models import Order, PaymentSettings
 
 
 def member_discount_yen(*, amount_yen: int, pct: int) -> int:
@@ -35,3 +41,92 @@ def price_draft(
     draft = registry.PriceDraft(member=member, payment_method=payment_method, lines=list(lines))
     draft.subtotal_yen = sum(line.unit_price_yen * line.quantity for line in lines)
     return registry.apply_pipeline(draft, options)
+
+
+def shows_member_discount() -> bool:
+    """The shop-wide choice (SPEC §3): whether members see their member discount as a line of its own."""
+    return PaymentSettings.current().show_member_discount
+
+
+def charge_shown(
+    *,
+    draft: registry.PriceDraft,
+    label: str,
+    details: Iterable[str] = (),
+    show_member_discount: bool | None = None,
+) -> Charge:
+    """The lines a member sees for `draft` before paying, ending in `draft.total_yen`, the amount charged.
+    When the shop hides the member discount, the price line is already net of it and the explanation of
+    the list price (`details`) is left out, so the member never sees a price they will not pay."""
+    if show_member_discount is None:
+        show_member_discount = shows_member_discount()
+    folded = 0 if show_member_discount else draft.member_discount_yen
+    lines = [ChargeLine(label, draft.subtotal_yen - folded)]
+    if draft.price_rule_discount_yen:
+        lines.append(ChargeLine(gettext("Price rule discount"), -draft.price_rule_discount_yen))
+    if draft.member_discount_yen and show_member_discount:
+        pct = getattr(draft.member, "member_discount_pct", 0)
+        lines.append(
+            ChargeLine(gettext("Member discount ({pct}%)").format(pct=pct), -draft.member_discount_yen)
+        )
+    if draft.coupon_discount_yen:
+        lines.append(ChargeLine(gettext("Coupon"), -draft.coupon_discount_yen))
+    if draft.points_used:
+        lines.append(ChargeLine(gettext("Points used"), -draft.points_used))
+    return Charge(lines=tuple(lines), total_yen=draft.total_yen, details=() if folded else tuple(details))
+
+
+def fold_discount(amounts: list[int], discount_yen: int) -> list[int]:
+    """`amounts` less `discount_yen` shared in proportion (floor, the yen left over going to the largest
+    amounts first), so the parts add up to exactly sum(amounts) - discount_yen."""
+    total = sum(amounts)
+    if not discount_yen or not total:
+        return list(amounts)
+    shares = [amount * discount_yen // total for amount in amounts]
+    left = discount_yen - sum(shares)
+    for index in sorted(range(len(amounts)), key=lambda i: (-amounts[i], i))[:left]:
+        shares[index] += 1
+    return [amount - share for amount, share in zip(amounts, shares, strict=True)]
+
+
+@dataclass(frozen=True)
+class ShownOrderLine:
+    description: str
+    quantity: int
+    amount_yen: int
+
+
+@dataclass(frozen=True)
+class ShownOrder:
+    """An order's amounts as its member sees them (order page, checkout, receipt): with the member discount
+    as its own line, or, when the shop hides it, folded into the lines and the subtotal."""
+
+    lines: tuple[ShownOrderLine, ...]
+    subtotal_yen: int
+    price_rule_discount_yen: int
+    member_discount_yen: int  # 0 when folded in
+    coupon_discount_yen: int
+    points_used: int
+    total_yen: int
+
+
+def order_shown(*, order: Order, lines: Iterable, show_member_discount: bool | None = None) -> ShownOrder:
+    """`order`'s amounts for its member; `lines` are its order lines (passed in, so a page that already
+    read them does not read them twice)."""
+    if show_member_discount is None:
+        show_member_discount = shows_member_discount()
+    lines = list(lines)
+    folded = 0 if show_member_discount else order.member_discount_yen
+    amounts = fold_discount([line.total_yen for line in lines], folded)
+    return ShownOrder(
+        lines=tuple(
+            ShownOrderLine(line.description, line.quantity, amount)
+            for line, amount in zip(lines, amounts, strict=True)
+        ),
+        subtotal_yen=order.subtotal_yen - folded,
+        price_rule_discount_yen=order.price_rule_discount_yen,
+        member_discount_yen=order.member_discount_yen - folded,
+        coupon_discount_yen=order.coupon_discount_yen,
+        points_used=order.points_used,
+        total_yen=order.total_yen,
+    )

@@ -8,7 +8,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from inventory.payment_methods import Authorisation, PaymentMethod
+from inventory.payment_methods import Authorisation, Charge, ChargeLine, PaymentMethod
 from payments.exceptions import FulfilmentError
 from payments.registry import ProductFulfiller
 from tickets import locks, selectors, services
@@ -54,6 +54,10 @@ class TicketPayment(PaymentMethod):
 
     def no_show(self, *, reservation, now) -> None:
         """A no-show keeps the ticket's use (seed 000): nothing is given back."""
+
+    def price_lines(self, *, member, item, quote) -> Charge:
+        # SPEC §9: a booking paid with a ticket costs no money (and so takes no member discount or coupon).
+        return Charge(lines=(ChargeLine(gettext("One use of the ticket per place"), 0),), total_yen=0)
 
 
 class TicketProductFulfiller(ProductFulfiller):
