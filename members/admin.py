@@ -32,13 +32,14 @@ class MemberAdmin(UserAdmin):
         "email_verified_at",
         "is_staff",
     )
-    list_filter = ("is_staff", "is_active", "member_discount_visible")
+    list_filter = ("is_staff", "is_active")
     search_fields = ("email", "name", "name_kana", "phone")
     readonly_fields = ("last_login", "date_joined")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         (_("Profile"), {"fields": ("name", "name_kana", "phone")}),
-        (_("Member discount"), {"fields": ("member_discount_pct", "member_discount_visible")}),
+        # Whether members see their discount is one shop-wide setting (payment settings), not per member.
+        (_("Member discount"), {"fields": ("member_discount_pct",)}),
         (_("Status"), {"fields": ("is_active", "email_verified_at", "last_login", "date_joined")}),
         (_("Staff rights"), {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")}),
     )

@@ -54,11 +54,6 @@ class Member(AbstractBaseUser, PermissionsMixin):
         validators=[MaxValueValidator(100)],
         help_text=_("Applied to card checkouts only; never to bookings paid with points, tickets or a plan."),
     )
-    member_discount_visible = models.BooleanField(
-        _("member sees the discount"),
-        default=True,
-        help_text=_("Whether the member sees the discount on their pages."),
-    )
     email_verified_at = models.DateTimeField(_("e-mail verified at"), null=True, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     is_staff = models.BooleanField(_("staff"), default=False)

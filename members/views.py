@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods
 from core.exceptions import DomainError
 from members.forms import LoginForm, ProfileForm, QueuedPasswordResetForm, ResendVerificationForm, SignUpForm
 from members.models import Member
-from members.mypage import sections
+from members.mypage import profile_facts, sections
 from members.services import member_send_verification, member_sign_up, member_verify_email
 
 
@@ -111,7 +111,13 @@ class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
 def mypage(request):
     # Always the logged-in member's own record: no id in the URL, so nobody can ask for someone else's.
     return render(
-        request, "site/members/mypage.html", {"member": request.user, "mypage_sections": sections()}
+        request,
+        "site/members/mypage.html",
+        {
+            "member": request.user,
+            "profile_facts": profile_facts(request.user),
+            "mypage_sections": sections(),
+        },
     )
 
 

@@ -19,7 +19,10 @@ class PaymentsConfig(AppConfig):
         registry.register_fulfiller(OrderLine.Kind.PRODUCT, registry.product_lines)
         registry.register_price_step("member_discount", MemberDiscountStep())
 
-        from members.mypage import Section, register_section
+        from members.mypage import Section, register_profile_fact, register_section
+        from payments.pricing import member_discount_fact
+
+        register_profile_fact("member_discount", member_discount_fact)
 
         register_section(
             Section(

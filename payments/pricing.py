@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.utils.translation import gettext
 
 from inventory.payment_methods import Charge, ChargeLine
+from members.mypage import ProfileFact
 from payments import registry
 from payments.models import Order, PaymentSettings
 
@@ -130,3 +131,11 @@ def order_shown(*, order: Order, lines: Iterable, show_member_discount: bool | N
         points_used=order.points_used,
         total_yen=order.total_yen,
     )
+
+
+def member_discount_fact(*, member) -> ProfileFact | None:
+    """The my page's member discount line: shown only when the member has one and the shop shows it."""
+    pct = getattr(member, "member_discount_pct", 0)
+    if not pct or not shows_member_discount():
+        return None
+    return ProfileFact(gettext("Member discount"), f"{pct}%")

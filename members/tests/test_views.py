@@ -2,6 +2,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from members import mypage
 from members.models import Member
 from members.services import verification_path
 from members.tests.factories import PASSWORD, MemberFactory
@@ -174,13 +175,21 @@ def test_profile_edit_changes_only_the_logged_in_member(client):
     assert alice.name == "有栖"
 
 
-def test_member_discount_is_shown_only_when_visible(client):
-    member = MemberFactory(member_discount_pct=7, member_discount_visible=False)
-    client.force_login(member)
-    assert "7%" not in client.get(reverse("members:mypage")).content.decode()
-    member.member_discount_visible = True
-    member.save()
-    assert "7%" in client.get(reverse("members:mypage")).content.decode()
+def test_my_page_shows_the_profile_facts_higher_apps_register(client, monkeypatch):
+    # given a higher app's fact (payments registers the member discount this way, shown by shop setting)
+    monkeypatch.setattr(mypage, "_profile_facts", {})
+    mypage.register_profile_fact(
+        "badge", lambda *, member: mypage.ProfileFact("Badge", "gold") if member.name == "有栖" else None
+    )
+    # when two members open their my page
+    shown = MemberFactory(name="有栖")
+    client.force_login(shown)
+    with_fact = client.get(reverse("members:mypage")).content.decode()
+    client.force_login(MemberFactory(name="坊"))
+    without = client.get(reverse("members:mypage")).content.decode()
+    # then each sees only what the fact returned for them
+    assert "<dt>Badge</dt><dd>gold</dd>" in with_fact
+    assert "Badge" not in without
 
 
 def test_logout_needs_post_and_logs_out(client):

@@ -207,3 +207,17 @@ def test_charge_shown_is_the_drafts_total_either_way():
     for shown in (True, False):
         charge = charge_shown(draft=draft, label="A", show_member_discount=shown)
         assert sum(each.amount_yen for each in charge.lines) == charge.total_yen == 3333 - 233
+
+
+# --- my page ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("shown", "pct", "expected"), [(True, 7, True), (False, 7, False), (True, 0, False)])
+def test_my_page_shows_the_member_discount_only_when_the_shop_shows_it(client, shown, pct, expected):
+    # given the shop's setting and a member's discount
+    show_member_discount(shown)
+    client.force_login(MemberFactory(member_discount_pct=pct))
+    # when the member opens their my page
+    html = client.get(reverse("members:mypage")).content.decode()
+    # then the discount is there only when they have one and the shop shows it
+    assert ("<dt>Member discount</dt><dd>7%</dd>" in html) is expected
