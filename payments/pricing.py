@@ -49,6 +49,12 @@ def shows_member_discount() -> bool:
     return PaymentSettings.current().show_member_discount
 
 
+def price_shown_yen(*, draft: registry.PriceDraft, show_member_discount: bool) -> int:
+    """The price line a member sees for `draft`: its subtotal, less the member discount when the shop hides
+    the discount (the discount is then in the price, never shown as a saving)."""
+    return draft.subtotal_yen - (0 if show_member_discount else draft.member_discount_yen)
+
+
 def charge_shown(
     *,
     draft: registry.PriceDraft,
@@ -62,7 +68,7 @@ def charge_shown(
     if show_member_discount is None:
         show_member_discount = shows_member_discount()
     folded = 0 if show_member_discount else draft.member_discount_yen
-    lines = [ChargeLine(label, draft.subtotal_yen - folded)]
+    lines = [ChargeLine(label, price_shown_yen(draft=draft, show_member_discount=show_member_discount))]
     if draft.price_rule_discount_yen:
         lines.append(ChargeLine(gettext("Price rule discount"), -draft.price_rule_discount_yen))
     if draft.member_discount_yen and show_member_discount:

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods
 from core.exceptions import DomainError
 from core.periods import valid_through_days
 from inventory.models import Item
+from payments import pricing
 from payments.models import Order
 from tickets import purchases, services
 from tickets.models import MemberTicket, TicketEntry
@@ -38,6 +39,19 @@ def _public_items(lookup: str = "items") -> Prefetch:
     )
 
 
+def _set_prices_shown(member, ticket_types) -> None:
+    """Set `price_shown_yen` on each ticket type: its price as this member sees it, the product's price
+    or, for a member with a member discount when the shop hides it, the price already net of it (what the
+    card is charged), so nobody is shown a price they will not pay. The shop setting is read only when a
+    discount applies."""
+    drafts = [
+        (each, purchases.ticket_purchase_preview(member=member, ticket_type=each)) for each in ticket_types
+    ]
+    show = pricing.shows_member_discount() if any(d.member_discount_yen for _t, d in drafts) else True
+    for ticket_type, draft in drafts:
+        ticket_type.price_shown_yen = pricing.price_shown_yen(draft=draft, show_member_discount=show)
+
+
 def _on_sale():
     return (
         purchases.on_sale_ticket_types()
@@ -55,6 +69,7 @@ def ticket_list(request):
     """The tickets on sale, with what the member may still buy of those with a purchase limit."""
     ticket_types = list(_on_sale())
     left = purchases.purchases_left(member=request.user, ticket_types=ticket_types)
+    _set_prices_shown(request.user, ticket_types)
     rows = [(ticket_type, left.get(ticket_type.pk)) for ticket_type in ticket_types]
     return render(request, "site/tickets/ticket_list.html", {"rows": rows})
 
@@ -62,6 +77,7 @@ def ticket_list(request):
 @require_http_methods(["GET"])
 def ticket_type_detail(request, pk: int):
     ticket_type = get_object_or_404(_on_sale(), pk=pk)
+    _set_prices_shown(request.user, [ticket_type])
     context = {"ticket_type": ticket_type, "purchases_left": None, "pending_orders": []}
     if request.user.is_authenticated:
         context["purchases_left"] = purchases.purchases_left(
@@ -100,12 +116,19 @@ def buy(request, pk: int):
         services.check_purchase_allowed(member=request.user, ticket_type=ticket_type)
     except DomainError as error:
         refusal = error.message
+    # The price pipeline's own breakdown, the member discount a line of its own or already in the price as
+    # the shop chooses (SPEC §3): the total shown is what the order will charge.
+    charge = pricing.charge_shown(
+        draft=purchases.ticket_purchase_preview(member=request.user, ticket_type=ticket_type),
+        label=f"{ticket_type.name} × 1",
+    )
+    ticket_type.price_shown_yen = charge.lines[0].amount_yen  # the facts' price: the breakdown's first line
     return render(
         request,
         "site/tickets/buy_confirm.html",
         {
             "ticket_type": ticket_type,
-            "price": purchases.ticket_purchase_preview(member=request.user, ticket_type=ticket_type),
+            "charge": charge,
             "is_free": purchases.payment_method_for(ticket_type) == Order.Method.FREE,
             "refusal": refusal,
             "valid_through": _valid_through_if_bought_today(ticket_type),
