@@ -5,6 +5,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from core.models import TimeStampedModel
+from payments import registry
 
 
 class Product(TimeStampedModel):
@@ -47,10 +48,18 @@ class Product(TimeStampedModel):
         return f"{self.name} [{self.sku}]"
 
     def clean(self):
+        """The product's own rules, then the rules of the apps that use it (payments.registry's product
+        rules: a ticket's product stays one-time, a free trial's costs 0 yen), so editing the product
+        cannot break what a ticket or plan requires of it."""
+        errors: dict[str, list] = {}
         if self.points_per_unit is not None and self.points_rate_pct is not None:
-            raise ValidationError(
-                {"points_rate_pct": _("Set either fixed points per unit or a rate, not both.")}, code="both"
-            )
+            errors["points_rate_pct"] = [
+                ValidationError(_("Set either fixed points per unit or a rate, not both."), code="both")
+            ]
+        for field, messages in registry.product_rule_errors(product=self).items():
+            errors.setdefault(field, []).extend(messages)
+        if errors:
+            raise ValidationError(errors)
 
 
 class Order(TimeStampedModel):

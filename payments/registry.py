@@ -147,3 +147,29 @@ def apply_pipeline(draft: PriceDraft, options: dict | None = None) -> PriceDraft
     for step in price_steps():
         step.apply(draft=draft, options=options or {})
     return draft
+
+
+class ProductRule:
+    """A rule a higher app holds a product to once it uses it (tickets: a ticket's product stays one-time,
+    a free trial's costs 0 yen). payments cannot import those apps, so they register their rules here and
+    `Product.clean()` runs every one: the product admin form, `product_save` and any import check them."""
+
+    def errors(self, *, product) -> dict[str, str]:
+        """{product field: why `product` (with its unsaved edits) breaks the rule}; empty when it holds."""
+        raise NotImplementedError
+
+
+_product_rules: dict[str, ProductRule] = {}
+
+
+def register_product_rule(key: str, rule: ProductRule) -> None:
+    _product_rules[key] = rule
+
+
+def product_rule_errors(*, product) -> dict[str, list[str]]:
+    """Every registered rule's errors for `product`, by field."""
+    errors: dict[str, list[str]] = {}
+    for rule in _product_rules.values():
+        for name, message in rule.errors(product=product).items():
+            errors.setdefault(name, []).append(message)
+    return errors

@@ -16,6 +16,10 @@ class TicketsConfig(AppConfig):
 
         payment_methods.register(TicketPayment())
         registry.register_product_fulfiller(TicketProductFulfiller())
+
+        from tickets.rules import TicketProductRule
+
+        registry.register_product_rule("tickets", TicketProductRule())
         ledgers.register("tickets", ledger_report)
 
         from core.jobs import register_count_label, register_job_actions, register_job_kind

@@ -103,8 +103,6 @@ class TicketType(TimeStampedModel):
         """The rules of `clean` on values already read: `stored_product_id` is this ticket type's product
         in the database (None when new or unset) and `product_holder_id` the other ticket type that holds
         this product (None when none does). Returns {field: message}, empty when every rule holds."""
-        from payments.models import Product
-
         errors: dict[str, str] = {}
         if self.display_order is not None and self.display_order < 1:
             errors["display_order"] = _("The display order must be 1 or more.")
@@ -114,17 +112,28 @@ class TicketType(TimeStampedModel):
             errors["product"] = _("The ticket product cannot be changed once it is set.")
         product = self.product if self.product_id else None
         if product is not None and "product" not in errors:
-            if product.kind != Product.Kind.ONE_TIME:
-                errors["product"] = _(
-                    "Only a one-time product can be sold as a ticket (a monthly product is a plan)."
-                )
-            elif self.kind == self.Kind.FREE_TRIAL and product.price_yen != 0:
-                errors["product"] = _("A free trial ticket needs a product that costs 0 yen.")
-            elif self.kind == self.Kind.PAID_TRIAL and product.price_yen == 0:
-                errors["product"] = _("A paid trial ticket needs a product that costs more than 0 yen.")
+            broken = self.product_rule_error(product)
+            if broken is not None:
+                errors["product"] = broken[1]
             elif product_holder_id is not None and product_holder_id != self.pk:
                 errors["product"] = _("This product is already the product of another ticket.")
         return errors
+
+    def product_rule_error(self, product) -> tuple[str, str] | None:
+        """What this ticket requires of its product (seed 000), whichever side is edited: None when
+        `product` keeps it, else (the product's field that breaks it, why). The ticket form reports it on
+        its product field (`rule_errors`); the product form on the product's own field (tickets.rules)."""
+        from payments.models import Product
+
+        if product.kind != Product.Kind.ONE_TIME:
+            return "kind", _("Only a one-time product can be sold as a ticket (a monthly product is a plan).")
+        if product.price_yen is None:
+            return None  # the product form reports the missing price itself
+        if self.kind == self.Kind.FREE_TRIAL and product.price_yen != 0:
+            return "price_yen", _("A free trial ticket needs a product that costs 0 yen.")
+        if self.kind == self.Kind.PAID_TRIAL and product.price_yen == 0:
+            return "price_yen", _("A paid trial ticket needs a product that costs more than 0 yen.")
+        return None
 
     @property
     def has_usage_limit(self) -> bool:

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.templatetags.core_tags import yen
 from payments.models import OrderLine, Product
+from payments.products import product_save
 
 # How many referring orders the delete page names per product before it says "and N more".
 DELETE_BLOCKERS_SHOWN = 5
@@ -31,6 +32,11 @@ class ProductAdmin(admin.ModelAdmin):
     @admin.display(description=_("price"), ordering="price_yen")
     def price_display(self, obj: Product) -> str:
         return yen(obj.price_yen)
+
+    def save_model(self, request, obj, form, change):
+        # The form has already run Product.clean (so a rule a ticket holds the product to is an error on
+        # the field); the service checks again under the row lock and records who saved it.
+        product_save(product=obj, by=request.user)
 
     def get_deleted_objects(self, objs, request):
         """An order line keeps its product (PROTECT): say which orders hold it, in words staff can act on,
