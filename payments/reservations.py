@@ -13,12 +13,21 @@ from django.utils.translation import gettext_lazy as _
 
 from inventory import services as inventory_services
 from inventory.models import Reservation
-from inventory.payment_methods import Authorisation, Charge, PaymentMethod
+from inventory.payment_methods import Authorisation, Charge, PaymentMethod, RefundChoice
 from payments import pricing
 from payments.exceptions import FulfilmentError
-from payments.models import Order, OrderLine
+from payments.models import Order, OrderLine, PaymentSettings, Refund
 from payments.registry import Fulfiller
-from payments.services import LineDraft, order_cancel, order_create
+from payments.services import (
+    LineDraft,
+    order_cancel,
+    order_create,
+    order_refund_needed_set,
+    refund_execute_on_commit,
+    refund_request,
+    refundable_left,
+)
+from payments.services.refunds import shop_text
 
 
 class CardPayment(PaymentMethod):
@@ -47,9 +56,56 @@ class CardPayment(PaymentMethod):
         )
         return Authorisation(confirmed=False)
 
-    def release(self, *, reservation: Reservation, now, by=None, refund=None) -> None:
-        for order in Order.objects.filter(lines__reservation=reservation, status=Order.Status.PENDING):
-            order_cancel(order=order, now=now, undo=False)
+    def release(self, *, reservation: Reservation, now, by=None, refund: RefundChoice | None = None) -> None:
+        """Inside the cancellation's transaction. An unpaid order is cancelled. A paid one is cancelled too
+        (the booking is already being undone, so undo=False), and its money:
+        - staff answered "refund, and how much?" (`refund`): that amount is refunded (0: kept);
+        - a member's cancel (no answer): the shop's policy — refunded in full automatically, or the order
+          flagged 要返金 for staff, and the member told so.
+        A refund is requested here and sent after the commit, outside every lock; if sending fails, the
+        reconciler finishes it. An order already cancelled or refunded by its own path (staff cancelling
+        the order, a full refund) is not paid any more, so nothing here touches it again."""
+        orders = Order.objects.filter(lines__reservation=reservation).distinct().order_by("pk")
+        for order in orders.filter(status=Order.Status.PENDING):
+            order_cancel(order=order, by=by, now=now, undo=False)
+        for order in orders.filter(status=Order.Status.PAID):
+            order_cancel(order=order, by=by, now=now, undo=False)
+            if refund is not None:
+                if refund.amount_yen > 0:
+                    reason = refund.reason or shop_text("Cancelled by the shop")
+                    requested = refund_request(
+                        order=order,
+                        amount_yen=refund.amount_yen,
+                        reason=reason,
+                        by=by,
+                        source=Refund.Source.STAFF,
+                        now=now,
+                    )
+                    refund_execute_on_commit(requested, by=by)
+            elif PaymentSettings.current().refund_policy == PaymentSettings.RefundPolicy.AUTOMATIC:
+                left = refundable_left(order)
+                if left > 0:
+                    reason = shop_text("Cancelled before the deadline")
+                    requested = refund_request(
+                        order=order,
+                        amount_yen=left,
+                        reason=reason,
+                        by=by,
+                        source=Refund.Source.MEMBER_CANCEL,
+                        now=now,
+                    )
+                    refund_execute_on_commit(requested, by=by)
+            else:
+                order_refund_needed_set(order=order, by=by, now=now)
+
+    def refundable_yen(self, *, reservation: Reservation) -> int:
+        """What the booking's paid card order could still give back (staff are asked about it)."""
+        return sum(
+            refundable_left(order)
+            for order in Order.objects.filter(
+                lines__reservation=reservation, status=Order.Status.PAID
+            ).distinct()
+        )
 
     def no_show(self, *, reservation: Reservation, now) -> None:
         """A no-show keeps the card payment: nothing is refunded or released."""
@@ -85,12 +141,17 @@ class ReservationFulfiller(Fulfiller):
         if reservation.status not in Reservation.LIVE_STATUSES:
             # Paid after the hold ran out: the place may be gone. Staff refund it (issue 4 follow-up).
             raise FulfilmentError(_("The reservation was released before the payment arrived."))
-        inventory_services.reservation_confirm(reservation=reservation, now=now)
+        inventory_services.reservation_confirm(reservation=reservation, by=None, system="order_paid", now=now)
 
     def undo(self, *, line: OrderLine, now, by) -> None:
         reservation = Reservation.objects.get(pk=line.reservation_id)
         if reservation.is_live:
             with transaction.atomic():
                 inventory_services.reservation_cancel(
-                    reservation=reservation, by=by, as_staff=True, reason=str(_("Order cancelled")), now=now
+                    reservation=reservation,
+                    by=by,
+                    system="order_undone",
+                    as_staff=True,
+                    reason=str(_("Order cancelled")),
+                    now=now,
                 )

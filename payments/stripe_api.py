@@ -6,7 +6,7 @@ from __future__ import annotations
 import stripe
 from django.conf import settings
 
-from payments.models import Order, Product
+from payments.models import Order, Payment, Product
 
 
 def client() -> stripe.StripeClient:
@@ -43,38 +43,56 @@ def _line_items(order: Order) -> list[dict]:
     ]
 
 
-def checkout_session_create(*, order: Order, success_url: str, cancel_url: str) -> stripe.checkout.Session:
+def checkout_session_create(
+    *, order: Order, payment: Payment, success_url: str, cancel_url: str
+) -> stripe.checkout.Session:
     """A Checkout Session in payment mode for a pending order (3-D Secure is handled by Stripe). The
-    idempotency key makes a double click or a retried request create one session, not two."""
+    idempotency key is the Payment row's, so a double click, a retried request or the payment page opened
+    again gives the same session, not a second one to pay. The metadata names the order and the payment,
+    so the webhook and the reconciler find the row."""
     items = _line_items(order)
     monthly = order.lines.filter(product__kind=Product.Kind.MONTHLY).exists()
     if monthly:
         # Subscription mode: the monthly product's price recurs every month (plans act on its invoices).
         for item in items:
             item["price_data"]["recurring"] = {"interval": "month"}
+    metadata = {"order_id": str(order.pk), "payment_id": str(payment.pk)}
     params = {
         "mode": "subscription" if monthly else "payment",
         "line_items": items,
         "client_reference_id": str(order.pk),
-        "metadata": {"order_id": str(order.pk)},
+        "metadata": metadata,
         "customer_email": order.member.email,
         "success_url": success_url,
         "cancel_url": cancel_url,
         "locale": "ja",
     }
     if not monthly:
-        params["payment_intent_data"] = {"metadata": {"order_id": str(order.pk)}}
+        params["payment_intent_data"] = {"metadata": metadata}
     return client().v1.checkout.sessions.create(
-        params=params,
-        options={"idempotency_key": f"order-{order.pk}-checkout-{order.updated_at.timestamp():.0f}"},
+        params=params, options={"idempotency_key": f"payment-{payment.pk}-checkout"}
     )
 
 
-def refund_create(*, payment_intent: str, amount_yen: int, idempotency_key: str) -> stripe.Refund:
+def checkout_session_retrieve(session_id: str) -> stripe.checkout.Session:
+    return client().v1.checkout.sessions.retrieve(session_id)
+
+
+def refund_create(
+    *, payment_intent: str, amount_yen: int, idempotency_key: str, metadata: dict[str, str]
+) -> stripe.Refund:
+    """One refund. The metadata carries our refund id: Stripe forgets idempotency keys after 24 hours, so
+    the reconciler finds a refund we made by listing the payment's refunds, never by sending it again."""
     return client().v1.refunds.create(
-        params={"payment_intent": payment_intent, "amount": amount_yen},
+        params={"payment_intent": payment_intent, "amount": amount_yen, "metadata": metadata},
         options={"idempotency_key": idempotency_key},
     )
+
+
+def refunds_list(*, payment_intent: str) -> list[dict]:
+    """Every refund of a payment at Stripe (ours and those made in the dashboard), as plain dicts."""
+    page = client().v1.refunds.list(params={"payment_intent": payment_intent, "limit": 100})
+    return [each.to_dict() for each in page.auto_paging_iter()]
 
 
 def checkout_session_expire(session_id: str) -> bool:

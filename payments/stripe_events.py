@@ -12,15 +12,24 @@ from datetime import UTC, datetime
 import stripe
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import translation
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.exceptions import DomainError
-from payments.models import Order, StripeEvent
-from payments.services import order_mark_paid, order_refund_unclaimed_payment
+from payments import stripe_api
+from payments.gateway import using_test_gateway
+from payments.models import Order, Refund, StripeEvent
+from payments.services import (
+    payment_for_checkout_session,
+    payment_succeeded,
+    refund_execute,
+    refunds_record_amount_from_stripe,
+    refunds_record_from_stripe,
+)
 
 logger = logging.getLogger(__name__)
+
+# The audit trail's name for changes Stripe's webhook made.
+SYSTEM = "stripe_webhook"
 
 
 class WebhookRejectedError(DomainError):
@@ -44,63 +53,77 @@ def _order_for(obj: dict) -> Order | None:
         return Order.objects.filter(pk=int(reference)).first()
     intent = obj.get("payment_intent")
     if intent:
-        return Order.objects.filter(stripe_payment_intent_id=intent).first()
+        return (
+            Order.objects.filter(stripe_payment_intent_id=intent).first()
+            or Order.objects.filter(payments__stripe_payment_intent_id=intent).first()
+        )
     return None
 
 
-def _checkout_completed(obj: dict, now: datetime) -> tuple[Order | None, str]:
+def _checkout_completed(obj: dict, now: datetime, prepared) -> tuple[Order | None, str]:
+    """The member paid: the payment succeeds and the order is paid through payment_succeeded (which also
+    gives back money the order can no longer take). This handler writes no order state itself."""
     order = _order_for(obj)
     if order is None:
         return None, "no matching order"
-    if obj.get("payment_intent") and not order.stripe_payment_intent_id:
-        Order.objects.filter(pk=order.pk).update(stripe_payment_intent_id=obj["payment_intent"])
+    payment = payment_for_checkout_session(order=order, session=obj)
     if obj.get("payment_status") not in ("paid", "no_payment_required"):
         return order, f"not paid yet ({obj.get('payment_status')})"
-    if obj.get("amount_total") is not None and obj["amount_total"] != order.total_yen:
-        return order, f"amount {obj['amount_total']} does not match the order total {order.total_yen}"
-    if order.status == Order.Status.PAID:
-        return order, "already paid"
-    if order.status != Order.Status.PENDING:
-        # Money arrived for an order that was cancelled meanwhile (an unpaid booking released, say): it
-        # goes back at once, and Stripe gets a 200 so it stops retrying in vain.
-        logger.warning("Stripe payment for order #%s in status %s: refunding it", order.pk, order.status)
-        with translation.override(settings.LANGUAGE_CODE):
-            why = gettext("the order had been cancelled before the payment arrived.")
-        return order, _refund_unclaimed(order, obj, why, now, f"paid while {order.status}")
-    try:
-        with transaction.atomic():
-            order_mark_paid(order=order, now=now)
-    except DomainError as error:
-        logger.warning("Stripe payment for order #%s could not be fulfilled: %s", order.pk, error)
-        with translation.override(settings.LANGUAGE_CODE):
-            why = str(error.message)
-        return order, _refund_unclaimed(order, obj, why, now, f"paid but not fulfilled ({why})")
-    return order, "paid"
-
-
-def _refund_unclaimed(order: Order, obj: dict, why: str, now: datetime, what: str) -> str:
-    amount = int(obj.get("amount_total") or 0)
-    if not obj.get("payment_intent") or amount < 1:
-        return f"{what}: nothing to refund"
-    refund = order_refund_unclaimed_payment(
-        order=order, payment_intent=obj["payment_intent"], amount_yen=amount, why=why, now=now
+    if obj.get("amount_total") is not None and obj["amount_total"] != payment.amount_yen:
+        return order, f"amount {obj['amount_total']} does not match the payment {payment.amount_yen}"
+    _payment, result = payment_succeeded(
+        payment=payment, system=SYSTEM, stripe_payment_intent_id=obj.get("payment_intent") or "", now=now
     )
-    return f"{what}: refunded {amount} yen automatically ({refund.stripe_refund_id})"
+    return order, result
 
 
-def _charge_refunded(obj: dict, now: datetime) -> tuple[Order | None, str]:
+def _refunds_of_charge(obj: dict) -> list[dict] | None:
+    """Called before the event's transaction (no lock is held over a call to Stripe): the charge's refunds
+    as the event carries them, else as Stripe lists them; None when neither is at hand."""
+    refunds = obj.get("refunds")
+    if isinstance(refunds, dict) and isinstance(refunds.get("data"), list) and not refunds.get("has_more"):
+        return refunds["data"]
+    if obj.get("payment_intent") and not using_test_gateway():
+        try:
+            return stripe_api.refunds_list(payment_intent=obj["payment_intent"])
+        except stripe.StripeError as error:
+            logger.warning(
+                "charge.refunded: could not list the refunds of %s: %s", obj["payment_intent"], error
+            )
+    return None
+
+
+def _charge_refunded(obj: dict, now: datetime, prepared) -> tuple[Order | None, str]:
+    """A charge was refunded: ours are settled, one made in the dashboard is recorded as an external refund
+    and takes the same path as a staff refund (a full refund cancels the booking, revokes the ticket)."""
     order = _order_for(obj)
     if order is None:
         return None, "no matching order"
-    refunded = min(int(obj.get("amount_refunded") or 0), order.total_yen)
-    # Out of order: an older refund event never lowers what a newer one recorded.
-    Order.objects.filter(pk=order.pk, refunded_yen__lt=refunded).update(refunded_yen=refunded)
-    if refunded == order.total_yen:
-        Order.objects.filter(pk=order.pk, status=Order.Status.PAID).update(status=Order.Status.REFUNDED)
-    return order, f"refunded {refunded} yen in total"
+    if prepared is not None:
+        order = refunds_record_from_stripe(order=order, stripe_refunds=prepared, system=SYSTEM, now=now)
+    else:
+        # The last resort: the charge's refunded total (an older event never lowers it).
+        order = refunds_record_amount_from_stripe(
+            order=order, amount_refunded_yen=int(obj.get("amount_refunded") or 0), system=SYSTEM, now=now
+        )
+    return order, f"refunded {order.refunded_yen} yen in total"
 
 
-def _recorded(obj: dict, now: datetime) -> tuple[Order | None, str]:
+def _refund_updated(obj: dict, now: datetime, prepared) -> tuple[Order | None, str]:
+    """charge.refund.updated / refund.updated: a refund's status changed (a pending one succeeded or
+    failed)."""
+    order = None
+    reference = str((obj.get("metadata") or {}).get("order_id") or "")
+    if reference.isdigit():
+        order = Order.objects.filter(pk=int(reference)).first()
+    order = order or _order_for(obj)
+    if order is None:
+        return None, "no matching order"
+    refunds_record_from_stripe(order=order, stripe_refunds=[obj], system=SYSTEM, now=now)
+    return order, f"refund {obj.get('id')} {obj.get('status')}"
+
+
+def _recorded(obj: dict, now: datetime, prepared) -> tuple[Order | None, str]:
     return _order_for(obj), "recorded"
 
 
@@ -108,40 +131,59 @@ HANDLERS = {
     "checkout.session.completed": _checkout_completed,
     "checkout.session.async_payment_succeeded": _checkout_completed,
     "charge.refunded": _charge_refunded,
+    "charge.refund.updated": _refund_updated,
+    "refund.updated": _refund_updated,
     # Recorded now; the order stays pending (the member may retry) and plans act on subscriptions later.
     "payment_intent.payment_failed": _recorded,
     "invoice.paid": _recorded,
     "invoice.payment_failed": _recorded,
     "customer.subscription.deleted": _recorded,
 }
+# What a handler needs from Stripe, fetched before the event's transaction opens.
+PREPARE = {"charge.refunded": _refunds_of_charge}
 
 
-@transaction.atomic
 def stripe_event_process(*, event: dict, now: datetime) -> tuple[bool, str]:
     """Store the event and apply its effect once. Returns (processed now, what happened).
 
     INSERT … ON CONFLICT DO NOTHING: a concurrent delivery of the same id waits on the unique index
-    until the first commits, then inserts nothing and does nothing."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {StripeEvent._meta.db_table} "  # noqa: S608 - table name from the model
-            "(event_id, type, livemode, stripe_created, payload, received_at, result) "
-            "VALUES (%s, %s, %s, %s, %s::jsonb, %s, '') ON CONFLICT (event_id) DO NOTHING RETURNING id",
-            [
-                event["id"],
-                event["type"],
-                bool(event.get("livemode")),
-                datetime.fromtimestamp(int(event.get("created") or 0), tz=UTC),
-                _json(event),
-                now,
-            ],
+    until the first commits, then inserts nothing and does nothing. Stripe is called only outside the
+    transaction: before it (listing a charge's refunds) and after it (sending a refund the event
+    requested, such as an unclaimed payment's)."""
+    obj = event["data"]["object"]
+    prepare = PREPARE.get(event["type"])
+    prepared = prepare(obj) if prepare is not None else None
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {StripeEvent._meta.db_table} "  # noqa: S608 - table name from the model
+                "(event_id, type, livemode, stripe_created, payload, received_at, result) "
+                "VALUES (%s, %s, %s, %s, %s::jsonb, %s, '') ON CONFLICT (event_id) DO NOTHING RETURNING id",
+                [
+                    event["id"],
+                    event["type"],
+                    bool(event.get("livemode")),
+                    datetime.fromtimestamp(int(event.get("created") or 0), tz=UTC),
+                    _json(event),
+                    now,
+                ],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return False, "duplicate"
+        handler = HANDLERS.get(event["type"], lambda obj, now, prepared: (None, "ignored"))
+        order, result = handler(obj, now, prepared)
+        StripeEvent.objects.filter(pk=row[0]).update(order=order, result=result[:200])
+    if order is not None:
+        # The unclaimed payment's refund this event requested (the member's own requests send themselves).
+        requested = Refund.objects.filter(
+            order=order, state=Refund.State.CREATED, source=Refund.Source.UNCLAIMED
         )
-        row = cursor.fetchone()
-    if row is None:
-        return False, "duplicate"
-    handler = HANDLERS.get(event["type"], lambda obj, now: (None, "ignored"))
-    order, result = handler(event["data"]["object"], now)
-    StripeEvent.objects.filter(pk=row[0]).update(order=order, result=result[:200])
+        for refund in requested.order_by("pk"):
+            try:
+                refund_execute(refund=refund, system=SYSTEM, now=now)
+            except Exception:  # the row is committed: the reconciler finishes it
+                logger.exception("Refund #%s requested by event %s could not be sent", refund.pk, event["id"])
     return True, result
 
 

@@ -13,9 +13,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from core.exceptions import DomainError
 from payments.gateway import using_test_gateway
-from payments.models import Order
-from payments.services import order_check_payable, order_mark_paid
-from payments.stripe_api import checkout_session_create
+from payments.models import Order, Refund
+from payments.services import order_checkout_start, payment_test_gateway_result
 from payments.stripe_events import WebhookRejectedError, stripe_event_process, verify
 
 
@@ -25,7 +24,8 @@ def _own_order(request, pk: int) -> Order:
 
 @login_required
 def checkout(request, pk: int):
-    """Where a member pays a pending order. Stripe Checkout replaces the test page when keys are set."""
+    """Where a member pays a pending order: Stripe Checkout, or the test page without Stripe keys. The
+    payment is a row before Stripe is called (order_checkout_start)."""
     order = _own_order(request, pk)
     if order.status != Order.Status.PENDING:
         messages.info(
@@ -33,19 +33,18 @@ def checkout(request, pk: int):
         )
         return redirect("payments:order_detail", pk=order.pk)
     try:
-        order_check_payable(order=order)
-    except DomainError as error:
-        messages.error(request, error.message)
-        return redirect("payments:order_detail", pk=order.pk)
-    if not using_test_gateway():
-        session = checkout_session_create(
+        started = order_checkout_start(
             order=order,
+            by=request.user,
             success_url=request.build_absolute_uri(reverse("payments:order_detail", args=[order.pk])),
             cancel_url=request.build_absolute_uri(reverse("payments:checkout_cancelled", args=[order.pk])),
         )
-        Order.objects.filter(pk=order.pk).update(stripe_checkout_session_id=session.id)
-        return redirect(session.url)
-    return render(request, "site/payments/test_gateway.html", {"order": order})
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("payments:order_detail", pk=order.pk)
+    if started.url is not None:
+        return redirect(started.url)
+    return render(request, "site/payments/test_gateway.html", {"order": order, "payment": started.payment})
 
 
 @login_required
@@ -63,13 +62,20 @@ def test_gateway_result(request, pk: int):
     if not using_test_gateway():
         raise Http404
     order = _own_order(request, pk)
-    if request.POST.get("result") == "succeed":
-        try:
-            order_mark_paid(order=order)
-        except DomainError as error:
-            messages.error(request, error.message)
-        else:
+    succeeded = request.POST.get("result") == "succeed"
+    try:
+        payment_test_gateway_result(order=order, succeeded=succeeded, by=request.user)
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("payments:order_detail", pk=order.pk)
+    if succeeded:
+        order.refresh_from_db()
+        if order.status == Order.Status.PAID:
             messages.success(request, gettext("Payment completed (test gateway). Thank you."))
+        else:
+            messages.error(
+                request, gettext("The order could not take the payment; it was refunded (test gateway).")
+            )
         return redirect("payments:order_detail", pk=order.pk)
     messages.error(
         request, gettext("The payment failed (test gateway). Nothing was charged; you can try again.")
@@ -81,7 +87,8 @@ def test_gateway_result(request, pk: int):
 @require_http_methods(["GET"])
 def order_detail(request, pk: int):
     order = _own_order(request, pk)
-    return render(request, "site/payments/order_detail.html", {"order": order})
+    refunds = list(order.refunds.exclude(state=Refund.State.SUPERSEDED).order_by("created_at", "pk"))
+    return render(request, "site/payments/order_detail.html", {"order": order, "refunds": refunds})
 
 
 @csrf_exempt

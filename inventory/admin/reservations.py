@@ -1,11 +1,16 @@
 """Staff admin of reservations (予約).
 
 Reservations change state only through inventory.services (the actions below); the admin never sets a
-status itself. Items and their settings are configuration, edited as ordinary model forms.
+status itself. Items and their settings are configuration, edited as ordinary model forms. Cancelling a
+paid booking asks in the same confirmation page whether to refund and how much; the answer reaches the
+payment method as a RefundChoice.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.utils import timezone
@@ -15,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin_operations import StaffOperation, StaffOperationsMixin
 from core.exceptions import DomainError
+from core.templatetags.core_tags import yen
 from inventory import payment_methods, services
 from inventory.admin_forms import (
     CancelReasonForm,
@@ -50,6 +56,54 @@ def _started_and_confirmed(reservation: Reservation) -> bool:
     return reservation.status == Reservation.Status.CONFIRMED and reservation.starts_at <= timezone.now()
 
 
+def _refundable_yen(reservation: Reservation) -> int:
+    try:
+        return payment_methods.get(reservation.payment_method).refundable_yen(reservation=reservation)
+    except DomainError:
+        return 0
+
+
+def cancel_form_for(reservations) -> type[forms.Form]:
+    """The cancel confirmation's form for these reservations: the reason, and — when money was received
+    for any of them — whether to refund it and how much. One paid booking: the amount, the full
+    refundable amount by default (0 keeps the money). Several: refund each in full, or keep the money."""
+    refundable = [amount for amount in (_refundable_yen(each) for each in reservations) if amount > 0]
+    if not refundable:
+        return CancelReasonForm
+    if len(reservations) == 1:
+        field = forms.IntegerField(
+            label=_("refund (yen)"),
+            min_value=0,
+            max_value=refundable[0],
+            initial=refundable[0],
+            help_text=_("%(amount)s was paid and can be refunded. 0 keeps the money (no refund).")
+            % {"amount": yen(refundable[0])},
+        )
+        return type("CancelAndRefundForm", (CancelReasonForm,), {"refund_yen": field})
+    field = forms.ChoiceField(
+        label=_("refund"),
+        choices=[
+            ("full", _("Refund what each paid booking can still refund, in full")),
+            ("none", _("Keep the money (no refund)")),
+        ],
+        initial="full",
+        widget=forms.RadioSelect,
+    )
+    return type("CancelAndRefundAllForm", (CancelReasonForm,), {"refund": field})
+
+
+def _refund_choice(reservation: Reservation, form) -> payment_methods.RefundChoice:
+    """Staff's answer for this reservation (0 when nothing was paid or they keep the money)."""
+    data = form.cleaned_data
+    if "refund_yen" in data:
+        amount = data["refund_yen"] or 0
+    elif data.get("refund") == "full":
+        amount = _refundable_yen(reservation)
+    else:
+        amount = 0
+    return payment_methods.RefundChoice(amount_yen=amount, reason=data.get("reason", ""))
+
+
 OPERATIONS = {
     "cancel": StaffOperation(
         key="cancel",
@@ -65,7 +119,11 @@ OPERATIONS = {
             % {"count": n}
         ),
         run=lambda reservation, request, form: services.reservation_cancel(
-            reservation=reservation, by=request.user, reason=form.cleaned_data["reason"], as_staff=True
+            reservation=reservation,
+            by=request.user,
+            reason=form.cleaned_data["reason"],
+            as_staff=True,
+            refund=_refund_choice(reservation, form),
         ),
         possible=lambda reservation: reservation.is_live,
         form_class=CancelReasonForm,
@@ -261,6 +319,12 @@ class ReservationAdmin(StaffOperationsMixin, admin.ModelAdmin):
 
     operations = OPERATIONS
     operation_template = "admin/inventory/reservation/confirm_operation.html"
+
+    def operate(self, request, queryset, operation, *, action=None, ask=False):
+        # The cancel question asks about money too, for the reservations at hand (see cancel_form_for).
+        if operation.key == "cancel":
+            operation = dataclasses.replace(operation, form_class=cancel_form_for(list(queryset)))
+        return super().operate(request, queryset, operation, action=action, ask=ask)
 
     def operation_rows(self, queryset):
         return queryset.select_related("member", "item", "store").order_by("starts_at", "pk")

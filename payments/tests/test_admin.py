@@ -63,7 +63,8 @@ def card_booking(settings, frozen):
     ReservationSettingsFactory(tentative_hold_minutes=20)
     item = ItemFactory(name="キャンプテント", units=[(60, 1000)], stock=1)
     return reservation_create(
-        member=MemberFactory(),
+        member=(booker := MemberFactory()),
+        by=booker,
         item=item,
         starts_at=jst(MONDAY, "10:00"),
         ends_at=jst(MONDAY, "11:00"),
@@ -113,8 +114,8 @@ def texts(response) -> list[tuple[int, str]]:
 CHANGELIST = reverse("admin:payments_order_changelist")
 
 
-def act(client, action: str, orders, *, confirm: bool):
-    data = {"action": action, ACTION_CHECKBOX_NAME: [str(order.pk) for order in orders]}
+def act(client, action: str, orders, *, confirm: bool, **answers):
+    data = {"action": action, ACTION_CHECKBOX_NAME: [str(order.pk) for order in orders], **answers}
     if confirm:
         data["confirm"] = "yes"
     return client.post(CHANGELIST, data)
@@ -219,7 +220,7 @@ def test_mark_paid_asks_first_then_confirms_the_tentative_card_reservation(card_
     order.refresh_from_db()
     assert order.status == Order.Status.PENDING
     # when they answer yes
-    answered = act(admin_client, "mark_paid_selected", [order], confirm=True)
+    answered = act(admin_client, "mark_paid_selected", [order], confirm=True, how="cash")
     # then the order is paid through the service, which confirmed the reservation
     assert answered.status_code == 302
     order.refresh_from_db()
@@ -239,7 +240,7 @@ def test_mark_paid_from_the_order_page_asks_on_get_and_acts_on_post(admin_client
     order.refresh_from_db()
     assert order.status == Order.Status.PENDING
     # the answer pays it and fulfils its line
-    response = admin_client.post(url, {"confirm": "yes"})
+    response = admin_client.post(url, {"confirm": "yes", "how": "cash"})
     assert response["Location"] == reverse("admin:payments_order_change", args=[order.pk])
     order.refresh_from_db()
     assert order.status == Order.Status.PAID
@@ -252,7 +253,7 @@ def test_mark_paid_reports_each_order_it_could_not_change(admin_client, product_
     order_mark_paid(order=paid)
     order_cancel(order=cancelled)
     # when staff mark all three as paid
-    response = act(admin_client, "mark_paid_selected", [pending, paid, cancelled], confirm=True)
+    response = act(admin_client, "mark_paid_selected", [pending, paid, cancelled], confirm=True, how="cash")
     # then the pending one is paid, and the other two are named in their own messages
     statuses = dict(Order.objects.values_list("pk", "status"))
     assert statuses == {

@@ -22,7 +22,7 @@ def paid_order():
     ReservationSettingsFactory()
     item = ItemFactory(units=[(60, 1000)], stock=1)
     reservation = reservation_create(
-        member=MemberFactory(), item=item, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "12:00"),
+        member=(booker := MemberFactory()), by=booker, item=item, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "12:00"),
         payment_method="card", now=NOW,
     )  # fmt: skip
     order = order_for_reservation(reservation)
@@ -48,7 +48,14 @@ def test_staff_refund_part_through_stripe_with_a_reason(admin_client, admin_user
     assert response.status_code == 302
     refund = Refund.objects.get()
     assert (refund.amount_yen, refund.created_by, refund.stripe_refund_id) == (800, admin_user, "re_test_1")
-    assert stripe_api.requests[-1]["form"] == {"payment_intent": "pi_admin", "amount": "800"}
+    assert refund.state == Refund.State.SUCCEEDED
+    assert stripe_api.requests[-1]["form"] == {
+        "payment_intent": "pi_admin",
+        "amount": "800",
+        "metadata[refund_id]": str(refund.pk),
+        "metadata[order_id]": str(paid_order.pk),
+    }
+    assert stripe_api.requests[-1]["idempotency_key"] == f"refund-{refund.pk}"
     paid_order.refresh_from_db()
     assert (paid_order.status, paid_order.refunded_yen) == (Order.Status.PAID, 800)
 
@@ -93,7 +100,7 @@ def _pending_card_order_with_session():
     ReservationSettingsFactory()
     item = ItemFactory(units=[(60, 1000)], stock=1)
     reservation = reservation_create(
-        member=MemberFactory(), item=item, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "11:00"),
+        member=(booker := MemberFactory()), by=booker, item=item, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "11:00"),
         payment_method="card", now=NOW,
     )  # fmt: skip
     order = order_for_reservation(reservation)

@@ -35,6 +35,7 @@ def lesson():
 def book_by_card(item, member):
     return reservation_create(
         member=member,
+        by=member,
         item=item,
         starts_at=jst(MONDAY, "10:00"),
         ends_at=jst(MONDAY, "11:00"),

@@ -8,7 +8,7 @@ from django.urls import reverse
 from inventory.services import reservation_create
 from inventory.tests.factories import ItemFactory, ReservationSettingsFactory, jst
 from members.tests.factories import MemberFactory
-from payments.models import Order, OrderLine, Product
+from payments.models import Order, OrderLine, Product, Refund
 from payments.reservations import order_for_reservation
 from payments.services import LineDraft, order_create
 
@@ -54,7 +54,7 @@ def test_a_discounted_booking_is_charged_its_total(client, stripe_api, settings)
     member = MemberFactory(member_discount_pct=10)
     item = ItemFactory(units=[(60, 1000)], stock=1)
     reservation = reservation_create(
-        member=member, item=item, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "12:00"),
+        member=member, by=member, item=item, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "12:00"),
         payment_method="card", now=NOW,
     )  # fmt: skip
     order = order_for_reservation(reservation)
@@ -93,7 +93,7 @@ def _paid_card_booking():
     member = MemberFactory()
     item = ItemFactory(units=[(60, 1000)], stock=1)
     reservation = reservation_create(
-        member=member, item=item, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "12:00"),
+        member=member, by=member, item=item, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "12:00"),
         payment_method="card", now=NOW,
     )  # fmt: skip
     order = order_for_reservation(reservation)
@@ -115,8 +115,14 @@ def test_partial_then_full_refund_go_back_through_stripe(stripe_api):
     # then Stripe was asked for 500 yen on the payment intent, with the refund's idempotency key
     sent = stripe_api.requests[-1]
     assert sent["path"] == "/v1/refunds"
-    assert sent["form"] == {"payment_intent": "pi_test_9", "amount": "500"}
+    assert sent["form"] == {
+        "payment_intent": "pi_test_9",
+        "amount": "500",
+        "metadata[refund_id]": str(first.pk),
+        "metadata[order_id]": str(order.pk),
+    }
     assert sent["idempotency_key"] == f"refund-{first.pk}"
+    assert first.state == Refund.State.SUCCEEDED
     order.refresh_from_db()
     reservation.refresh_from_db()
     assert (order.status, order.refunded_yen) == (Order.Status.PAID, 500)

@@ -34,7 +34,7 @@ def test_member_books_a_paid_rental_and_pays_through_the_test_gateway(client, fr
     member = MemberFactory()
     client.force_login(member)
     reservation = reservation_create(
-        member=member, item=rental, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "14:00"),
+        member=member, by=member, item=rental, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "14:00"),
         payment_method="card", now=NOW,
     )  # fmt: skip
     order = order_for_reservation(reservation)
@@ -66,7 +66,7 @@ def test_member_books_a_paid_rental_and_pays_through_the_test_gateway(client, fr
 def test_someone_elses_order_is_not_found(client, frozen, rental):
     owner = MemberFactory()
     reservation = reservation_create(
-        member=owner, item=rental, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "11:00"),
+        member=owner, by=owner, item=rental, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "11:00"),
         payment_method="card", now=NOW,
     )  # fmt: skip
     order = order_for_reservation(reservation)
@@ -86,7 +86,7 @@ def test_the_test_gateway_is_closed_when_stripe_keys_are_set(client, frozen, ren
     settings.STRIPE_SECRET_KEY = "sk_test_" + "x" * 24
     member = MemberFactory()
     reservation = reservation_create(
-        member=member, item=rental, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "11:00"),
+        member=member, by=member, item=rental, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "11:00"),
         payment_method="card", now=NOW,
     )  # fmt: skip
     client.force_login(member)

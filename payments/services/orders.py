@@ -1,0 +1,232 @@
+"""Orders: create (through the price pipeline), mark paid (fulfils), cancel (undoes fulfilment), and the
+要返金 flag. Money movements (payments in, refunds out) are in checkout.py and refunds.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from core.audit import audit_log
+from core.emails import queue_templated_email
+from payments import registry
+from payments.exceptions import OrderError
+from payments.models import Order, OrderLine, Product
+from payments.pricing import price_draft
+
+# The audit trail's name for a change nobody in particular made (a caller that passed neither `by` nor
+# `system`): the payments code itself.
+DEFAULT_SYSTEM = "payments"
+
+
+def actor(by, system: str = "") -> dict:
+    """audit_log's `by` and `system`: the person acting, or the named system job."""
+    return {"by": by, "system": "" if by is not None else (system or DEFAULT_SYSTEM)}
+
+
+@dataclass(frozen=True)
+class LineDraft:
+    kind: str
+    description: str
+    unit_price_yen: int
+    quantity: int = 1
+    product: Product | None = None
+    reservation: object | None = None
+
+
+@transaction.atomic
+def order_create(
+    *, member, lines: list[LineDraft], payment_method: str, options: dict | None = None
+) -> Order:
+    if not lines:
+        raise OrderError(gettext("An order needs at least one line."))
+    draft = price_draft(member=member, lines=lines, payment_method=payment_method, options=options)
+    if draft.total_yen < 0:
+        raise OrderError(gettext("The discounts are larger than the price."))
+    order = Order.objects.create(
+        member=member,
+        payment_method=payment_method,
+        subtotal_yen=draft.subtotal_yen,
+        price_rule_discount_yen=draft.price_rule_discount_yen,
+        member_discount_yen=draft.member_discount_yen,
+        coupon_discount_yen=draft.coupon_discount_yen,
+        points_used=draft.points_used,
+        total_yen=draft.total_yen,
+    )
+    OrderLine.objects.bulk_create(
+        OrderLine(
+            order=order,
+            kind=line.kind,
+            product=line.product,
+            reservation=line.reservation,
+            description=line.description[:200],
+            quantity=line.quantity,
+            unit_price_yen=line.unit_price_yen,
+        )
+        for line in lines
+    )
+    return order
+
+
+def order_check_payable(*, order: Order, now: datetime | None = None) -> None:
+    """Raise DomainError when a line can no longer be paid for (a ticket's purchase limit reached by
+    another order meanwhile), before the member is sent to pay. Fulfilment checks again when paid."""
+    now = now or timezone.now()
+    for line in order.lines.select_related("product").order_by("pk"):
+        registry.check_line(line=line, now=now)
+
+
+def order_lock(order: Order | int) -> Order:
+    """Lock an order for a change, its reservations first.
+
+    A member's cancel locks the reservation, then (releasing its payment) the order; a refund or an order
+    cancel locks the order, then (undoing its lines) the reservation. Taking the reservations first here
+    too gives every path the same order, so the two never deadlock."""
+    from inventory.models import Reservation
+
+    pk = order if isinstance(order, int) else order.pk
+    list(Reservation.objects.select_for_update(of=("self",)).filter(order_lines__order_id=pk).order_by("pk"))
+    return Order.objects.select_for_update().get(pk=pk)
+
+
+# Kept for callers written before order_lock.
+_locked = order_lock
+
+
+def order_mark_paid_at_counter(*, order: Order, by=None, now: datetime | None = None) -> Order:
+    """Staff recorded the money at the counter (入金). A card order's open Checkout Session is closed
+    first, so the member cannot also pay it by card; if Stripe says it already completed, the card
+    payment stands and the webhook marks the order paid."""
+    from payments import stripe_api
+    from payments.gateway import using_test_gateway
+
+    if (
+        order.payment_method == Order.Method.CARD
+        and order.stripe_checkout_session_id
+        and not using_test_gateway()
+    ) and not stripe_api.checkout_session_expire(order.stripe_checkout_session_id):
+        raise OrderError(
+            gettext("The member already paid this order by card (or is paying now); it will be marked paid.")
+        )
+    return order_mark_paid(order=order, by=by, now=now)
+
+
+@transaction.atomic
+def order_mark_paid(*, order: Order, by=None, now: datetime | None = None, system: str = "") -> Order:
+    """入金: pending → paid, then every line is fulfilled in the same transaction. Paying twice (a webhook
+    received again, staff clicking twice) changes nothing the second time."""
+    now = now or timezone.now()
+    order = order_lock(order)
+    if order.status == Order.Status.PAID:
+        return order
+    if order.status != Order.Status.PENDING:
+        raise OrderError(gettext("Only a pending order can be marked as paid."))
+    order.status = Order.Status.PAID
+    order.paid_at = now
+    order.save(update_fields=["status", "paid_at", "updated_at"])
+    for line in order.lines.select_related("product").order_by("pk"):
+        if line.fulfilled_at is None:
+            registry.fulfiller_for(line.kind).fulfil(line=line, now=now)
+            line.fulfilled_at = now
+            line.save(update_fields=["fulfilled_at"])
+    audit_log(
+        action="order.paid",
+        obj=order,
+        payload={"total_yen": order.total_yen, "payment_method": order.payment_method},
+        now=now,
+        **actor(by, system),
+    )
+    queue_templated_email(
+        template="payments/order_paid",
+        context={"order": order, "lines": list(order.lines.all()), "member_name": order.member.name},
+        to=[order.member.email],
+    )
+    return order
+
+
+@transaction.atomic
+def order_cancel(
+    *, order: Order, by=None, now: datetime | None = None, undo: bool = True, system: str = ""
+) -> Order:
+    """Cancel a pending or paid order and undo what its lines delivered. Money goes back separately,
+    through a refund (refund_request). `undo=False` when the cancellation comes from what the line
+    delivered (a booking cancelled by its member releases its order; the booking is already being undone).
+
+    The status changes before the lines are undone: undoing a booking releases its payment method, which
+    must see the order as cancelled already, or it would take the cancel for a member's and refund it."""
+    now = now or timezone.now()
+    order = order_lock(order)
+    if order.status == Order.Status.CANCELLED:
+        return order
+    if order.status not in (Order.Status.PENDING, Order.Status.PAID):
+        raise OrderError(gettext("This order can no longer be cancelled."))
+    before = order.status
+    order.status = Order.Status.CANCELLED
+    order.cancelled_at = now
+    order.save(update_fields=["status", "cancelled_at", "updated_at"])
+    for line in order.lines.order_by("pk") if undo else ():
+        registry.fulfiller_for(line.kind).undo(line=line, now=now, by=by)
+    audit_log(
+        action="order.cancelled",
+        obj=order,
+        payload={"status": [before, order.status], "undo": undo},
+        now=now,
+        **actor(by, system),
+    )
+    return order
+
+
+@transaction.atomic
+def order_refund_needed_set(*, order: Order, by=None, now: datetime | None = None, system: str = "") -> Order:
+    """要返金: the member cancelled a paid booking and the shop's policy leaves the refund to staff. The
+    member is told the shop will contact them."""
+    now = now or timezone.now()
+    order = order_lock(order)
+    if order.refund_needed:
+        return order
+    order.refund_needed = True
+    order.save(update_fields=["refund_needed", "updated_at"])
+    audit_log(
+        action="order.refund_needed",
+        obj=order,
+        payload={"refund_needed": [False, True]},
+        now=now,
+        **actor(by, system),
+    )
+    queue_templated_email(
+        template="payments/refund_needed",
+        context={"order": order, "member_name": order.member.name},
+        to=[order.member.email],
+    )
+    return order
+
+
+@transaction.atomic
+def order_refund_needed_clear(
+    *, order: Order, by, note: str = "", now: datetime | None = None, system: str = ""
+) -> Order:
+    """Staff decided about a 要返金 order without refunding (or refunded it: refund_request clears the
+    flag itself). `note` says why, for the audit trail."""
+    now = now or timezone.now()
+    order = order_lock(order)
+    if not order.refund_needed:
+        raise OrderError(
+            gettext("Order #%(number)s is not waiting for a refund decision.") % {"number": order.pk}
+        )
+    _refund_needed_cleared(order=order, by=by, system=system, now=now, decision="no_refund", note=note)
+    return order
+
+
+def _refund_needed_cleared(*, order: Order, by, system: str, now: datetime, decision: str, note: str = ""):
+    order.refund_needed = False
+    order.save(update_fields=["refund_needed", "updated_at"])
+    audit_log(
+        action="order.refund_needed_cleared",
+        obj=order,
+        payload={"refund_needed": [True, False], "decision": decision, "note": note[:200]},
+        now=now,
+        **actor(by, system),
+    )
