@@ -1,4 +1,5 @@
-"""Job history (ジョブ履歴) in the staff admin, its file downloads and the header notifications' actions.
+"""Job history (ジョブ履歴) in the staff admin, its file downloads and the header notifications' actions; and
+the audit trail (監査ログ), one list of every recorded action.
 
 Read-only: jobs are made and finished by core.jobs, never edited here. Every staff user sees the jobs they
 started; `core.view_job` shows everyone's. Files are served only through download_view, never from a
@@ -7,9 +8,12 @@ public media URL, and a job that is not yours answers 404 as if it did not exist
 
 from __future__ import annotations
 
+import json
 import posixpath
+from datetime import date, datetime, time, timedelta
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.http import FileResponse, Http404, HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
@@ -22,8 +26,9 @@ from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from core import jobs
-from core.models import Job
+from core import audit_display, jobs
+from core.models import AuditEntry, Job
+from core.periods import JST
 
 # Which file of a job a download URL names.
 JOB_FILES = {"input": "input_file", "result": "result_file", "errors": "error_file"}
@@ -299,3 +304,191 @@ class JobAdmin(admin.ModelAdmin):
         ):
             target = reverse("admin:index")
         return redirect(target)
+
+
+# --- the audit trail ------------------------------------------------------------------------------------
+
+
+class ActorKindFilter(admin.SimpleListFilter):
+    title = _("who acted")
+    parameter_name = "actor_kind"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("staff", pgettext_lazy("audit actor", "Staff")),
+            ("member", pgettext_lazy("audit actor", "Member")),
+            ("system", _("System job")),
+        ]
+
+    def queryset(self, request, queryset):
+        match self.value():
+            case "staff":
+                return queryset.filter(actor__is_staff=True)
+            case "member":
+                return queryset.filter(actor__isnull=False, actor__is_staff=False)
+            case "system":
+                return queryset.filter(actor__isnull=True)
+        return queryset
+
+
+class StaffActorFilter(admin.SimpleListFilter):
+    """The staff users who appear in the trail (members are too many to list: search by e-mail instead)."""
+
+    title = _("staff member")
+    parameter_name = "staff"
+
+    def lookups(self, request, model_admin):
+        from django.contrib.auth import get_user_model
+
+        users = get_user_model().objects.filter(
+            is_staff=True, pk__in=AuditEntry.objects.filter(actor__isnull=False).values("actor_id")
+        )
+        return [(str(user.pk), user.name or user.email) for user in users.order_by("email")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(actor_id=self.value()) if self.value() else queryset
+
+
+class SystemJobFilter(admin.SimpleListFilter):
+    title = _("system job")
+    parameter_name = "system"
+
+    def lookups(self, request, model_admin):
+        names = AuditEntry.objects.exclude(system="").order_by("system").values_list("system", flat=True)
+        return [(name, name) for name in names.distinct()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(system=self.value()) if self.value() else queryset
+
+
+class ActionFilter(admin.SimpleListFilter):
+    title = _("action")
+    parameter_name = "action"
+
+    def lookups(self, request, model_admin):
+        actions = AuditEntry.objects.order_by("action").values_list("action", flat=True).distinct()
+        return [(action, action) for action in actions]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(action=self.value()) if self.value() else queryset
+
+
+class PeriodFilter(admin.ListFilter):
+    """From – to (JST calendar days, both inclusive), as two date fields in the filter sidebar."""
+
+    title = _("period")
+    template = "admin/core/auditentry/period_filter.html"
+    parameter_from = "from"
+    parameter_to = "to"
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        self.request = request
+        for name in (self.parameter_from, self.parameter_to):
+            if name in params:
+                value = params.pop(name)
+                self.used_parameters[name] = value[-1] if isinstance(value, list) else value
+
+    def has_output(self) -> bool:
+        return True
+
+    def expected_parameters(self):
+        return [self.parameter_from, self.parameter_to]
+
+    def _day(self, name: str):
+        raw = (self.used_parameters.get(name) or "").strip()
+        if not raw:
+            return None
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            raise IncorrectLookupParameters(raw) from None
+
+    def queryset(self, request, queryset):
+        start, end = self._day(self.parameter_from), self._day(self.parameter_to)
+        if start is not None:
+            queryset = queryset.filter(created_at__gte=datetime.combine(start, time.min, tzinfo=JST))
+        if end is not None:
+            queryset = queryset.filter(
+                created_at__lt=datetime.combine(end + timedelta(days=1), time.min, JST)
+            )
+        return queryset
+
+    def choices(self, changelist):
+        kept = [
+            (key, value)
+            for key, values in self.request.GET.lists()
+            if key not in (self.parameter_from, self.parameter_to, "p")
+            for value in values
+        ]
+        yield {
+            "from": self.used_parameters.get(self.parameter_from, ""),
+            "to": self.used_parameters.get(self.parameter_to, ""),
+            "kept": kept,
+            "clear_url": changelist.get_query_string(remove=[self.parameter_from, self.parameter_to]),
+        }
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """監査ログ: every recorded action, newest first. Nothing here is ever added, changed or deleted (the
+    database refuses it too); staff need `core.view_auditentry` to see it."""
+
+    list_display = ("created_at", "actor_display", "action", "object_display", "payload_display")
+    list_display_links = ("created_at",)
+    list_select_related = ("actor", "content_type")
+    list_filter = (
+        PeriodFilter,
+        ActorKindFilter,
+        StaffActorFilter,
+        SystemJobFilter,
+        ActionFilter,
+        ("content_type", admin.RelatedOnlyFieldListFilter),
+    )
+    date_hierarchy = "created_at"
+    search_fields = ("object_repr", "actor__email", "actor__name", "action", "system")
+    search_help_text = _("Object, the e-mail or name of who acted, action or system job.")
+    ordering = ("-created_at", "-id")
+    show_full_result_count = False  # a second COUNT(*) over a table that only grows
+    fields = (
+        "created_at",
+        "actor_display",
+        "action",
+        "content_type",
+        "object_display",
+        "object_id",
+        "payload_display",
+        "payload_raw",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("who"), ordering="actor__email")
+    def actor_display(self, obj: AuditEntry) -> str:
+        return audit_display.actor_text(obj)
+
+    @admin.display(description=_("object"), ordering="object_repr")
+    def object_display(self, obj: AuditEntry) -> str:
+        return audit_display.object_link(obj)
+
+    @admin.display(description=_("what changed"))
+    def payload_display(self, obj: AuditEntry) -> str:
+        return audit_display.payload_html(obj.payload)
+
+    @admin.display(description=_("data as recorded"))
+    def payload_raw(self, obj: AuditEntry) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.payload, ensure_ascii=False, indent=2))
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # An object's history page links here for its whole trail: ?content_type__id__exact=…&object_id=…
+        if lookup == "object_id":
+            return True
+        return super().lookup_allowed(lookup, value, request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

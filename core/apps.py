@@ -5,3 +5,13 @@ from django.utils.translation import gettext_lazy as _
 class CoreConfig(AppConfig):
     name = "core"
     verbose_name = _("Core")
+
+    def ready(self):
+        from django.core.signals import request_finished, request_started
+
+        from core import audit
+
+        # Staff edits through the admin's own forms reach the audit trail through Django's LogEntry.
+        audit.install_admin_log_auditing()
+        request_started.connect(audit.request_started, dispatch_uid="core.audit.request_started")
+        request_finished.connect(audit.request_finished, dispatch_uid="core.audit.request_finished")

@@ -5,18 +5,36 @@ transaction, naming who acted.
     audit_log(action="tickets.expired", obj=None, by=None, system="expire_tickets", payload={"count": 12})
 
 `by` is the staff member or member acting; None means a system job, which must then be named in `system`.
+
+Edits made through the Django admin's own forms (add, change, delete of configuration: items, stores,
+settings…) write Django's LogEntry; `AuditedLogEntryManager` writes an audit entry for each as well, so
+nothing staff change is missing from the trail. When the admin saved through a service that already wrote
+its entry for that object in the same request, the LogEntry adds no second one.
 """
 
 from __future__ import annotations
 
+import json
+from contextvars import ContextVar
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry, LogEntryManager
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
 
 from core.models import AuditEntry
+
+# (content type id, object id, actor id) of the entries services wrote during the current request; None
+# outside requests. Reset by the request_started signal (see CoreConfig.ready).
+_written_in_request: ContextVar[set[tuple[int | None, str, int | None]] | None] = ContextVar(
+    "audit_written_in_request", default=None
+)
+
+ADMIN_VERBS = {ADDITION: "added", CHANGE: "changed", DELETION: "deleted"}
+# The payload key holding a Django admin change message (a JSON list, or plain text for old entries).
+ADMIN_MESSAGE_KEY = "change_message"
 
 
 def _jsonable(value):
@@ -48,11 +66,12 @@ def audit_log(
     actor = by if by is not None and getattr(by, "pk", None) is not None else None
     if actor is None and not system:
         raise ValueError("audit_log: a change made by nobody must name the system job (system=...)")
-    return AuditEntry.objects.create(
+    content_type = (
+        ContentType.objects.get_for_model(obj, for_concrete_model=False) if obj is not None else None
+    )
+    entry = AuditEntry.objects.create(
         action=action,
-        content_type=ContentType.objects.get_for_model(obj, for_concrete_model=False)
-        if obj is not None
-        else None,
+        content_type=content_type,
         object_id=str(obj.pk) if obj is not None else "",
         object_repr=str(obj)[:200] if obj is not None else "",
         actor=actor,
@@ -60,3 +79,81 @@ def audit_log(
         payload=_jsonable(payload or {}),
         created_at=now or timezone.now(),
     )
+    written = _written_in_request.get()
+    if written is not None:
+        written.add((entry.content_type_id, entry.object_id, entry.actor_id))
+    return entry
+
+
+def changes(instance: models.Model, before: dict, fields) -> dict:
+    """{field: [old, new]} for the fields whose value differs from `before` (a dict of old values): the
+    "what changed" of a service's payload."""
+    return {
+        name: [before.get(name), getattr(instance, name)]
+        for name in fields
+        if before.get(name) != getattr(instance, name)
+    }
+
+
+# --- the Django admin's own edits -------------------------------------------------------------------------
+
+
+def request_started(**kwargs) -> None:
+    _written_in_request.set(set())
+
+
+def request_finished(**kwargs) -> None:
+    _written_in_request.set(None)
+
+
+def audit_admin_log_entries(entries: list[LogEntry]) -> list[AuditEntry]:
+    """An audit entry for each LogEntry the admin wrote (`<app>.<model>.added/changed/deleted`, the staff
+    user as actor, the change message as payload), except for objects a service already recorded in this
+    request (an admin that saves through a service, then logs the change as Django does)."""
+    written = _written_in_request.get() or set()
+    rows = []
+    for log in entries:
+        if (log.content_type_id, str(log.object_id), log.user_id) in written:
+            continue
+        content_type = ContentType.objects.get_for_id(log.content_type_id) if log.content_type_id else None
+        prefix = f"{content_type.app_label}.{content_type.model}" if content_type else "admin"
+        rows.append(
+            AuditEntry(
+                action=f"{prefix}.{ADMIN_VERBS.get(log.action_flag, 'changed')}",
+                content_type_id=log.content_type_id,
+                object_id=str(log.object_id or ""),
+                object_repr=(log.object_repr or "")[:200],
+                actor_id=log.user_id,
+                payload={ADMIN_MESSAGE_KEY: _admin_message(log.change_message)},
+                created_at=log.action_time or timezone.now(),
+            )
+        )
+    return AuditEntry.objects.bulk_create(rows) if rows else []
+
+
+def _admin_message(text: str):
+    if text and text.lstrip().startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text or ""
+
+
+class AuditedLogEntryManager(LogEntryManager):
+    """LogEntry's manager, writing the audit entries too. Installed in CoreConfig.ready() on
+    `LogEntry.objects`: a post_save receiver would miss the admin's multi-object deletions, which Django
+    writes with bulk_create (no signal)."""
+
+    def log_actions(self, user_id, queryset, action_flag, change_message="", *, single_object=False):
+        logged = super().log_actions(
+            user_id, queryset, action_flag, change_message, single_object=single_object
+        )
+        audit_admin_log_entries([logged] if single_object else list(logged))
+        return logged
+
+
+def install_admin_log_auditing() -> None:
+    manager = LogEntry._meta.default_manager
+    if not isinstance(manager, AuditedLogEntryManager):
+        manager.__class__ = AuditedLogEntryManager

@@ -13,6 +13,10 @@ it finds it in the admin header when it finishes:
         job_run(job_id, ticket_type_import)     # ticket_type_import(job, progress) -> JobOutcome
 
 `job_run` is an ordinary function: a management command calls it directly and gets the same record.
+
+The job row is the record of a job (who started it, when, how it ended), so making, running and reading
+jobs writes no audit entries; what a job changes is recorded by its own services (an import records its
+run). Failing stale jobs is a system job's change to other people's jobs: it records one entry per run.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext, gettext_noop, pgettext_lazy
 
+from core.audit import audit_log
 from core.exceptions import DomainError
 from core.models import Job
 
@@ -225,6 +230,9 @@ RUNNING_STALE_AFTER = timedelta(minutes=30)
 QUEUED_STALE_AFTER = timedelta(hours=24)
 
 
+SWEEP_JOB = "sweep_stale_jobs"
+
+
 @dataclass(frozen=True)
 class SweepResult:
     running: int
@@ -239,6 +247,18 @@ def jobs_sweep_stale(*, now: datetime | None = None, dry_run: bool = False) -> S
     it every 10 minutes; `manage.py sweep_stale_jobs [--dry-run] [--at …]` is the same by hand."""
     now = now or timezone.now()
     counts = {}
+    with transaction.atomic(durable=not dry_run):
+        _sweep(now, dry_run, counts)
+    if not dry_run and (counts[Job.Status.RUNNING] or counts[Job.Status.QUEUED]):
+        logger.warning(
+            "Failed %s stale running and %s stale queued jobs",
+            counts[Job.Status.RUNNING],
+            counts[Job.Status.QUEUED],
+        )
+    return SweepResult(running=counts[Job.Status.RUNNING], queued=counts[Job.Status.QUEUED])
+
+
+def _sweep(now: datetime, dry_run: bool, counts: dict) -> None:
     for status, age, message in (
         (
             Job.Status.RUNNING,
@@ -265,12 +285,14 @@ def jobs_sweep_stale(*, now: datetime | None = None, dry_run: bool = False) -> S
             updated_at=now,
         )
     if not dry_run and (counts[Job.Status.RUNNING] or counts[Job.Status.QUEUED]):
-        logger.warning(
-            "Failed %s stale running and %s stale queued jobs",
-            counts[Job.Status.RUNNING],
-            counts[Job.Status.QUEUED],
+        audit_log(
+            action="jobs.failed_stale",
+            obj=None,
+            by=None,
+            system=SWEEP_JOB,
+            now=now,
+            payload={"running": counts[Job.Status.RUNNING], "queued": counts[Job.Status.QUEUED]},
         )
-    return SweepResult(running=counts[Job.Status.RUNNING], queued=counts[Job.Status.QUEUED])
 
 
 def _finish(job: Job, progress: JobProgress, outcome: JobOutcome) -> None:

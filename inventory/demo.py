@@ -218,6 +218,8 @@ def _demo_reservations(stdout, rental: Item, lesson: Item) -> None:
         try:
             reservation = services.reservation_create(
                 member=member,
+                by=None,
+                system="demo_data",
                 item=item,
                 starts_at=_at(day, start),
                 ends_at=_at(day, end),

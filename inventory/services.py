@@ -1,4 +1,7 @@
-"""Every state change of reservations. Each function is one transaction; callers pass `now` in tests."""
+"""Every state change of reservations. Each function is one transaction; callers pass `now` in tests.
+
+Each takes `by` (the member or staff user acting; None for a system job, named in `system`) and writes one
+audit entry (core.audit) in its transaction."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from core.audit import audit_log
 from core.emails import queue_templated_email
 from core.exceptions import DomainError
 from inventory import locks, payment_methods
@@ -101,6 +105,7 @@ def booking_preview(
 def reservation_create(
     *,
     member,
+    by,
     item: Item,
     starts_at: datetime,
     ends_at: datetime,
@@ -108,10 +113,12 @@ def reservation_create(
     payment_method: str,
     payment_option: str = "",
     channel: str = Reservation.Channel.SITE,
+    system: str = "",
     now: datetime | None = None,
 ) -> Reservation:
-    """Book `quantity` units. Never oversells: the item row (free type) or the slot row (fixed type) is
-    locked before stock or capacity is checked, in the same transaction as the insert."""
+    """Book `quantity` units for `member`; `by` is who books (the member on the site, or staff). Never
+    oversells: the item row (free type) or the slot row (fixed type) is locked before stock or capacity is
+    checked, in the same transaction as the insert."""
     now = now or timezone.now()
     if quantity < 1:
         raise BookingError(gettext("Choose at least one."), field="quantity")
@@ -152,22 +159,52 @@ def reservation_create(
         hold = authorisation.hold_minutes or settings.tentative_hold_minutes
         reservation.hold_until = now + timedelta(minutes=hold)
     reservation.save(update_fields=["status", "confirmed_at", "hold_until", "updated_at"])
+    audit_log(
+        action="reservation.created",
+        obj=reservation,
+        by=by,
+        system=system,
+        now=now,
+        payload={
+            "member": member.pk,
+            "item": item.pk,
+            "starts_at": starts_at,
+            "ends_at": ends_at,
+            "quantity": quantity,
+            "price_yen": reservation.price_yen,
+            "payment_method": method.key,
+            "channel": channel,
+            "status": reservation.status,
+        },
+    )
     _notify(reservation, "inventory/reservation_booked")
     return reservation
 
 
 @transaction.atomic
-def reservation_confirm(*, reservation: Reservation, now: datetime | None = None) -> Reservation:
-    """Tentative → confirmed (payment received or staff approval). Idempotent for a confirmed one."""
+def reservation_confirm(
+    *, reservation: Reservation, by, system: str = "", now: datetime | None = None
+) -> Reservation:
+    """Tentative → confirmed (payment received or staff approval). Idempotent for a confirmed one (which
+    records nothing: nothing changed)."""
+    now = now or timezone.now()
     reservation = locks.reservation_for_update(reservation.pk)
     if reservation.status == Reservation.Status.CONFIRMED:
         return reservation
     if reservation.status != Reservation.Status.TENTATIVE:
         raise StatusError(gettext("Only a tentative reservation can be confirmed."))
     reservation.status = Reservation.Status.CONFIRMED
-    reservation.confirmed_at = now or timezone.now()
+    reservation.confirmed_at = now
     reservation.hold_until = None
     reservation.save(update_fields=["status", "confirmed_at", "hold_until", "updated_at"])
+    audit_log(
+        action="reservation.confirmed",
+        obj=reservation,
+        by=by,
+        system=system,
+        now=now,
+        payload={"changes": {"status": [Reservation.Status.TENTATIVE, reservation.status]}},
+    )
     return reservation
 
 
@@ -207,20 +244,23 @@ def reservation_cancel(
     by,
     reason: str = "",
     as_staff: bool = False,
+    system: str = "",
     now: datetime | None = None,
     notify: bool = True,
     refund: payment_methods.RefundChoice | None = None,
 ) -> Reservation:
-    """Members cancel their own live reservations before the deadline; staff cancel any time. `refund` is
-    staff's answer about money received for the booking (None: the shop's refund policy decides)."""
+    """Members cancel their own live reservations before the deadline; staff cancel any time; a system job
+    (by=None, named in `system`) cancels as staff. `refund` is staff's answer about money received for the
+    booking (None: the shop's refund policy decides)."""
     now = now or timezone.now()
     reservation = locks.reservation_for_update(reservation.pk)
+    status_before = reservation.status
     if not reservation.is_live:
         raise CancelError(
             gettext("This reservation is already {status}.").format(status=reservation.get_status_display())
         )
     if not as_staff:
-        if reservation.member_id != by.pk:
+        if by is None or reservation.member_id != by.pk:
             raise CancelError
         if now > cancel_deadline(reservation):
             raise CancelError(
@@ -240,6 +280,15 @@ def reservation_cancel(
     reservation.save(
         update_fields=["status", "cancelled_at", "cancelled_by", "cancel_reason", "hold_until", "updated_at"]
     )
+    payload = {
+        "changes": {"status": [status_before, reservation.status]},
+        "reason": reservation.cancel_reason,
+    }
+    if as_staff:
+        payload["as_staff"] = True
+    if refund is not None:
+        payload["refund_yen"] = refund.amount_yen
+    audit_log(action="reservation.cancelled", obj=reservation, by=by, system=system, now=now, payload=payload)
     if notify:
         _notify(reservation, "inventory/reservation_cancelled")
     return reservation
@@ -261,11 +310,20 @@ def reservation_mark_no_show(*, reservation: Reservation, by, now: datetime | No
     reservation.cancelled_by = by
     reservation.no_show_at = now
     reservation.save(update_fields=["status", "cancelled_by", "no_show_at", "updated_at"])
+    audit_log(
+        action="reservation.no_show",
+        obj=reservation,
+        by=by,
+        now=now,
+        payload={"changes": {"status": [Reservation.Status.CONFIRMED, reservation.status]}},
+    )
     return reservation
 
 
 @transaction.atomic
-def reservation_complete(*, reservation: Reservation, now: datetime | None = None) -> Reservation:
+def reservation_complete(
+    *, reservation: Reservation, by, system: str = "", now: datetime | None = None
+) -> Reservation:
     now = now or timezone.now()
     reservation = locks.reservation_for_update(reservation.pk)
     if reservation.status != Reservation.Status.CONFIRMED:
@@ -276,12 +334,29 @@ def reservation_complete(*, reservation: Reservation, now: datetime | None = Non
     reservation.status = Reservation.Status.COMPLETED
     reservation.completed_at = now
     reservation.save(update_fields=["status", "completed_at", "updated_at"])
+    audit_log(
+        action="reservation.completed",
+        obj=reservation,
+        by=by,
+        system=system,
+        now=now,
+        payload={"changes": {"status": [Reservation.Status.CONFIRMED, reservation.status]}},
+    )
     return reservation
 
 
+RELEASE_JOB = "release_unpaid_reservations"
+
+
 def release_unpaid_reservations(*, now: datetime | None = None, dry_run: bool = False) -> list[Reservation]:
-    """Cancel tentative reservations whose hold has run out. Each is its own transaction, so one failure
-    does not keep the others; a reservation paid meanwhile is skipped (re-checked under its lock)."""
+    """Cancel tentative reservations whose hold has run out. Each is its own (durable: the outermost)
+    transaction, so one failure does not keep the others; a reservation paid meanwhile is skipped
+    (re-checked under its lock).
+
+    Each release is recorded as that reservation's cancellation by the system job RELEASE_JOB (one audit
+    entry per reservation, in its transaction): a release is a change to one booking that its member and
+    staff look up on that booking's history, not a bulk run with a ledger, and a run that releases nothing
+    (most runs, every few minutes) records nothing."""
     now = now or timezone.now()
     due = list(
         Reservation.objects.filter(status=Reservation.Status.TENTATIVE, hold_until__lt=now)
@@ -292,7 +367,7 @@ def release_unpaid_reservations(*, now: datetime | None = None, dry_run: bool = 
         return due
     released = []
     for reservation in due:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             current = locks.reservation_for_update(reservation.pk)
             if (
                 current.status != Reservation.Status.TENTATIVE
@@ -304,6 +379,7 @@ def release_unpaid_reservations(*, now: datetime | None = None, dry_run: bool = 
                 reservation_cancel(
                     reservation=current,
                     by=None,
+                    system=RELEASE_JOB,
                     reason=gettext("Released: not paid in time"),
                     as_staff=True,
                     now=now,
@@ -343,7 +419,7 @@ def _copy_code(code: str) -> str:
 
 
 @transaction.atomic
-def item_duplicate(*, item: Item) -> Item:
+def item_duplicate(*, item: Item, by) -> Item:
     """複製: a private copy of `item` with its images, price units, weekday rules, events and own
     reservation settings, under a new unique code. Reservations, slots and closures are not copied."""
     source = Item.objects.get(pk=item.pk)
@@ -403,6 +479,12 @@ def item_duplicate(*, item: Item) -> Item:
     own = ReservationSettings.objects.filter(item=source).first()
     if own is not None:
         _copy_settings(own, item=copy)
+    audit_log(
+        action="item.duplicated",
+        obj=copy,
+        by=by,
+        payload={"from_item": source.pk, "from_code": source.code, "code": copy.code},
+    )
     return copy
 
 
@@ -424,11 +506,17 @@ def _copy_settings(original: ReservationSettings, *, item: Item) -> ReservationS
 
 
 @transaction.atomic
-def item_own_settings_enable(*, item: Item) -> ReservationSettings:
+def item_own_settings_enable(*, item: Item, by) -> ReservationSettings:
     """個別予約設定: the item's own settings row, made on first use as a copy of the general settings (so
     switching to them changes nothing until staff edit them), and switched on for the item."""
-    row = ReservationSettings.objects.filter(item=item).first() or _copy_settings(
-        ReservationSettings.general(), item=item
-    )
-    Item.objects.filter(pk=item.pk, uses_own_settings=False).update(uses_own_settings=True)
+    existing = ReservationSettings.objects.filter(item=item).first()
+    row = existing or _copy_settings(ReservationSettings.general(), item=item)
+    switched = Item.objects.filter(pk=item.pk, uses_own_settings=False).update(uses_own_settings=True)
+    if switched or existing is None:
+        audit_log(
+            action="item.own_settings_enabled",
+            obj=item,
+            by=by,
+            payload={"settings": row.pk, "copied_from_general": existing is None},
+        )
     return row

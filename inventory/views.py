@@ -310,6 +310,7 @@ def book(request, pk: int):
             try:
                 reservation = services.reservation_create(
                     member=request.user,
+                    by=request.user,
                     item=item,
                     starts_at=starts_at,
                     ends_at=ends_at,

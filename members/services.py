@@ -1,8 +1,12 @@
+"""Members' own account changes. Sign-up and e-mail verification are done by the visitor themself, so
+their audit entries name the member as who acted (there is no one else to pass as `by`)."""
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
+from core.audit import audit_log
 from core.emails import queue_templated_email
 from members.exceptions import EmailAlreadyRegisteredError, InvalidVerificationLinkError
 from members.models import Member
@@ -40,6 +44,7 @@ def member_sign_up(
             )
     except IntegrityError as exc:  # a concurrent sign-up with the same address won the race
         raise EmailAlreadyRegisteredError(field="email") from exc
+    audit_log(action="member.signed_up", obj=member, by=member, payload={"email": member.email})
     member_send_verification(member=member, base_url=base_url)
     return member
 
@@ -60,4 +65,27 @@ def member_verify_email(*, uidb64: str, token: str, now=None) -> Member:
         raise InvalidVerificationLinkError
     member.email_verified_at = now or timezone.now()
     member.save(update_fields=["email_verified_at"])
+    audit_log(action="member.email_verified", obj=member, by=member, now=member.email_verified_at, payload={})
+    return member
+
+
+PROFILE_FIELDS = ("name", "name_kana", "phone")
+
+
+@transaction.atomic
+def member_profile_update(*, member: Member, by, name: str, name_kana: str, phone: str) -> Member:
+    """The member's own name, kana and phone (my page › profile). Records what changed, old → new."""
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    new = {"name": name, "name_kana": name_kana, "phone": phone}
+    changes = {
+        field: [getattr(member, field), value]
+        for field, value in new.items()
+        if getattr(member, field) != value
+    }
+    if not changes:
+        return member
+    for field, value in new.items():
+        setattr(member, field, value)
+    member.save(update_fields=list(changes))
+    audit_log(action="member.profile_changed", obj=member, by=by, payload={"changes": changes})
     return member

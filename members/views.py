@@ -11,7 +11,12 @@ from core.exceptions import DomainError
 from members.forms import LoginForm, ProfileForm, QueuedPasswordResetForm, ResendVerificationForm, SignUpForm
 from members.models import Member
 from members.mypage import profile_facts, sections
-from members.services import member_send_verification, member_sign_up, member_verify_email
+from members.services import (
+    member_profile_update,
+    member_send_verification,
+    member_sign_up,
+    member_verify_email,
+)
 
 
 def _base_url(request) -> str:
@@ -126,7 +131,7 @@ def mypage(request):
 def profile_edit(request):
     form = ProfileForm(request.POST or None, instance=request.user)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        member_profile_update(member=request.user, by=request.user, **form.cleaned_data)
         messages.success(request, _("Your profile has been updated."))
         return redirect("members:mypage")
     return render(request, "site/members/profile_edit.html", {"form": form})

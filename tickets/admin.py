@@ -113,7 +113,14 @@ class TicketTypeAdmin(TicketTypeCsvAdminMixin, admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
-        services.ticket_type_save(ticket_type=obj)
+        # The form's items and stores go through the service too, so its audit entry says what changed
+        # (save_related then sets the same rows again, changing nothing).
+        services.ticket_type_save(
+            ticket_type=obj,
+            by=request.user,
+            items=form.cleaned_data.get("items"),
+            stores=form.cleaned_data.get("stores"),
+        )
 
 
 class TicketEntryInline(admin.TabularInline):

@@ -38,7 +38,7 @@ from django.views.decorators.http import require_POST
 
 from core.csvio import CsvFileError
 from core.exceptions import DomainError
-from core.jobs import JobAction, job_create
+from core.jobs import JobAction
 from core.models import Job
 from tickets import csv_jobs
 from tickets.models import TicketType
@@ -128,10 +128,7 @@ class TicketTypeCsvAdminMixin:
         if not self.can_export_csv(request):
             raise PermissionDenied
         if request.method == "POST":
-            from tickets.tasks import export_ticket_types
-
-            job = job_create(kind=csv_jobs.EXPORT_KIND, label=csv_jobs.EXPORT_LABEL, started_by=request.user)
-            export_ticket_types.delay_on_commit(job.pk)
+            job = csv_jobs.ticket_export_start(by=request.user)
             self.message_user(
                 request,
                 gettext(
@@ -203,34 +200,15 @@ class TicketTypeCsvAdminMixin:
                 request, gettext("The uploaded file is no longer there. Upload it again."), messages.ERROR
             )
             return redirect(reverse("admin:tickets_tickettype_csv_import"))
-        from tickets.tasks import import_ticket_types
-
         with default_storage.open(pending["path"], "rb") as handle:
             data = handle.read()
-        job = job_create(
-            kind=csv_jobs.IMPORT_KIND,
-            label=csv_jobs.IMPORT_LABEL,
-            started_by=request.user,
-            input_name=pending["name"],
-            input_bytes=data,
-        )
+        job = csv_jobs.ticket_import_start(by=request.user, file_name=pending["name"], data=data)
         default_storage.delete(pending["path"])
-        import_ticket_types.delay_on_commit(job.pk)
         self._import_started(request, job)
         return self._go_to_job(job)
 
     def _dry_run_as_job(self, request: HttpRequest, name: str, data: bytes, rows: int):
-        from tickets.tasks import import_ticket_types
-
-        job = job_create(
-            kind=csv_jobs.IMPORT_KIND,
-            label=csv_jobs.IMPORT_DRY_RUN_LABEL,
-            started_by=request.user,
-            params={"dry_run": True},
-            input_name=_base_name(name),
-            input_bytes=data,
-        )
-        import_ticket_types.delay_on_commit(job.pk)
+        job = csv_jobs.ticket_import_check_start(by=request.user, file_name=_base_name(name), data=data)
         self.message_user(
             request,
             gettext(
@@ -247,8 +225,6 @@ class TicketTypeCsvAdminMixin:
         """Import this file: the real import of the file a finished dry-run job checked, once."""
         if not self.can_import_csv(request):
             raise PermissionDenied
-        from tickets.tasks import import_ticket_types
-
         try:
             job = csv_jobs.ticket_import_from_check(checked_id=job_id, by=request.user)
         except Job.DoesNotExist as missing:
@@ -259,7 +235,6 @@ class TicketTypeCsvAdminMixin:
         except DomainError as error:
             self.message_user(request, str(error.message), messages.ERROR)
             return redirect(reverse("admin:core_job_change", args=[job_id]))
-        import_ticket_types.delay_on_commit(job.pk)
         self._import_started(request, job)
         return self._go_to_job(job)
 

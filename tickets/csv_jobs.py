@@ -3,7 +3,14 @@
     export_ticket_types(progress=None) -> ExportResult        the cp932 CRLF file and what it could not hold
     import_ticket_types(data, dry_run=…, progress=None) -> ImportResult
 
-and, over them, the job functions `ticket_export_job` / `ticket_import_job` for core.jobs.job_run.
+and, over them, the job functions `ticket_export_job` / `ticket_import_job` for core.jobs.job_run, and the
+services that start each kind of job (make its row, enqueue its task): `ticket_export_start`,
+`ticket_import_start`, `ticket_import_check_start` (a dry run as a job) and `ticket_import_from_check`.
+Views and commands call only these.
+
+A run that writes (an import) or hands data out (an export) records ONE audit entry, on its job, with its
+counts, naming the staff user who started it (or the command, as a system job); the job's files hold the
+row-by-row detail. A dry run changes nothing and records nothing.
 
 An export never loses a character silently: one cp932 cannot hold is written as its Windows twin (〜 as
 ～) or as ?, and reported with its line, column and code point; the job then ends partial (一部エラーが発生
@@ -28,6 +35,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from import_export.results import RowResult
 
+from core.audit import audit_log
 from core.csvio import ENCODING_LABELS, Cp932CsvWriter, CsvFileError, Unencodable, decode_csv, read_csv
 from core.exceptions import DomainError
 from core.jobs import JobOutcome, JobProgress, job_create
@@ -150,8 +158,15 @@ def export_outcome(result: ExportResult) -> JobOutcome:
     )
 
 
+def ticket_export_run(job: Job, progress: JobProgress) -> ExportResult:
+    """The export of an export job, recorded in the audit trail with its count."""
+    result = export_ticket_types(progress)
+    _record_run(job, "ticket_types.exported", {"exported": result.rows, REPLACED_COUNT: len(result.problems)})
+    return result
+
+
 def ticket_export_job(job: Job, progress: JobProgress) -> JobOutcome:
-    return export_outcome(export_ticket_types(progress))
+    return export_outcome(ticket_export_run(job, progress))
 
 
 # --- import --------------------------------------------------------------------------------------------
@@ -443,10 +458,82 @@ def read_input(job: Job) -> bytes:
         return handle.read()
 
 
+def ticket_import_run(job: Job, progress: JobProgress) -> ImportResult:
+    """The job's input file, imported (validated again now, whatever a preview said before); a real run is
+    recorded in the audit trail with its counts."""
+    dry_run = bool(job.params.get("dry_run"))
+    result = import_ticket_types(read_input(job), dry_run=dry_run, progress=progress)
+    if not dry_run:
+        _record_run(job, "ticket_types.imported", result.counts)
+    return result
+
+
 def ticket_import_job(job: Job, progress: JobProgress) -> JobOutcome:
-    """The job's input file, imported (validated again now, whatever a preview said before)."""
-    result = import_ticket_types(read_input(job), dry_run=bool(job.params.get("dry_run")), progress=progress)
-    return import_outcome(result)
+    return import_outcome(ticket_import_run(job, progress))
+
+
+def _record_run(job: Job, action: str, counts: dict) -> None:
+    """One audit entry for the run, on its job: the staff user who started it, or the command that did
+    (a system job). Its own durable transaction: the run's writes are committed batch by batch."""
+    by = job.started_by
+    system = "" if by is not None else job.params.get("system") or job.kind
+    with transaction.atomic(durable=True):
+        audit_log(action=action, obj=job, by=by, system=system, payload={"counts": counts})
+
+
+# --- starting the jobs ---------------------------------------------------------------------------------
+
+
+def _enqueue(task_name: str, job: Job) -> None:
+    from tickets import tasks  # the tasks module imports this one
+
+    getattr(tasks, task_name).delay_on_commit(job.pk)
+
+
+def ticket_export_start(*, by, system: str = "", enqueue: bool = True) -> Job:
+    """A queued export job started by `by` (None: the command `system`), its task enqueued after commit.
+    With `enqueue=False` the caller runs it in its own process (the export command, to write the file)."""
+    if by is None and not system:
+        raise ValueError("ticket_export_start: name the command that starts the job (system=...)")
+    job = job_create(
+        kind=EXPORT_KIND, label=EXPORT_LABEL, started_by=by, params={"system": system} if system else None
+    )
+    if enqueue:
+        _enqueue("export_ticket_types", job)
+    return job
+
+
+def ticket_import_start(
+    *, by, file_name: str, data: bytes, dry_run: bool = False, system: str = "", enqueue: bool = True
+) -> Job:
+    """A queued import job of `data` (stored as its input file), its task enqueued after commit. The rows
+    are validated again when it runs. With `dry_run` it only checks the file (ticket_import_check_start)."""
+    if by is None and not system:
+        raise ValueError("ticket_import_start: name the command that starts the job (system=...)")
+    params: dict = {"dry_run": True} if dry_run else {}
+    if system:
+        params["system"] = system
+    job = job_create(
+        kind=IMPORT_KIND,
+        label=IMPORT_DRY_RUN_LABEL if dry_run else IMPORT_LABEL,
+        started_by=by,
+        params=params,
+        input_name=posixpath.basename(file_name.replace("\\", "/")) or "tickets.csv",
+        input_bytes=data,
+    )
+    if enqueue:
+        _enqueue("import_ticket_types", job)
+    return job
+
+
+def ticket_import_check_start(
+    *, by, file_name: str, data: bytes, system: str = "", enqueue: bool = True
+) -> Job:
+    """A dry-run import as a job (a file too long to check while the browser waits): nothing is written;
+    the finished job offers to import the file (ticket_import_from_check)."""
+    return ticket_import_start(
+        by=by, file_name=file_name, data=data, dry_run=True, system=system, enqueue=enqueue
+    )
 
 
 # --- importing a file a dry-run job checked ---------------------------------------------------------------
@@ -472,7 +559,7 @@ def checked_file_importable(job: Job) -> bool:
 def ticket_import_from_check(*, checked_id: int, by) -> Job:
     """The real import of the file a finished dry-run job (started by `by`) checked: a queued import job of
     the same bytes, recorded on the dry-run job so the file is imported once, however often this is asked
-    (the dry-run job's row is locked meanwhile). Enqueue its task after this returns.
+    (the dry-run job's row is locked meanwhile). Its task is enqueued after commit.
 
     Raises Job.DoesNotExist when `by` has no such dry-run job, AlreadyImportedError when it was imported
     already, and DomainError when the check found nothing to import."""
@@ -486,13 +573,7 @@ def ticket_import_from_check(*, checked_id: int, by) -> Job:
             raise DomainError(gettext("This check has nothing to import."))
         with checked.input_file.open("rb") as handle:
             data = handle.read()
-        job = job_create(
-            kind=IMPORT_KIND,
-            label=IMPORT_LABEL,
-            started_by=by,
-            input_name=posixpath.basename(checked.input_file.name),
-            input_bytes=data,
-        )
+        job = ticket_import_start(by=by, file_name=posixpath.basename(checked.input_file.name), data=data)
         checked.params = {**checked.params, "import_job": job.pk}
         checked.save(update_fields=["params", "updated_at"])
     return job

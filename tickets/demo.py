@@ -12,7 +12,7 @@ from core.exceptions import DomainError
 from inventory.models import Item, Store
 from payments.models import Product
 from payments.services import order_mark_paid
-from tickets import purchases, services
+from tickets import services
 from tickets.models import MemberTicket, TicketType
 
 PUNCH_CARD_SKU = "TKT-YOGA-10"
@@ -90,6 +90,8 @@ def _ticket_type(data: dict, lesson: Item | None) -> TicketType:
     }
     return services.ticket_type_save(
         ticket_type=TicketType(product=product, is_visible=True, **fields),
+        by=None,
+        system="demo_data",
         items=[lesson] if lesson else [],
         stores=list(Store.objects.filter(name__in=data["stores"])),
     )
@@ -106,13 +108,13 @@ def _demo_wallet(stdout, kinds: dict[str, TicketType]) -> None:
     punch_card = kinds[PUNCH_CARD_SKU]
     if not MemberTicket.objects.filter(member=member, ticket_type=punch_card).exists():
         # As on the site: the order for the ticket, then the card payment arriving (入金).
-        order = purchases.ticket_purchase_start(member=member, ticket_type=punch_card)
+        order = services.ticket_purchase_start(member=member, ticket_type=punch_card, by=member)
         order_mark_paid(order=order)
         stdout.write(f"Ticket       {punch_card.name} bought by {member.email} (order #{order.pk})")
     free_trial = kinds[FREE_TRIAL_SKU]
     if not MemberTicket.objects.filter(member=member, ticket_type=free_trial).exists():
         try:
-            purchases.ticket_purchase_start(member=member, ticket_type=free_trial)
+            services.ticket_purchase_start(member=member, ticket_type=free_trial, by=member)
         except DomainError as error:
             stdout.write(f"Ticket       skipped {free_trial.name}: {error}")
         else:

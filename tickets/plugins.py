@@ -15,6 +15,12 @@ from tickets import locks, selectors, services
 from tickets.exceptions import TicketError
 from tickets.models import MemberTicket, TicketType
 
+# The system names on audit entries written when nobody acts (by=None): a paid order delivered by payments,
+# a booking cancelled or an order undone by a job or a payment-provider event.
+ORDER_FULFILMENT = "order_fulfilment"
+RESERVATION_CANCELLED = "reservation_cancelled"
+ORDER_UNDONE = "order_undone"
+
 
 def ticket_choice_label(ticket: MemberTicket) -> str:
     through = (
@@ -46,11 +52,14 @@ class TicketPayment(PaymentMethod):
 
     def authorise(self, *, reservation, now, option: str = "") -> Authorisation:
         ticket_id = int(option) if option.isdigit() else None
-        services.ticket_use(reservation=reservation, ticket_id=ticket_id, now=now)
+        # The booking's member books on the site (the hook is not told who acts; staff bookings are a later
+        # issue): they are who used the ticket.
+        services.ticket_use(reservation=reservation, by=reservation.member, ticket_id=ticket_id, now=now)
         return Authorisation(confirmed=True)
 
     def release(self, *, reservation, now, by=None, refund=None) -> None:
-        services.ticket_restore(reservation=reservation, now=now)
+        # by=None: a system job released the booking (named on the reservation's own cancellation entry).
+        services.ticket_restore(reservation=reservation, by=by, system=RESERVATION_CANCELLED, now=now)
 
     def no_show(self, *, reservation, now) -> None:
         """A no-show keeps the ticket's use (seed 000): nothing is given back."""
@@ -89,6 +98,8 @@ class TicketProductFulfiller(ProductFulfiller):
             source=MemberTicket.Source.PURCHASE,
             valid_from=timezone.localdate(now),
             order_line=line,
+            by=None,
+            system=ORDER_FULFILMENT,
             now=now,
         )
 
@@ -97,6 +108,7 @@ class TicketProductFulfiller(ProductFulfiller):
             services.ticket_revoke(
                 ticket=ticket,
                 by=by,
+                system=ORDER_UNDONE,
                 reason=gettext("Order #{order} cancelled or refunded").format(order=line.order_id),
                 order_line=line,
                 now=now,

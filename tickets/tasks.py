@@ -9,7 +9,8 @@ from tickets.services import tickets_expire
 
 @shared_task(name="tickets.tasks.expire_tickets")
 def expire_tickets() -> dict:
-    """Daily (beat, 00:15 JST): expire tickets valid through a day before today (JST). Idempotent."""
+    """Daily (beat, 00:15 JST): expire tickets valid through a day before today (JST). Idempotent. The
+    service's transactions are durable (one per ticket, and the run's audit entry)."""
     result = tickets_expire()
     return {"tickets": result.tickets, "uses": result.uses}
 

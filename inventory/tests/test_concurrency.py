@@ -28,7 +28,9 @@ def run_in_parallel(attempts: list[dict]) -> Counter:
     """Call reservation_create once per attempt, all at the same instant; count the outcomes by type."""
     return run_together(
         [
-            lambda kwargs=kwargs: services.reservation_create(payment_method="free", now=NOW, **kwargs)
+            lambda kwargs=kwargs: services.reservation_create(
+                payment_method="free", now=NOW, by=kwargs["member"], **kwargs
+            )
             for kwargs in attempts
         ],
         expected=(SoldOutError, SlotFullError),
@@ -145,7 +147,7 @@ def test_parallel_cancellations_give_back_each_place_once(settings_row):
     RepeatingEventFactory(item=item, weekday=0, starts_at=time(10), ends_at=time(11))
     reservations = [
         services.reservation_create(
-            member=m, item=item, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "11:00"),
+            member=m, by=m, item=item, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "11:00"),
             payment_method="free", now=NOW,
         )
         for m in MemberFactory.create_batch(5)

@@ -22,6 +22,7 @@ def test_booking_and_cancellation_mails_come_from_the_worker(celery_worker):
     # when a booking is made, then cancelled
     reservation = reservation_create(
         member=member,
+        by=member,
         item=item,
         starts_at=jst(MONDAY, "10:00"),
         ends_at=jst(MONDAY, "12:00"),

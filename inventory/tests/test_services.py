@@ -60,6 +60,7 @@ def member():
 def book(item, member, start: str, end: str, *, day=MONDAY, quantity=1, method="free", now=NOW, end_day=None):
     return reservation_create(
         member=member,
+        by=member,
         item=item,
         starts_at=jst(day, start),
         ends_at=jst(end_day or day, end),
@@ -374,14 +375,17 @@ def test_no_show_only_after_the_start_and_keeps_the_payment(general_settings, me
     assert marked.no_show_at == jst(MONDAY, "10:10")
     assert marked.cancelled_by == staff
     with pytest.raises(StatusError):
-        reservation_complete(reservation=reservation, now=jst(MONDAY, "12:00"))
+        reservation_complete(reservation=reservation, by=None, system="test", now=jst(MONDAY, "12:00"))
 
 
 def test_complete_after_the_start(general_settings, member):
     reservation = book(ItemFactory(), member, "10:00", "11:00")
     with pytest.raises(StatusError):
-        reservation_complete(reservation=reservation, now=NOW)
-    assert reservation_complete(reservation=reservation, now=jst(MONDAY, "11:00")).status == "completed"
+        reservation_complete(reservation=reservation, by=None, system="test", now=NOW)
+    assert (
+        reservation_complete(reservation=reservation, by=None, system="test", now=jst(MONDAY, "11:00")).status
+        == "completed"
+    )
 
 
 # --- tentative holds ----------------------------------------------------------------------------------
@@ -416,7 +420,7 @@ def test_unpaid_tentative_reservations_are_released_after_the_hold(hold_method, 
 def test_a_confirmed_reservation_is_not_released(hold_method, member):
     ReservationSettingsFactory(tentative_hold_minutes=15)
     reservation = book(ItemFactory(), member, "10:00", "11:00", method=hold_method.key)
-    reservation_confirm(reservation=reservation, now=NOW + timedelta(minutes=5))
+    reservation_confirm(reservation=reservation, by=None, system="test", now=NOW + timedelta(minutes=5))
     assert release_unpaid_reservations(now=NOW + timedelta(hours=1)) == []
     reservation.refresh_from_db()
     assert reservation.status == Reservation.Status.CONFIRMED

@@ -1,5 +1,6 @@
 """Ticket types (在庫管理 > チケット管理): one saved through the admin form, or many through the CSV import,
-under the same rules (`TicketType.clean()` / `TicketType.rule_errors()`)."""
+under the same rules (`TicketType.clean()` / `TicketType.rule_errors()`). A single save writes an audit entry
+naming who saved it and what changed; the import records one entry for its run (tickets.csv_jobs)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from core.audit import audit_log
 from tickets.models import TicketType
 
 
@@ -29,21 +31,67 @@ def validation_message(error: ValidationError) -> str:
     return " ".join(error.messages)
 
 
+# The stored fields an audit entry compares (what staff can edit).
+AUDITED_FIELDS = tuple(
+    f.attname for f in TicketType._meta.concrete_fields if f.editable and not f.primary_key
+)
+
+
 @transaction.atomic
-def ticket_type_save(*, ticket_type: TicketType, items=None, stores=None) -> TicketType:
+def ticket_type_save(*, ticket_type: TicketType, by, system: str = "", items=None, stores=None) -> TicketType:
     """Create or update a ticket type after every rule of `TicketType.clean` (the product is fixed once
     set, a free trial's product costs 0 yen, only one-time products, display order ≥ 1, limits ≥ 0).
-    Raises ValidationError with the field errors; nothing is saved then."""
+    Raises ValidationError with the field errors; nothing is saved then. Records who saved it and the
+    fields that changed (old → new)."""
+    is_new = ticket_type.pk is None
+    stored = _write(ticket_type, items=items, stores=stores)
+    changes = {
+        name: [stored.get(name), getattr(ticket_type, name)]
+        for name in AUDITED_FIELDS
+        if is_new or stored.get(name) != getattr(ticket_type, name)
+    }
+    if items is not None:
+        changes["items"] = [stored.get("items"), sorted(ticket_type.items.values_list("pk", flat=True))]
+    if stores is not None:
+        changes["stores"] = [stored.get("stores"), sorted(ticket_type.stores.values_list("pk", flat=True))]
+    changes = {name: change for name, change in changes.items() if is_new or change[0] != change[1]}
+    audit_log(
+        action="ticket_type.created" if is_new else "ticket_type.changed",
+        obj=ticket_type,
+        by=by,
+        system=system,
+        payload={"changes": changes},
+    )
+    return ticket_type
+
+
+def _write(ticket_type: TicketType, *, items=None, stores=None) -> dict:
+    """The save itself (no audit entry: the import's row-by-row fallback records its run once). Returns the
+    stored values before the save, {} for a new ticket type."""
+    stored: dict = {}
     if ticket_type.pk:
         # Serialise edits of one ticket type, so two staff cannot both set its product.
-        TicketType.objects.select_for_update().filter(pk=ticket_type.pk).first()
+        row = TicketType.objects.select_for_update().filter(pk=ticket_type.pk).values(*AUDITED_FIELDS).first()
+        stored = row or {}
+        if row is not None and items is not None:
+            stored["items"] = sorted(
+                TicketType.items.through.objects.filter(tickettype_id=ticket_type.pk).values_list(
+                    "item_id", flat=True
+                )
+            )
+        if row is not None and stores is not None:
+            stored["stores"] = sorted(
+                TicketType.stores.through.objects.filter(tickettype_id=ticket_type.pk).values_list(
+                    "store_id", flat=True
+                )
+            )
     ticket_type.full_clean()
     ticket_type.save()
     if items is not None:
         ticket_type.items.set(items)
     if stores is not None:
         ticket_type.stores.set(stores)
-    return ticket_type
+    return stored
 
 
 # --- many ticket types at once (the CSV import) ---------------------------------------------------------
@@ -106,7 +154,8 @@ class TicketTypeBatch:
         created = [change for change in batch if change.ticket_type.pk is None]
         passed: list[TicketTypeChange] = []
         try:
-            with transaction.atomic():
+            # Durable: each batch is an outermost transaction of the import (its job, task or command).
+            with transaction.atomic(durable=True):
                 passed = self._check(batch)
                 if not self.dry_run:
                     self._write(passed)
@@ -209,7 +258,8 @@ class TicketTypeBatch:
         is_new = change.ticket_type.pk is None
         for attempt in range(2):
             try:
-                ticket_type_save(ticket_type=change.ticket_type, items=change.items)
+                with transaction.atomic():
+                    _write(change.ticket_type, items=change.items)
                 return
             except ValidationError as error:
                 change.error = error

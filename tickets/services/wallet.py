@@ -1,6 +1,8 @@
 """The tickets members hold: issue, hand out, adjust, revoke, use for a booking, restore, expire, and the
 purchase checks. Each change to a ticket's uses writes one ledger entry in the same transaction as the
-cached `uses_left` (ARCHITECTURE.md, Ledgers)."""
+cached `uses_left` (ARCHITECTURE.md, Ledgers), and one audit entry naming who acted (`by`; a system job
+named in `system` when None). The nightly expiry writes one audit entry per run with its counts; its
+ledger entries keep each ticket's detail."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from core.audit import audit_log
 from core.exceptions import DomainError
 from core.periods import valid_through_days
 from tickets import locks, selectors
@@ -40,7 +43,8 @@ def ticket_issue(
     valid_through: date | None = None,
     stores=None,
     order_line=None,
-    by=None,
+    by,
+    system: str = "",
     reason: str = "",
     now: datetime | None = None,
 ) -> MemberTicket:
@@ -77,6 +81,23 @@ def ticket_issue(
         order_line=order_line,
         created_by=by,
         reason=reason[:200],
+    )
+    audit_log(
+        action="ticket.issued",
+        obj=ticket,
+        by=by,
+        system=system,
+        now=now,
+        payload={
+            "member": member.pk,
+            "ticket_type": ticket_type.pk,
+            "source": source,
+            "uses": uses,
+            "valid_from": valid_from,
+            "valid_through": valid_through,
+            "order_line": order_line,
+            "reason": reason[:200],
+        },
     )
     return ticket
 
@@ -121,18 +142,36 @@ def ticket_adjust(*, ticket: MemberTicket, delta: int, by, reason: str, now: dat
             ),
             field="delta",
         )
+    before = {"uses_left": ticket.uses_left, "uses_total": ticket.uses_total}
     ticket.uses_left += delta
     ticket.uses_total += delta
     ticket.save(update_fields=["uses_left", "uses_total", "updated_at"])
     _entry(
         ticket, kind=TicketEntry.Kind.MANUAL, delta=delta, now=now, created_by=by, reason=reason.strip()[:200]
     )
+    audit_log(
+        action="ticket.adjusted",
+        obj=ticket,
+        by=by,
+        now=now,
+        payload={
+            "delta": delta,
+            "changes": {name: [old, getattr(ticket, name)] for name, old in before.items()},
+            "reason": reason.strip()[:200],
+        },
+    )
     return ticket
 
 
 @transaction.atomic
 def ticket_revoke(
-    *, ticket: MemberTicket, by=None, reason: str, order_line=None, now: datetime | None = None
+    *,
+    ticket: MemberTicket,
+    by,
+    system: str = "",
+    reason: str,
+    order_line=None,
+    now: datetime | None = None,
 ):
     """Take a ticket back (its purchase was cancelled or refunded): the uses left go, uses already made
     stay made. Taking back a ticket twice changes nothing the second time."""
@@ -140,7 +179,7 @@ def ticket_revoke(
     ticket = locks.member_ticket_for_update(ticket.pk)
     if ticket.status == MemberTicket.Status.REVOKED:
         return ticket
-    taken = ticket.uses_left
+    taken, status_before = ticket.uses_left, ticket.status
     ticket.uses_left = 0
     ticket.status = MemberTicket.Status.REVOKED
     ticket.save(update_fields=["uses_left", "status", "updated_at"])
@@ -152,6 +191,19 @@ def ticket_revoke(
         created_by=by,
         order_line=order_line,
         reason=reason[:200],
+    )
+    audit_log(
+        action="ticket.revoked",
+        obj=ticket,
+        by=by,
+        system=system,
+        now=now,
+        payload={
+            "uses_taken": taken,
+            "changes": {"status": [status_before, ticket.status]},
+            "order_line": order_line,
+            "reason": reason[:200],
+        },
     )
     return ticket
 
@@ -201,10 +253,13 @@ def _usable(ticket: MemberTicket, *, on: date, today: date) -> bool:
 
 
 @transaction.atomic
-def ticket_use(*, reservation, ticket_id: int | None = None, now: datetime | None = None) -> TicketEntry:
-    """Take one use for `reservation` (inside its booking transaction): the member's chosen ticket, or the
-    one that expires first. Enforces the ticket type's two concurrency limits under a lock on (member,
-    ticket type), and takes the use under the ticket's row lock, so parallel bookings cannot overspend.
+def ticket_use(
+    *, reservation, by, system: str = "", ticket_id: int | None = None, now: datetime | None = None
+) -> TicketEntry:
+    """Take one use for `reservation` (inside its booking transaction; `by` is who books): the member's
+    chosen ticket, or the one that expires first. Enforces the ticket type's two concurrency limits under a
+    lock on (member, ticket type), and takes the use under the ticket's row lock, so parallel bookings
+    cannot overspend.
     Lock order: the advisory lock, then the ticket row (the candidate is chosen without locking)."""
     now = now or timezone.now()
     today = timezone.localdate(now)
@@ -235,7 +290,19 @@ def ticket_use(*, reservation, ticket_id: int | None = None, now: datetime | Non
         )
         if updated:
             ticket.refresh_from_db(fields=["uses_left"])
-            return _entry(ticket, kind=TicketEntry.Kind.USED, delta=-1, now=now, reservation=reservation)
+            entry = _entry(ticket, kind=TicketEntry.Kind.USED, delta=-1, now=now, reservation=reservation)
+            audit_log(
+                action="ticket.used",
+                obj=ticket,
+                by=by,
+                system=system,
+                now=now,
+                payload={
+                    "reservation": reservation.pk,
+                    "changes": {"uses_left": [ticket.uses_left + 1, ticket.uses_left]},
+                },
+            )
+            return entry
     if limit_error is not None:
         raise limit_error
     if ticket_id is not None:
@@ -246,7 +313,7 @@ def ticket_use(*, reservation, ticket_id: int | None = None, now: datetime | Non
 
 
 @transaction.atomic
-def ticket_restore(*, reservation, now: datetime | None = None, by=None) -> TicketEntry | None:
+def ticket_restore(*, reservation, by, system: str = "", now: datetime | None = None) -> TicketEntry | None:
     """The booking was cancelled: give its use back (SPEC §6). A ticket that has expired meanwhile gets the
     use back and loses it to expiry in the same transaction, so the ledger stays exact. Restoring twice
     gives back once (the unique constraint on (reservation, restored) is the last line)."""
@@ -264,14 +331,23 @@ def ticket_restore(*, reservation, now: datetime | None = None, by=None) -> Tick
     entry = _entry(
         ticket, kind=TicketEntry.Kind.RESTORED, delta=1, now=now, reservation=reservation, created_by=by
     )
+    payload = {
+        "reservation": reservation.pk,
+        "changes": {"uses_left": [ticket.uses_left - 1, ticket.uses_left]},
+    }
     if ticket.status == MemberTicket.Status.EXPIRED or (
         ticket.valid_through is not None and ticket.valid_through < timezone.localdate(now)
     ):
         _expire(ticket, now=now)
+        payload["expired_again"] = True  # past its last day: the use went back and expired at once
+    audit_log(action="ticket.restored", obj=ticket, by=by, system=system, now=now, payload=payload)
     return entry
 
 
 # --- expiry ------------------------------------------------------------------------------------------------
+
+
+EXPIRY_JOB = "expire_tickets"
 
 
 @dataclass(frozen=True)
@@ -285,7 +361,11 @@ def tickets_expire(
 ) -> ExpiryResult:
     """Expire every active ticket whose last valid day is before `today` (JST): its uses left go, with an
     "expired" ledger entry. Idempotent, and catches up on days the job missed (it looks at every ticket
-    past its date, not only yesterday's)."""
+    past its date, not only yesterday's).
+
+    The system job EXPIRY_JOB: each ticket is its own durable transaction (the outermost: the task and the
+    command call this directly), and the run writes one audit entry with its counts when it expired
+    anything; the ledger's "expired" entries name each ticket."""
     now = now or timezone.now()
     today = today or timezone.localdate(now)
     due = MemberTicket.objects.filter(status=MemberTicket.Status.ACTIVE, valid_through__lt=today).order_by(
@@ -296,7 +376,7 @@ def tickets_expire(
         return ExpiryResult(tickets=len(rows), uses=sum(rows))
     tickets = uses = 0
     for ticket_id in list(due.values_list("pk", flat=True)):
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             ticket = locks.member_ticket_for_update(ticket_id)
             if ticket.status != MemberTicket.Status.ACTIVE or not (
                 ticket.valid_through and ticket.valid_through < today
@@ -305,6 +385,16 @@ def tickets_expire(
             uses += ticket.uses_left
             tickets += 1
             _expire(ticket, now=now)
+    if tickets:
+        with transaction.atomic(durable=True):
+            audit_log(
+                action="tickets.expired",
+                obj=None,
+                by=None,
+                system=EXPIRY_JOB,
+                now=now,
+                payload={"tickets": tickets, "uses": uses, "today": today},
+            )
     return ExpiryResult(tickets=tickets, uses=uses)
 
 

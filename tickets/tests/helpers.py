@@ -27,7 +27,9 @@ def ticket_type(*, items=(), stores=(), **fields) -> TicketType:
     fields.setdefault("name", "ヨガ5回券")
     fields.setdefault("uses", 5)
     fields.setdefault("product", product())
-    made = services.ticket_type_save(ticket_type=TicketType(**fields), items=list(items), stores=list(stores))
+    made = services.ticket_type_save(
+        ticket_type=TicketType(**fields), by=None, system="test", items=list(items), stores=list(stores)
+    )
     return made
 
 
@@ -35,6 +37,8 @@ def give(member, kind: TicketType, *, on: date | None = None, **kwargs) -> Membe
     """A ticket handed out by staff, issued on `on` (day 1 of its validity)."""
     on = on or NOW.date()
     kwargs.setdefault("source", MemberTicket.Source.MANUAL)
+    if kwargs.setdefault("by", None) is None:
+        kwargs.setdefault("system", "test")
     return services.ticket_issue(
         member=member, ticket_type=kind, valid_from=on, now=jst(on, "09:00"), **kwargs
     )
@@ -54,6 +58,7 @@ def book(
 ):
     return reservation_create(
         member=member,
+        by=member,
         item=item,
         starts_at=jst(day, start),
         ends_at=jst(day, end),

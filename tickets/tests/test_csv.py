@@ -646,7 +646,7 @@ def test_import_tickets_dry_run_saves_nothing_and_exits_0_when_every_row_is_good
 
     assert "Would have: created 1" in capsys.readouterr().out
     assert not TicketType.objects.exists()
-    assert Job.objects.get(kind=csv_jobs.IMPORT_KIND).params == {"dry_run": True}
+    assert Job.objects.get(kind=csv_jobs.IMPORT_KIND).params == {"dry_run": True, "system": "import_tickets"}
 
 
 def test_import_tickets_refuses_a_file_that_is_not_a_ticket_csv(tmp_path):

@@ -229,7 +229,9 @@ def test_a_product_taken_by_someone_else_between_the_check_and_the_write_falls_b
 
     def staff_save_meanwhile():
         try:
-            services.ticket_type_save(ticket_type=TicketType(name="管理画面から", product=product))
+            services.ticket_type_save(
+                ticket_type=TicketType(name="管理画面から", product=product), by=None, system="test"
+            )
         finally:
             connection.close()
 

@@ -20,7 +20,7 @@ from tests.parallel import run_together
 from tickets import locks, purchases, selectors
 from tickets.exceptions import PurchaseLimitError, TicketError
 from tickets.models import MemberTicket, TicketEntry
-from tickets.purchases import ticket_purchase_start
+from tickets.services import ticket_purchase_start
 from tickets.tests.factories import TicketTypeFactory
 
 NOW = jst(date(2027, 6, 1), "09:00")
@@ -40,7 +40,7 @@ def test_a_free_trial_is_in_the_wallet_at_once():
     member = MemberFactory()
     trial = TicketTypeFactory(free_trial=True, name="体験チケット(無料)", validity_days=14)
     # when the member takes it
-    order = ticket_purchase_start(member=member, ticket_type=trial, now=NOW)
+    order = ticket_purchase_start(member=member, by=member, ticket_type=trial, now=NOW)
     # then the free order is paid in the same call and the ticket is issued from the purchase day
     assert order.status == Order.Status.PAID
     assert order.payment_method == Order.Method.FREE
@@ -58,10 +58,10 @@ def test_a_free_trial_cannot_be_taken_twice():
     # given a member who took the free trial once
     member = MemberFactory()
     trial = TicketTypeFactory(free_trial=True, name="体験チケット(無料)")
-    ticket_purchase_start(member=member, ticket_type=trial, now=NOW)
+    ticket_purchase_start(member=member, by=member, ticket_type=trial, now=NOW)
     # when they try again
     with pytest.raises(PurchaseLimitError) as refused:
-        ticket_purchase_start(member=member, ticket_type=trial, now=LATER)
+        ticket_purchase_start(member=member, by=member, ticket_type=trial, now=LATER)
     # then they are told why, and nothing new was made
     assert "体験チケット(無料)" in str(refused.value.message)
     assert "1" in str(refused.value.message)
@@ -73,8 +73,8 @@ def test_a_free_trial_cannot_be_taken_twice():
 def test_the_limit_is_per_member():
     trial = TicketTypeFactory(free_trial=True)
     first, second = MemberFactory.create_batch(2)
-    ticket_purchase_start(member=first, ticket_type=trial, now=NOW)
-    ticket_purchase_start(member=second, ticket_type=trial, now=NOW)
+    ticket_purchase_start(member=first, by=first, ticket_type=trial, now=NOW)
+    ticket_purchase_start(member=second, by=second, ticket_type=trial, now=NOW)
     assert MemberTicket.objects.filter(ticket_type=trial).count() == 2
 
 
@@ -87,7 +87,7 @@ def test_a_paid_ticket_makes_a_pending_card_order_and_the_payment_issues_the_tic
     member = MemberFactory()
     card = TicketTypeFactory(name="ヨガ10回券", uses=10, validity_days=90, product__price_yen=30000)
     # when the member buys it
-    order = ticket_purchase_start(member=member, ticket_type=card, now=NOW)
+    order = ticket_purchase_start(member=member, by=member, ticket_type=card, now=NOW)
     # then the order waits for the card payment, one line of the ticket's product, and no ticket yet
     assert order.status == Order.Status.PENDING
     assert order.payment_method == Order.Method.CARD
@@ -113,7 +113,7 @@ def test_a_paid_ticket_makes_a_pending_card_order_and_the_payment_issues_the_tic
 def test_the_member_discount_applies_to_a_card_purchase():
     member = MemberFactory(member_discount_pct=5)
     card = TicketTypeFactory(product__price_yen=30000)
-    order = ticket_purchase_start(member=member, ticket_type=card, now=NOW)
+    order = ticket_purchase_start(member=member, by=member, ticket_type=card, now=NOW)
     assert (order.subtotal_yen, order.member_discount_yen, order.total_yen) == (30000, 1500, 28500)
     preview = purchases.ticket_purchase_preview(member=member, ticket_type=card)
     assert preview.total_yen == 28500
@@ -124,8 +124,8 @@ def test_two_unpaid_orders_for_a_limit_one_ticket_only_one_can_be_paid():
     # given a paid trial (limit 1) ordered twice before paying: both orders may be made
     member = MemberFactory()
     trial = TicketTypeFactory(paid_trial=True, name="体験チケット(有料)")
-    first = ticket_purchase_start(member=member, ticket_type=trial, now=NOW)
-    second = ticket_purchase_start(member=member, ticket_type=trial, now=NOW)
+    first = ticket_purchase_start(member=member, by=member, ticket_type=trial, now=NOW)
+    second = ticket_purchase_start(member=member, by=member, ticket_type=trial, now=NOW)
     # when the first is paid
     order_mark_paid(order=first, now=NOW)
     # then the second cannot be paid any more: the checkout refuses it beforehand …
@@ -140,7 +140,7 @@ def test_two_unpaid_orders_for_a_limit_one_ticket_only_one_can_be_paid():
     assert MemberTicket.objects.filter(member=member, ticket_type=trial).count() == 1
     # and a third order is refused at once
     with pytest.raises(PurchaseLimitError):
-        ticket_purchase_start(member=member, ticket_type=trial, now=LATER)
+        ticket_purchase_start(member=member, by=member, ticket_type=trial, now=LATER)
 
 
 def shop_text(msgid: str) -> str:
@@ -159,8 +159,8 @@ def test_a_card_payment_of_an_order_over_the_limit_is_refunded_automatically(cli
     settings.STRIPE_WEBHOOK_SECRET = SECRET
     member = MemberFactory()
     trial = TicketTypeFactory(paid_trial=True)
-    first = ticket_purchase_start(member=member, ticket_type=trial, now=NOW)
-    second = ticket_purchase_start(member=member, ticket_type=trial, now=NOW)
+    first = ticket_purchase_start(member=member, by=member, ticket_type=trial, now=NOW)
+    second = ticket_purchase_start(member=member, by=member, ticket_type=trial, now=NOW)
     order_mark_paid(order=first, now=NOW)
 
     # when Stripe reports a card payment of the second anyway (paid in another tab, say)
@@ -184,8 +184,10 @@ def test_purchases_left_counts_paid_purchases_per_ticket_type():
     trial = TicketTypeFactory(paid_trial=True)
     three = TicketTypeFactory(max_purchases_per_member=3)
     unlimited = TicketTypeFactory()
-    order_mark_paid(order=ticket_purchase_start(member=member, ticket_type=three, now=NOW), now=NOW)
-    ticket_purchase_start(member=member, ticket_type=trial, now=NOW)  # unpaid: does not count
+    order_mark_paid(
+        order=ticket_purchase_start(member=member, by=member, ticket_type=three, now=NOW), now=NOW
+    )
+    ticket_purchase_start(member=member, by=member, ticket_type=trial, now=NOW)  # unpaid: does not count
     left = purchases.purchases_left(member=member, ticket_types=[trial, three, unlimited])
     assert left == {trial.pk: 1, three.pk: 2}
     assert purchases.purchases_left(member=MemberFactory(), ticket_types=[trial]) == {trial.pk: 1}
@@ -199,7 +201,7 @@ def test_a_cancelled_purchase_takes_the_ticket_back_and_no_longer_counts():
     # given a member who took the free trial
     member = MemberFactory()
     trial = TicketTypeFactory(free_trial=True)
-    order = ticket_purchase_start(member=member, ticket_type=trial, now=NOW)
+    order = ticket_purchase_start(member=member, by=member, ticket_type=trial, now=NOW)
     ticket = _ticket_of(order)
     # when staff cancel the order
     order_cancel(order=order, by=MemberFactory(is_staff=True), now=LATER)
@@ -211,7 +213,7 @@ def test_a_cancelled_purchase_takes_the_ticket_back_and_no_longer_counts():
     assert (revoked.delta, revoked.uses_left_after, revoked.order_line_id) == (-1, 0, ticket.order_line_id)
     # and the purchase no longer counts towards the limit: the member may take the trial again
     assert selectors.purchases_count(member_id=member.pk, ticket_type=trial) == 0
-    again = ticket_purchase_start(member=member, ticket_type=trial, now=LATER)
+    again = ticket_purchase_start(member=member, by=member, ticket_type=trial, now=LATER)
     assert _ticket_of(again).status == MemberTicket.Status.ACTIVE
 
 
@@ -220,7 +222,9 @@ def test_a_refunded_purchase_takes_the_ticket_back_and_no_longer_counts():
     # given a paid trial bought and paid
     member = MemberFactory()
     trial = TicketTypeFactory(paid_trial=True)
-    order = order_mark_paid(order=ticket_purchase_start(member=member, ticket_type=trial, now=NOW), now=NOW)
+    order = order_mark_paid(
+        order=ticket_purchase_start(member=member, by=member, ticket_type=trial, now=NOW), now=NOW
+    )
     ticket = _ticket_of(order)
     # when the whole amount is refunded
     order_refund(order=order, amount_yen=1000, reason="体調不良のため", by=MemberFactory(is_staff=True))
@@ -230,7 +234,10 @@ def test_a_refunded_purchase_takes_the_ticket_back_and_no_longer_counts():
     assert ticket.entries.filter(kind=TicketEntry.Kind.REVOKED, delta=-1).count() == 1
     order.refresh_from_db()
     assert order.status == Order.Status.REFUNDED
-    assert ticket_purchase_start(member=member, ticket_type=trial, now=LATER).status == Order.Status.PENDING
+    assert (
+        ticket_purchase_start(member=member, by=member, ticket_type=trial, now=LATER).status
+        == Order.Status.PENDING
+    )
 
 
 # --- not on sale -----------------------------------------------------------------------------------------
@@ -245,7 +252,7 @@ def test_a_ticket_not_on_sale_cannot_be_bought(change):
         kind.product.is_active = False
         kind.product.save()
     with pytest.raises(TicketError) as refused:
-        ticket_purchase_start(member=member, ticket_type=kind, now=NOW)
+        ticket_purchase_start(member=member, by=member, ticket_type=kind, now=NOW)
     assert str(refused.value.message) == "このチケットは販売されていません。"  # This ticket is not on sale.
     assert not Order.objects.exists()
     assert kind not in purchases.on_sale_ticket_types()
@@ -255,7 +262,7 @@ def test_a_ticket_not_on_sale_cannot_be_bought(change):
 def test_a_ticket_taken_off_sale_after_its_order_cannot_be_paid():
     member = MemberFactory()
     kind = TicketTypeFactory()
-    order = ticket_purchase_start(member=member, ticket_type=kind, now=NOW)
+    order = ticket_purchase_start(member=member, by=member, ticket_type=kind, now=NOW)
     kind.is_visible = False
     kind.save()
     with pytest.raises(DomainError):
@@ -267,7 +274,7 @@ def test_a_ticket_taken_off_sale_after_its_order_cannot_be_paid():
 
 def _buy_in_parallel(member, ticket_type, count: int) -> Counter:
     return run_together(
-        [lambda: ticket_purchase_start(member=member, ticket_type=ticket_type, now=NOW)] * count,
+        [lambda: ticket_purchase_start(member=member, by=member, ticket_type=ticket_type, now=NOW)] * count,
         expected=(PurchaseLimitError,),
         success="bought",
     )

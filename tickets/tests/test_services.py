@@ -85,7 +85,7 @@ def test_the_product_cannot_be_changed_once_set():
     # when staff try another product
     kind.product = product()
     with pytest.raises(ValidationError) as caught:
-        services.ticket_type_save(ticket_type=kind)
+        services.ticket_type_save(ticket_type=kind, by=None, system="test")
     # then it is refused and the stored product is unchanged
     assert caught.value.message_dict["product"] == ["The ticket product cannot be changed once it is set."]
     assert TicketType.objects.get(pk=kind.pk).product_id == first
@@ -94,7 +94,7 @@ def test_the_product_cannot_be_changed_once_set():
 def test_a_product_can_be_set_later_on_a_type_that_had_none():
     kind = ticket_type(product=None)
     kind.product = product()
-    services.ticket_type_save(ticket_type=kind)
+    services.ticket_type_save(ticket_type=kind, by=None, system="test")
     assert TicketType.objects.get(pk=kind.pk).product_id == kind.product.pk
 
 
@@ -219,7 +219,7 @@ def test_restoring_twice_gives_back_once(member, item):
     ticket = give(member, ticket_type(items=[item], uses=5))
     reservation = book(member, item)
     reservation_cancel(reservation=reservation, by=member, now=NOW)
-    assert services.ticket_restore(reservation=reservation, now=NOW) is None
+    assert services.ticket_restore(reservation=reservation, by=member, now=NOW) is None
     ticket.refresh_from_db()
     assert ticket.uses_left == 5
 
@@ -360,6 +360,7 @@ class TestConcurrencyLimits:
 
         reservation_create(
             member=member,
+            by=member,
             item=item,
             starts_at=jst(MONDAY, "08:00") + timedelta(hours=2),
             ends_at=jst(MONDAY, "11:00"),
@@ -485,8 +486,8 @@ def test_expire_tickets_command_rejects_a_bad_date():
 def test_revoking_takes_the_uses_left_and_keeps_past_uses(member, item):
     ticket = give(member, ticket_type(items=[item]))
     reservation = book(member, item)
-    services.ticket_revoke(ticket=ticket, reason="返金")
-    services.ticket_revoke(ticket=ticket, reason="返金")  # twice changes nothing
+    services.ticket_revoke(ticket=ticket, by=None, system="test", reason="返金")
+    services.ticket_revoke(ticket=ticket, by=None, system="test", reason="返金")  # twice changes nothing
     ticket.refresh_from_db()
     assert (ticket.status, ticket.uses_left, ledger_sum(ticket)) == ("revoked", 0, 0)
     # a booking made before stays; cancelling it later gives nothing back to a taken-back ticket

@@ -22,8 +22,7 @@ from payments.services import order_cancel, order_mark_paid
 from payments.stripe_events import stripe_event_process
 from payments.tests.stripe_double import StripeDouble
 from tickets.models import MemberTicket, TicketEntry
-from tickets.purchases import ticket_purchase_start
-from tickets.services import ticket_revoke, tickets_expire
+from tickets.services import ticket_purchase_start, ticket_revoke, tickets_expire
 from tickets.tests.factories import TicketTypeFactory, issue_ticket
 
 pytestmark = pytest.mark.django_db
@@ -82,7 +81,7 @@ def test_the_list_shows_the_tickets_on_sale_with_what_they_are(client, member, y
     trial = TicketTypeFactory(
         paid_trial=True, name="体験チケット(有料)", items=[yoga], stores=[store], display_order=2
     )
-    order_mark_paid(order=ticket_purchase_start(member=member, ticket_type=trial))
+    order_mark_paid(order=ticket_purchase_start(member=member, by=member, ticket_type=trial))
     TicketTypeFactory(name="非表示の券", hidden=True)
     TicketTypeFactory(name="商品なしの券", without_product=True)
     off_sale = TicketTypeFactory(name="販売停止の券")
@@ -266,7 +265,7 @@ def test_a_free_trial_is_in_my_tickets_at_once(client, member, yoga):
 def test_over_the_limit_the_purchase_is_refused_with_a_message(client, member):
     # given a free trial the member already took
     trial = TicketTypeFactory(free_trial=True, name="体験チケット(無料)")
-    ticket_purchase_start(member=member, ticket_type=trial)
+    ticket_purchase_start(member=member, by=member, ticket_type=trial)
     buy = reverse("tickets:buy", args=[trial.pk])
     # then the ticket page and the confirmation say so, without a button to go on
     assert "already bought this ticket as many times as allowed" in _body(
@@ -316,7 +315,7 @@ def test_my_tickets_show_uses_expiry_where_and_source(client, member, yoga):
     # given a punch card bought last week at one store, a plan-granted ticket without expiry, and old ones
     yokohama = StoreFactory(name="横浜店")
     card = TicketTypeFactory(name="ヨガ10回券", uses=10, validity_days=90, items=[yoga], stores=[yokohama])
-    bought = order_mark_paid(order=ticket_purchase_start(member=member, ticket_type=card))
+    bought = order_mark_paid(order=ticket_purchase_start(member=member, by=member, ticket_type=card))
     granted = issue_ticket(
         member, TicketTypeFactory(name="月額プラン付与券", uses=4, items=[yoga]), source="grant"
     )
@@ -328,7 +327,10 @@ def test_my_tickets_show_uses_expiry_where_and_source(client, member, yoga):
     )
     tickets_expire(today=date(2027, 6, 1))
     revoked = ticket_revoke(
-        ticket=issue_ticket(member, TicketTypeFactory(name="取消された券")), reason="返金のため"
+        ticket=issue_ticket(member, TicketTypeFactory(name="取消された券")),
+        by=None,
+        system="test",
+        reason="返金のため",
     )
     used_up = issue_ticket(member, TicketTypeFactory(name="使い切った券", uses=1), uses=1)
     MemberTicket.objects.filter(pk=used_up.pk).update(uses_left=0)  # as if its use was taken
@@ -378,11 +380,11 @@ def test_my_tickets_keep_their_query_count_from_1_to_30(client, member, django_a
         for n in range(count):
             kind = kinds[n % 4]
             if n % 5 == 0:
-                order_mark_paid(order=ticket_purchase_start(member=member, ticket_type=kind))
+                order_mark_paid(order=ticket_purchase_start(member=member, by=member, ticket_type=kind))
             else:
                 ticket = issue_ticket(member, kind, valid_from=date(2027, 5, 1 + n % 20))
                 if n % 7 == 0:
-                    ticket_revoke(ticket=ticket, reason="テスト")
+                    ticket_revoke(ticket=ticket, by=None, system="test", reason="テスト")
 
     add(1)
     client.get(WALLET)  # warm up (session)
@@ -434,7 +436,7 @@ def test_my_page_links_to_my_tickets(client, member):
 
 def test_a_purchase_cancelled_by_staff_shows_the_ticket_as_taken_back(client, member):
     trial = TicketTypeFactory(free_trial=True, name="体験チケット(無料)")
-    order = ticket_purchase_start(member=member, ticket_type=trial)
+    order = ticket_purchase_start(member=member, by=member, ticket_type=trial)
     order_cancel(order=order, by=MemberFactory(is_staff=True))
     response = client.get(WALLET)
     assert response.context["current"] == []

@@ -148,7 +148,8 @@ class Command(BaseCommand):
                 minutes=rng.randrange(9 * 60, 20 * 60, 30)
             )
             reservation_create(
-                member=member, item=item, starts_at=start, ends_at=start + timedelta(minutes=60),
+                member=member, by=None, system="benchmark_inventory", item=item, starts_at=start,
+                ends_at=start + timedelta(minutes=60),
                 payment_method="free", channel=Reservation.Channel.ADMIN, now=now,
             )  # fmt: skip
         booking = bookings / (time.perf_counter() - started)

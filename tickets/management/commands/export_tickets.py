@@ -10,9 +10,11 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from core.jobs import job_create, job_run
+from core.jobs import job_run
 from core.models import Job
 from tickets import csv_jobs
+
+SYSTEM = "export_tickets"  # who started the job, in the audit trail
 
 
 class Command(BaseCommand):
@@ -22,11 +24,12 @@ class Command(BaseCommand):
         parser.add_argument("path", type=Path, help="Where to write the CSV file.")
 
     def handle(self, *args, path: Path, **options):
-        job = job_create(kind=csv_jobs.EXPORT_KIND, label=csv_jobs.EXPORT_LABEL)
+        # Run here rather than by a worker, to write the file and print what happened.
+        job = csv_jobs.ticket_export_start(by=None, system=SYSTEM, enqueue=False)
         exported: list[csv_jobs.ExportResult] = []
 
         def work(job, progress):
-            exported.append(csv_jobs.export_ticket_types(progress))
+            exported.append(csv_jobs.ticket_export_run(job, progress))
             return csv_jobs.export_outcome(exported[0])
 
         job = job_run(job.pk, work)

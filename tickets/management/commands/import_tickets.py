@@ -12,9 +12,11 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from core.jobs import job_create, job_run
+from core.jobs import job_run
 from core.models import Job
 from tickets import csv_jobs
+
+SYSTEM = "import_tickets"  # who started the job, in the audit trail
 
 
 class Command(BaseCommand):
@@ -30,17 +32,14 @@ class Command(BaseCommand):
             data = path.read_bytes()
         except OSError as error:
             raise CommandError(f"Cannot read {path}: {error.strerror}") from error
-        job = job_create(
-            kind=csv_jobs.IMPORT_KIND,
-            label=csv_jobs.IMPORT_DRY_RUN_LABEL if dry_run else csv_jobs.IMPORT_LABEL,
-            params={"dry_run": dry_run},
-            input_name=path.name,
-            input_bytes=data,
+        # Run here rather than by a worker, to print each failed row and write the error file.
+        job = csv_jobs.ticket_import_start(
+            by=None, system=SYSTEM, file_name=path.name, data=data, dry_run=dry_run, enqueue=False
         )
         imported: list[csv_jobs.ImportResult] = []
 
         def work(job, progress):
-            imported.append(csv_jobs.import_ticket_types(data, dry_run=dry_run, progress=progress))
+            imported.append(csv_jobs.ticket_import_run(job, progress))
             return csv_jobs.import_outcome(imported[0])
 
         job = job_run(job.pk, work)
