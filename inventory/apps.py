@@ -10,7 +10,6 @@ class InventoryConfig(AppConfig):
         from inventory import payment_methods
 
         payment_methods.register(payment_methods.FreeBooking())
-        payment_methods.register(payment_methods.AtCounter())
 
         from members.mypage import Section, register_section
 

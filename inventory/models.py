@@ -229,6 +229,14 @@ class Item(TimeStampedModel):
         default=False,
         help_text=_("Use this item's own reservation settings instead of the general ones (個別予約設定)."),
     )
+    counter_payment_allowed = models.BooleanField(
+        _("members may pay at the counter for this item"),
+        default=True,
+        help_text=_(
+            "Offered only while the shop's payment settings also allow paying at the counter; switch it off "
+            "for items that must be paid in advance."
+        ),
+    )
 
     class Meta:
         verbose_name = _("item")

@@ -1,6 +1,7 @@
 """How a reservation is paid is pluggable (ARCHITECTURE.md): inventory defines the interface and registers
-"free" and "at the counter"; payments registers "card", tickets "ticket", plans "plan allowance" from their
-AppConfig.ready(). inventory never imports those apps."""
+"free"; payments registers "card" and "at the counter" (a counter booking makes an order, which only payments
+can), tickets "ticket", plans "plan allowance" from their AppConfig.ready(). inventory never imports those
+apps."""
 
 from __future__ import annotations
 
@@ -146,25 +147,6 @@ class FreeBooking(PaymentMethod):
 
     def no_show(self, *, reservation, now) -> None:
         """Nothing was taken, so nothing is kept."""
-
-
-class AtCounter(PaymentMethod):
-    """Paid at the store on the day: the booking is confirmed now, staff record the payment there."""
-
-    key = "counter"
-    label = _("Pay at the counter")
-
-    def is_available(self, *, item, member, price_yen: int) -> bool:
-        return price_yen > 0
-
-    def authorise(self, *, reservation, now, option: str = "") -> Authorisation:
-        return Authorisation(confirmed=True)
-
-    def release(self, *, reservation, now, by=None, refund=None) -> None:
-        """Nothing was paid yet (the money is taken at the counter on the day)."""
-
-    def no_show(self, *, reservation, now) -> None:
-        """Nothing was paid; collecting a no-show fee is the shop's business at the counter."""
 
 
 def hold_until(now: datetime, minutes: int) -> datetime:

@@ -10,10 +10,13 @@ class PaymentsConfig(AppConfig):
     def ready(self):
         from inventory import payment_methods
         from payments import registry
+        from payments.counter import AtCounter
         from payments.models import OrderLine
         from payments.pricing import MemberDiscountStep
         from payments.reservations import CardPayment, ReservationFulfiller
 
+        # Counter before card: the booking form lists the methods in the order they were registered.
+        payment_methods.register(AtCounter())
         payment_methods.register(CardPayment())
         registry.register_fulfiller(OrderLine.Kind.RESERVATION, ReservationFulfiller())
         registry.register_fulfiller(OrderLine.Kind.PRODUCT, registry.product_lines)

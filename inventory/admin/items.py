@@ -152,7 +152,7 @@ class ItemAdmin(admin.ModelAdmin):
         (
             _("Price settings"),
             {
-                "fields": ("display_price", "price_type"),
+                "fields": ("display_price", "price_type", "counter_payment_allowed"),
                 "description": _(
                     "Per time unit: the cheapest combination of units that covers the booking is charged. "
                     "Per weekday: rules are checked from the top (lowest order first) and the first rule "

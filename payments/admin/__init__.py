@@ -1,3 +1,4 @@
-"""Staff admin of payments, one module per concept: products, orders (and refunds), Stripe events."""
+"""Staff admin of payments, one module per concept: products, orders (and refunds; counter sales in
+counter.py), Stripe events, the shop's payment settings."""
 
-from payments.admin import events, orders, products  # noqa: F401 - registers the model admins
+from payments.admin import events, orders, products, settings  # noqa: F401 - registers the model admins

@@ -25,6 +25,7 @@ from core.admin_operations import StaffOperation, StaffOperationsMixin
 from core.exceptions import DomainError
 from core.templatetags.core_tags import yen
 from payments import services
+from payments.admin import counter as counter_admin
 from payments.models import Order, OrderLine, Refund
 
 # ---------------------------------------------------------------------------------------------------------
@@ -33,29 +34,7 @@ from payments.models import Order, OrderLine, Refund
 
 
 OPERATIONS = {
-    "mark_paid": StaffOperation(
-        key="mark_paid",
-        label=_("Mark as paid (入金)"),
-        title=_("Mark orders as paid (入金)"),
-        question=_(
-            "Record that the money for these orders was received at the counter? Each order is then "
-            "fulfilled: its reservations are confirmed and what it sells is delivered. Card orders normally "
-            "become paid by themselves when the card payment completes; mark one here only if the member "
-            "paid at the counter instead."
-        ),
-        button=_("Yes, the money was received"),
-        done=lambda n: (
-            ngettext("%(count)d order was marked as paid.", "%(count)d orders were marked as paid.", n)
-            % {"count": n}
-        ),
-        run=lambda order, request, form: services.order_mark_paid_at_counter(order=order),
-        possible=lambda order: order.status == Order.Status.PENDING,
-        skip=lambda order: (
-            gettext("Order #%(number)s was already paid.") % {"number": order.pk}
-            if order.status == Order.Status.PAID
-            else None
-        ),
-    ),
+    **counter_admin.OPERATIONS,  # "mark_paid" (received at the counter, asks how) and "settle_no_show"
     "cancel": StaffOperation(
         key="cancel",
         label=_("Cancel this order"),
@@ -162,14 +141,14 @@ class OrderAdmin(StaffOperationsMixin, admin.ModelAdmin):
         "created_at",
     )
     list_display_links = ("number",)
-    list_filter = ("status", "payment_method", "created_at", "paid_at")
+    list_filter = ("status", "payment_method", counter_admin.UnpaidAtCounterFilter, "created_at", "paid_at")
     list_select_related = ("member",)
     search_fields = ("member__email", "member__name")
     search_help_text = _("Member e-mail or name, or the order number (#123).")
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
     actions = ("mark_paid_selected", "cancel_selected")
-    inlines = (OrderLineInline, RefundInline)
+    inlines = (OrderLineInline, counter_admin.PaymentInline, RefundInline)
     fieldsets = (
         (
             _("Order"),
