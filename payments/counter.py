@@ -26,10 +26,22 @@ from django.utils.translation import gettext_lazy as _
 from core.audit import audit_log
 from inventory.exceptions import PaymentMethodError
 from inventory.models import Item, Reservation
-from inventory.payment_methods import Authorisation, PaymentMethod
+from inventory.payment_methods import Authorisation, Charge, PaymentMethod, RefundChoice
+from payments import pricing
 from payments.exceptions import OrderError
-from payments.models import Order, OrderLine, Payment, PaymentSettings
-from payments.services import LineDraft, order_cancel, order_create, order_mark_paid
+from payments.models import Order, OrderLine, Payment, PaymentSettings, Refund
+from payments.services import (
+    LineDraft,
+    order_cancel,
+    order_create,
+    order_lock,
+    order_mark_paid,
+    order_refund_needed_set,
+    refund_execute_on_commit,
+    refund_request,
+    refundable_left,
+)
+from payments.services.refunds import shop_text
 
 
 class CounterPaymentError(OrderError):
@@ -59,23 +71,57 @@ class AtCounter(PaymentMethod):
         counter_order_create(reservation=reservation, now=now)
         return Authorisation(confirmed=True)
 
-    def release(self, *, reservation: Reservation, now, by=None, refund=None) -> None:
-        """A booking cancelled before it was paid takes its pending order with it. Money already received
-        for it (paid in advance at the counter) stays on the order: staff record a refund of it there."""
-        for order in _orders_of(reservation).filter(status=Order.Status.PENDING).order_by("pk"):
+    def release(self, *, reservation: Reservation, now, by=None, refund: RefundChoice | None = None) -> None:
+        """Inside the cancellation's transaction. A booking cancelled before it was paid takes its pending
+        order with it. One already paid at the counter (in advance) has its order cancelled too (the booking
+        is already being undone, so undo=False), and its money:
+        - staff answered "refund, and how much?" (`refund`): that amount is recorded as refunded (0: kept),
+          handed back at the counter — nothing is sent anywhere;
+        - a member's cancel (no answer): cash cannot go back by itself whatever the refund policy, so the
+          order is flagged 要返金 for staff, and the member told so. Nothing is silent."""
+        orders = _orders_of(reservation).order_by("pk")
+        for order in orders.filter(status=Order.Status.PENDING):
             order_cancel(order=order, by=by, now=now, undo=False)
+        for order in orders.filter(status=Order.Status.PAID):
+            order_cancel(order=order, by=by, now=now, undo=False)
+            if refund is None:
+                order_refund_needed_set(order=order, by=by, now=now)
+            elif refund.amount_yen > 0:
+                requested = refund_request(
+                    order=order,
+                    amount_yen=refund.amount_yen,
+                    reason=refund.reason or shop_text("Cancelled by the shop"),
+                    by=by,
+                    source=Refund.Source.STAFF,
+                    now=now,
+                )
+                refund_execute_on_commit(requested, by=by)
 
     def no_show(self, *, reservation: Reservation, now) -> None:
         """The pending order stays for staff to settle: received (the member paid a no-show fee) or
         cancelled (the default), from the list of unpaid counter orders of past bookings."""
 
     def refundable_yen(self, *, reservation: Reservation) -> int:
-        """Money received at the counter for this booking and not refunded yet. A counter refund is only
-        recorded (the money is handed back at the store), never sent anywhere."""
-        return sum(
-            order.total_yen - order.refunded_yen
-            for order in _orders_of(reservation).filter(status=Order.Status.PAID)
+        """Money received at the counter for this booking and not refunded yet (nothing while it is unpaid).
+        A counter refund is only recorded (the money is handed back at the store), never sent anywhere."""
+        paid = _orders_of(reservation).filter(status=Order.Status.PAID)
+        return sum(refundable_left(order) for order in paid)
+
+    def price_lines(self, *, member, item, quote) -> Charge:
+        # The line `authorise` orders, priced by the pipeline that prices that order (the member discount is
+        # a card checkout's only), so the counter total on the confirmation page is what the order asks.
+        draft = pricing.price_draft(
+            member=member,
+            lines=[
+                LineDraft(
+                    kind=OrderLine.Kind.RESERVATION,
+                    description=str(item.name),
+                    unit_price_yen=quote.total_yen,
+                )
+            ],
+            payment_method=Order.Method.COUNTER,
         )
+        return pricing.charge_shown(draft=draft, label=gettext("Booking price"), details=quote.lines)
 
 
 def _orders_of(reservation: Reservation) -> QuerySet[Order]:
@@ -161,7 +207,7 @@ def _check_receivable(order: Order) -> None:
 
 @transaction.atomic
 def _receive(*, order: Order, how: str, by, now: datetime) -> Payment:
-    order = Order.objects.select_for_update().get(pk=order.pk)
+    order = order_lock(order)  # its reservations first, as every path that locks both does
     _check_receivable(order)
     payment = Payment.objects.create(
         order=order,
@@ -224,7 +270,7 @@ def counter_no_show_settle(
     nothing is owed and the order is cancelled. The booking is already a no-show, so cancelling the order
     takes nothing back (undo=False)."""
     now = now or timezone.now()
-    locked = Order.objects.select_for_update().get(pk=order.pk)
+    locked = order_lock(order)
     if no_show_of(locked) is None:
         raise CounterPaymentError(
             gettext("Order #%(number)s is not an unpaid counter order of a no-show.") % {"number": order.pk}

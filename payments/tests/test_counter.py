@@ -16,7 +16,9 @@ from core.models import AuditEntry
 from inventory import payment_methods
 from inventory.exceptions import BookingError
 from inventory.models import Reservation
+from inventory.payment_methods import RefundChoice
 from inventory.services import (
+    booking_preview,
     reservation_cancel,
     reservation_complete,
     reservation_create,
@@ -31,9 +33,9 @@ from payments.counter import (
     counter_payment_receive,
     past_unpaid_counter_orders,
 )
-from payments.models import Order, OrderLine, Payment, PaymentSettings
+from payments.models import Order, OrderLine, Payment, PaymentSettings, Refund
 from payments.reservations import order_for_reservation
-from payments.services import LineDraft, order_cancel, order_create
+from payments.services import LineDraft, order_cancel, order_create, refund_request
 
 pytestmark = pytest.mark.django_db
 
@@ -93,6 +95,17 @@ def test_a_counter_booking_is_confirmed_and_makes_a_pending_counter_order_at_its
     # the booking is delivered already (confirmed at booking): receiving the money only records it
     assert line.fulfilled_at == NOW
     assert not Payment.objects.exists()
+
+
+def test_the_counter_price_shown_before_booking_is_what_its_order_asks(item):
+    # given a member whose discount applies to card checkouts only
+    member = MemberFactory(member_discount_pct=10)
+    quote = booking_preview(item=item, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "12:00"), now=NOW)
+    # when the confirmation page shows the counter's price, and the member then books at the counter
+    shown = payment_methods.get("counter").price_lines(member=member, item=item, quote=quote)
+    order = order_for_reservation(book(item, member))
+    # then what was shown is what the order asks
+    assert shown.total_yen == order.total_yen == 2000
 
 
 @pytest.mark.parametrize("switched_off", ["shop", "item"])
@@ -279,8 +292,44 @@ def test_what_can_be_refunded_is_the_money_received_less_what_was_refunded(item,
     order = order_for_reservation(reservation)
     counter_payment_receive(order=order, how="cash", by=staff, now=NOW)
     assert counter.refundable_yen(reservation=reservation) == 2000
-    Order.objects.filter(pk=order.pk).update(refunded_yen=500)  # a refund recorded by the refund service
+    refund_request(order=order, amount_yen=500, reason="一部返金", by=staff, now=NOW)
     assert counter.refundable_yen(reservation=reservation) == 1500
+
+
+def test_a_member_cancelling_a_booking_paid_in_advance_flags_it_for_staff_to_refund(item, staff):
+    # given a booking the member paid in advance at the counter
+    member = MemberFactory()
+    reservation = book(item, member)
+    order = order_for_reservation(reservation)
+    counter_payment_receive(order=order, how="cash", by=staff, now=NOW)
+    # when the member cancels it before the deadline (cash cannot go back by itself, whatever the policy)
+    reservation_cancel(reservation=reservation, by=member, now=NOW)
+    # then the order is cancelled and flagged 要返金 for staff; nothing was refunded silently
+    order.refresh_from_db()
+    assert (order.status, order.refund_needed) == (Order.Status.CANCELLED, True)
+    assert not Refund.objects.exists()
+
+
+def test_staff_cancelling_a_booking_paid_at_the_counter_record_the_refund_they_hand_back(
+    item, staff, django_capture_on_commit_callbacks
+):
+    # given a booking paid in advance at the counter
+    reservation = book(item)
+    order = order_for_reservation(reservation)
+    counter_payment_receive(order=order, how="cash", by=staff, now=NOW)
+    # when staff cancel it and answer "refund ¥1,500"
+    with django_capture_on_commit_callbacks(execute=True):
+        reservation_cancel(
+            reservation=reservation, by=staff, as_staff=True, now=NOW,
+            refund=RefundChoice(amount_yen=1500, reason="店舗都合"),
+        )  # fmt: skip
+    # then the refund is recorded against the counter payment, sent nowhere, and the order is cancelled
+    refund = Refund.objects.get()
+    assert (refund.amount_yen, refund.state, refund.stripe_refund_id) == (1500, Refund.State.SUCCEEDED, "")
+    assert refund.payment.provider == Payment.Provider.COUNTER
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELLED
+    assert payment_methods.get("counter").refundable_yen(reservation=reservation) == 0
 
 
 # --- unpaid counter orders of past bookings ---------------------------------------------------------
