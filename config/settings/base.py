@@ -185,6 +185,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "core.tasks.sweep_stale_jobs",
         "schedule": 60 * 10,
     },
+    # Refunds and card payments left created / pending (a crash between our commit and Stripe's answer, a
+    # webhook that never came) are settled against Stripe.
+    "reconcile-payments": {
+        "task": "payments.tasks.reconcile_payments",
+        "schedule": 60 * 10,
+    },
     "release-unpaid-reservations": {
         "task": "inventory.tasks.release_unpaid_reservations",
         "schedule": 60 * 5,

@@ -22,7 +22,8 @@ def paid_order():
     ReservationSettingsFactory()
     item = ItemFactory(units=[(60, 1000)], stock=1)
     reservation = reservation_create(
-        member=(booker := MemberFactory()), by=booker, item=item, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "12:00"),
+        member=(booker := MemberFactory()), by=booker, item=item, starts_at=jst(MONDAY, "10:00"),
+        ends_at=jst(MONDAY, "12:00"),
         payment_method="card", now=NOW,
     )  # fmt: skip
     order = order_for_reservation(reservation)
@@ -100,7 +101,8 @@ def _pending_card_order_with_session():
     ReservationSettingsFactory()
     item = ItemFactory(units=[(60, 1000)], stock=1)
     reservation = reservation_create(
-        member=(booker := MemberFactory()), by=booker, item=item, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "11:00"),
+        member=(booker := MemberFactory()), by=booker, item=item, starts_at=jst(MONDAY, "10:00"),
+        ends_at=jst(MONDAY, "11:00"),
         payment_method="card", now=NOW,
     )  # fmt: skip
     order = order_for_reservation(reservation)

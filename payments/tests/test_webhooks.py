@@ -61,7 +61,8 @@ def card_booking():
     ReservationSettingsFactory()
     item = ItemFactory(units=[(60, 1000)], stock=1)
     reservation = reservation_create(
-        member=(booker := MemberFactory()), by=booker, item=item, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "12:00"),
+        member=(booker := MemberFactory()), by=booker, item=item, starts_at=jst(MONDAY, "10:00"),
+        ends_at=jst(MONDAY, "12:00"),
         payment_method="card", now=NOW,
     )  # fmt: skip
     return reservation, order_for_reservation(reservation)
