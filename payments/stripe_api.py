@@ -74,8 +74,9 @@ def checkout_session_create(
     )
 
 
-def checkout_session_retrieve(session_id: str) -> stripe.checkout.Session:
-    return client().v1.checkout.sessions.retrieve(session_id)
+def checkout_session_retrieve(session_id: str) -> dict:
+    """A Checkout Session as Stripe has it now (status open / complete / expired), as a plain dict."""
+    return client().v1.checkout.sessions.retrieve(session_id).to_dict()
 
 
 def refund_create(
