@@ -98,7 +98,9 @@ def buy(request, pk: int):
     ticket_type = get_object_or_404(_on_sale(), pk=pk)
     if request.method == "POST" and request.POST.get("step") == "buy":
         try:
-            order = purchases.ticket_purchase_start(member=request.user, ticket_type=ticket_type)
+            order = services.ticket_purchase_start(
+                member=request.user, ticket_type=ticket_type, by=request.user
+            )
         except DomainError as error:
             messages.error(request, error.message)
             return redirect("tickets:detail", pk=ticket_type.pk)
