@@ -8,11 +8,14 @@ model forms; a product that an order line refers to cannot be deleted (set it of
 
 from __future__ import annotations
 
+import dataclasses
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -33,6 +36,14 @@ from payments.models import Order, OrderLine, Refund
 # ---------------------------------------------------------------------------------------------------------
 
 
+class NoRefundForm(forms.Form):
+    note = forms.CharField(label=_("Why no refund"), max_length=200)
+
+
+class CancelReasonForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=200, required=False)
+
+
 OPERATIONS = {
     **counter_admin.OPERATIONS,  # "mark_paid" (received at the counter, asks how) and "settle_no_show"
     "cancel": StaffOperation(
@@ -41,13 +52,13 @@ OPERATIONS = {
         title=_("Cancel orders"),
         question=_(
             "Cancel these orders? What they delivered is taken back (their reservations are cancelled). "
-            "Cancelling does not return money: refund a card payment separately."
+            "For an order that was paid, say whether to refund the money and how much."
         ),
         button=_("Yes, cancel them"),
         done=lambda n: (
             ngettext("%(count)d order was cancelled.", "%(count)d orders were cancelled.", n) % {"count": n}
         ),
-        run=lambda order, request, form: services.order_cancel(order=order, by=request.user),
+        run=lambda order, request, form: _cancel_and_refund(order, request, form),
         possible=lambda order: order.status in (Order.Status.PENDING, Order.Status.PAID),
         skip=lambda order: (
             gettext("Order #%(number)s was already cancelled.") % {"number": order.pk}
@@ -55,7 +66,83 @@ OPERATIONS = {
             else None
         ),
     ),
+    "no_refund": StaffOperation(
+        key="no_refund",
+        label=_("Decide: no refund (要返金 done)"),
+        title=_("Close the refund question without refunding"),
+        question=_(
+            "These members cancelled paid bookings and the shop decides about refunds (要返金). Record that "
+            "the money is kept (or was settled another way)? To give money back, use Refund… instead."
+        ),
+        button=_("Yes, no refund"),
+        done=lambda n: (
+            ngettext(
+                "%(count)d order no longer needs a refund decision.",
+                "%(count)d orders no longer need a refund decision.",
+                n,
+            )
+            % {"count": n}
+        ),
+        run=lambda order, request, form: services.order_refund_needed_clear(
+            order=order, by=request.user, note=form.cleaned_data["note"]
+        ),
+        possible=lambda order: order.refund_needed,
+        form_class=NoRefundForm,
+    ),
 }
+
+
+def cancel_form_for(orders) -> type[forms.Form]:
+    """The cancel question's form: for paid orders, whether to refund and how much (one order: the amount,
+    everything refundable by default, 0 keeps the money; several: each in full, or none)."""
+    refundable = [left for left in (_refundable(order) for order in orders) if left > 0]
+    if not refundable:
+        return CancelReasonForm
+    if len(orders) == 1:
+        field = forms.IntegerField(
+            label=_("refund (yen)"),
+            min_value=0,
+            max_value=refundable[0],
+            initial=refundable[0],
+            help_text=_("%(amount)s was paid and can be refunded. 0 keeps the money (no refund).")
+            % {"amount": yen(refundable[0])},
+        )
+        return type("CancelAndRefundForm", (CancelReasonForm,), {"refund_yen": field})
+    field = forms.ChoiceField(
+        label=_("refund"),
+        choices=[
+            ("full", _("Refund what each paid order can still refund, in full")),
+            ("none", _("Keep the money (no refund)")),
+        ],
+        initial="full",
+        widget=forms.RadioSelect,
+    )
+    return type("CancelAndRefundAllForm", (CancelReasonForm,), {"refund": field})
+
+
+def _refundable(order: Order) -> int:
+    return services.refundable_left(order) if order.status == Order.Status.PAID else 0
+
+
+def _cancel_and_refund(order: Order, request, form) -> Order:
+    """Cancel, then (a paid order, staff said so) request the refund in the same transaction; it is sent
+    after the commit, outside the order's lock."""
+    data = form.cleaned_data if form is not None else {}
+    amount = data.get("refund_yen")
+    if amount is None:
+        amount = _refundable(order) if data.get("refund") == "full" else 0
+    with transaction.atomic():
+        paid = order.status == Order.Status.PAID
+        order = services.order_cancel(order=order, by=request.user)
+        if paid and amount > 0:
+            refund = services.refund_request(
+                order=order,
+                amount_yen=amount,
+                reason=data.get("reason") or gettext("Order cancelled by the shop"),
+                by=request.user,
+            )
+            services.refund_execute_on_commit(refund, by=request.user)
+    return order
 
 
 class RefundForm(forms.Form):
@@ -67,7 +154,17 @@ class RefundInline(admin.TabularInline):
     model = Refund
     extra = 0
     can_delete = False
-    fields = ("created_at", "amount_yen", "reason", "created_by", "stripe_refund_id")
+    fields = (
+        "created_at",
+        "state",
+        "source",
+        "amount_yen",
+        "reason",
+        "created_by",
+        "stripe_refund_id",
+        "finished_at",
+        "error",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -134,20 +231,27 @@ class OrderAdmin(StaffOperationsMixin, admin.ModelAdmin):
     list_display = (
         "number",
         "member_display",
-        "status",
+        "status_display",
         "payment_method",
         "total_display",
         "paid_at",
         "created_at",
     )
     list_display_links = ("number",)
-    list_filter = ("status", "payment_method", counter_admin.UnpaidAtCounterFilter, "created_at", "paid_at")
+    list_filter = (
+        "status",
+        "refund_needed",
+        "payment_method",
+        counter_admin.UnpaidAtCounterFilter,
+        "created_at",
+        "paid_at",
+    )
     list_select_related = ("member",)
     search_fields = ("member__email", "member__name")
     search_help_text = _("Member e-mail or name, or the order number (#123).")
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
-    actions = ("mark_paid_selected", "cancel_selected")
+    actions = ("mark_paid_selected", "cancel_selected", "no_refund_selected")
     inlines = (OrderLineInline, counter_admin.PaymentInline, RefundInline)
     fieldsets = (
         (
@@ -208,6 +312,17 @@ class OrderAdmin(StaffOperationsMixin, admin.ModelAdmin):
     @admin.display(description=_("member"), ordering="member__email")
     def member_display(self, obj: Order) -> str:
         return format_html("{}<br><small>{}</small>", obj.member.name, obj.member.email)
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_display(self, obj: Order) -> str:
+        """The status, with a 要返金 badge when staff must decide about a refund."""
+        if obj.refund_needed:
+            return format_html(
+                '{} <strong class="badge refund-needed" style="color:#ba2121">{}</strong>',
+                obj.get_status_display(),
+                gettext("Refund needed (要返金)"),
+            )
+        return obj.get_status_display()
 
     @admin.display(description=_("subtotal"))
     def subtotal_display(self, obj: Order) -> str:
@@ -271,6 +386,18 @@ class OrderAdmin(StaffOperationsMixin, admin.ModelAdmin):
     def cancel_selected(self, request, queryset):
         return self.operate(request, queryset, OPERATIONS["cancel"], action="cancel_selected")
 
+    @admin.action(
+        description=_("Decide: no refund for the selected orders (要返金)…"), permissions=["change"]
+    )
+    def no_refund_selected(self, request, queryset):
+        return self.operate(request, queryset, OPERATIONS["no_refund"], action="no_refund_selected")
+
+    def operate(self, request, queryset, operation, *, action=None, ask=False):
+        # The cancel question asks about money too, for the orders at hand (see cancel_form_for).
+        if operation.key == "cancel":
+            operation = dataclasses.replace(operation, form_class=cancel_form_for(list(queryset)))
+        return super().operate(request, queryset, operation, action=action, ask=ask)
+
     operations = OPERATIONS
     operation_template = "admin/payments/order/confirm_operation.html"
 
@@ -298,25 +425,31 @@ class OrderAdmin(StaffOperationsMixin, admin.ModelAdmin):
         extra = {}
         if order is not None and self.has_change_permission(request):
             extra["operations"] = self.operation_buttons(request, order)
-            if order.status == Order.Status.PAID and order.refunded_yen < order.total_yen:
+            if (
+                order.paid_at is not None
+                and services.refundable_left(order) > 0
+                and order.status
+                in (Order.Status.PAID, Order.Status.PARTIALLY_CANCELLED, Order.Status.CANCELLED)
+            ):
                 extra["operations"].append(
                     (gettext("Refund…"), reverse("admin:payments_order_refund", args=[order.pk]))
                 )
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     def refund_view(self, request: HttpRequest, object_id: str):
-        """返金: amount and reason on one page, which is also the confirmation; the POST refunds through the
-        service (Stripe for card payments) and reports a refusal next to the field."""
+        """返金: amount and reason on one page, which is also the confirmation. The POST requests the refund
+        (a committed row), then sends it outside the order's lock; the page says what Stripe answered. A
+        refusal is reported next to the field."""
         order = self.get_object(request, unquote(object_id))
         if order is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         if not self.has_change_permission(request):
             raise PermissionDenied
-        left = order.total_yen - order.refunded_yen
+        left = services.refundable_left(order)
         form = RefundForm(request.POST or None, initial={"amount_yen": left})
         if request.method == "POST" and form.is_valid():
             try:
-                services.order_refund(
+                refund = services.refund_request(
                     order=order,
                     amount_yen=form.cleaned_data["amount_yen"],
                     reason=form.cleaned_data["reason"],
@@ -325,12 +458,8 @@ class OrderAdmin(StaffOperationsMixin, admin.ModelAdmin):
             except DomainError as error:
                 form.add_error(error.field if error.field in form.fields else None, error.message)
             else:
-                self.message_user(
-                    request,
-                    gettext("¥%(amount)s was refunded on order #%(number)s.")
-                    % {"amount": f"{form.cleaned_data['amount_yen']:,}", "number": order.pk},
-                    messages.SUCCESS,
-                )
+                refund = services.refund_execute(refund=refund, by=request.user)
+                self.message_user(request, *_refund_outcome(refund))
                 return redirect(reverse("admin:payments_order_change", args=[order.pk]))
         context = {
             **self.admin_site.each_context(request),
@@ -347,6 +476,35 @@ class OrderAdmin(StaffOperationsMixin, admin.ModelAdmin):
             "back_url": reverse("admin:payments_order_change", args=[order.pk]),
         }
         return TemplateResponse(request, "admin/payments/order/refund.html", context)
+
+
+def _refund_outcome(refund: Refund) -> tuple[str, int]:
+    values = {"amount": f"{refund.amount_yen:,}", "number": refund.order_id}
+    if refund.state == Refund.State.SUCCEEDED:
+        return gettext("¥%(amount)s was refunded on order #%(number)s.") % values, messages.SUCCESS
+    if refund.state == Refund.State.SUPERSEDED:
+        return (
+            gettext(
+                "Order #%(number)s had already been refunded at Stripe (in its dashboard); nothing more was "
+                "sent. The refund found there is recorded."
+            )
+            % values,
+            messages.WARNING,
+        )
+    if refund.state == Refund.State.FAILED:
+        return (
+            gettext("Stripe refused the refund of ¥%(amount)s on order #%(number)s: %(error)s")
+            % {**values, "error": refund.error},
+            messages.ERROR,
+        )
+    return (
+        gettext(
+            "The refund of ¥%(amount)s on order #%(number)s is on its way; Stripe has not confirmed it "
+            "yet. It is checked again automatically."
+        )
+        % values,
+        messages.WARNING,
+    )
 
 
 def _minus(amount: int) -> str:
