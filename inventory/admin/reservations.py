@@ -166,7 +166,9 @@ OPERATIONS = {
             )
             % {"count": n}
         ),
-        run=lambda reservation, request, form: services.reservation_complete(reservation=reservation),
+        run=lambda reservation, request, form: services.reservation_complete(
+            reservation=reservation, by=request.user
+        ),
         possible=lambda reservation: _started_and_confirmed(reservation),
         confirm=False,
     ),
@@ -180,7 +182,9 @@ OPERATIONS = {
             ngettext("%(count)d reservation was confirmed.", "%(count)d reservations were confirmed.", n)
             % {"count": n}
         ),
-        run=lambda reservation, request, form: services.reservation_confirm(reservation=reservation),
+        run=lambda reservation, request, form: services.reservation_confirm(
+            reservation=reservation, by=request.user
+        ),
         possible=lambda reservation: reservation.status == Reservation.Status.TENTATIVE,
         confirm=False,
     ),
