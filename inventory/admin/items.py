@@ -260,7 +260,7 @@ class ItemAdmin(admin.ModelAdmin):
 
     def _duplicate(self, request: HttpRequest, item: Item) -> Item | None:
         try:
-            copy = services.item_duplicate(item=item)
+            copy = services.item_duplicate(item=item, by=request.user)
         except DomainError as error:
             self.message_user(request, str(error), messages.ERROR)
             return None
@@ -297,7 +297,7 @@ class ItemAdmin(admin.ModelAdmin):
                 return HttpResponseNotAllowed(["POST"])
             if not self.has_change_permission(request, item):
                 raise PermissionDenied
-            existing = services.item_own_settings_enable(item=item)
+            existing = services.item_own_settings_enable(item=item, by=request.user)
             self.message_user(
                 request,
                 gettext(

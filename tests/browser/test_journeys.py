@@ -29,7 +29,9 @@ def test_a_member_logs_in_books_a_lesson_with_a_ticket_and_cancels_it(page, live
     yoga = ItemFactory(name="はじめてのヨガ", units=[(60, 2500)], stock=5)
     member = MemberFactory(email="yoga@example.com")
     kind = TicketTypeFactory(name="ヨガ5回券", uses=5, items=[yoga])
-    ticket = services.ticket_issue(member=member, ticket_type=kind, source=MemberTicket.Source.MANUAL)
+    ticket = services.ticket_issue(
+        member=member, ticket_type=kind, source=MemberTicket.Source.MANUAL, by=None, system="test_setup"
+    )
     day = timezone.localdate() + timedelta(days=7)
 
     # when they log in and ask for the price of a lesson next week
