@@ -152,6 +152,17 @@ class AuditedLogEntryManager(LogEntryManager):
         audit_admin_log_entries([logged] if single_object else list(logged))
         return logged
 
+    def deconstruct(self):
+        # Installed at startup on Django's own model: to migrations it is still Django's manager, so
+        # `makemigrations` sees no change to the admin app.
+        as_manager, _path, qs_class, args, kwargs = super().deconstruct()
+        return as_manager, "django.contrib.admin.models.LogEntryManager", qs_class, args, kwargs
+
+    def __eq__(self, other):
+        return isinstance(other, LogEntryManager) and self._constructor_args == other._constructor_args
+
+    __hash__ = LogEntryManager.__hash__
+
 
 def install_admin_log_auditing() -> None:
     manager = LogEntry._meta.default_manager
