@@ -90,6 +90,16 @@ class PaymentMethod:
         they cancel); 0 for methods that take no money."""
         return 0
 
+    def cancel_note(self, *, reservation: Reservation) -> str | None:
+        """What a member's cancellation does to what they paid, said on the cancel page before they
+        confirm (a refund in full, the shop deciding, a ticket use given back); None: nothing to say."""
+        return None
+
+    def money_note(self, *, reservation: Reservation) -> MoneyNote | None:
+        """Where the booking's money stands (paid, refunded, a refund on its way), with a link to the order,
+        for the member's reservation page; None for methods that take no money."""
+        return None
+
     def price_lines(self, *, member, item, quote: Quote) -> Charge | None:
         """What this method would charge for the booking `quote` prices, line by line, shown on the
         confirmation page for each method offered; its total must be what `authorise` charges (a method
@@ -100,6 +110,15 @@ class PaymentMethod:
             total_yen=quote.total_yen,
             details=tuple(quote.lines),
         )
+
+
+@dataclass(frozen=True)
+class MoneyNote:
+    """A sentence about the booking's money, and where to see more (the order page)."""
+
+    text: str
+    url: str = ""
+    link_label: str = ""
 
 
 @dataclass(frozen=True)

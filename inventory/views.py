@@ -384,17 +384,24 @@ def reservation_list(request):
     )
 
 
-def _method_label(key: str) -> str:
+def _method_of(key: str) -> payment_methods.PaymentMethod | None:
+    """The reservation's payment method (None for a key no app registers any more)."""
     try:
-        return payment_methods.get(key).label
+        return payment_methods.get(key)
     except DomainError:
-        return key
+        return None
+
+
+def _method_label(key: str) -> str:
+    method = _method_of(key)
+    return method.label if method else key
 
 
 @login_required
 def reservation_detail(request, pk: int):
     reservation = get_object_or_404(_own_reservations(request), pk=pk)
     row = _rows([reservation], timezone.now())[0]
+    method = _method_of(reservation.payment_method)
     return render(
         request,
         "site/inventory/reservation_detail.html",
@@ -403,6 +410,7 @@ def reservation_detail(request, pk: int):
             "reservation": reservation,
             "breakdown": reservation.price_breakdown or {},
             "payment_method_label": _method_label(reservation.payment_method),
+            "money_note": method.money_note(reservation=reservation) if method else None,
         },
     )
 
@@ -421,11 +429,21 @@ def reservation_cancel(request, pk: int):
         except DomainError as error:
             form.add_error(None, str(error.message))
         else:
-            messages.success(request, gettext("Your reservation has been cancelled."))
+            # What happened to the money is said with the cancellation (the refund was sent after commit).
+            method = _method_of(reservation.payment_method)
+            note = method.money_note(reservation=reservation) if method else None
+            done = gettext("Your reservation has been cancelled.")
+            messages.success(request, f"{done} {note.text}" if note else done)
             return redirect(reverse("site:reservation_list"))
     row = _rows([reservation], timezone.now())[0]
+    method = _method_of(reservation.payment_method)
     return render(
         request,
         "site/inventory/reservation_cancel.html",
-        {"form": form, "row": row, "reservation": reservation},
+        {
+            "form": form,
+            "row": row,
+            "reservation": reservation,
+            "cancel_note": method.cancel_note(reservation=reservation) if method else None,
+        },
     )

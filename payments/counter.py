@@ -26,8 +26,8 @@ from django.utils.translation import gettext_lazy as _
 from core.audit import audit_log
 from inventory.exceptions import PaymentMethodError
 from inventory.models import Item, Reservation
-from inventory.payment_methods import Authorisation, Charge, PaymentMethod, RefundChoice
-from payments import pricing
+from inventory.payment_methods import Authorisation, Charge, MoneyNote, PaymentMethod, RefundChoice
+from payments import money_notes, pricing
 from payments.exceptions import OrderError
 from payments.models import Order, OrderLine, Payment, PaymentSettings, Refund
 from payments.services import (
@@ -100,6 +100,13 @@ class AtCounter(PaymentMethod):
     def no_show(self, *, reservation: Reservation, now) -> None:
         """The pending order stays for staff to settle: received (the member paid a no-show fee) or
         cancelled (the default), from the list of unpaid counter orders of past bookings."""
+
+    def cancel_note(self, *, reservation: Reservation) -> str | None:
+        # Cash handed over at the store cannot go back by itself: the shop always decides.
+        return money_notes.cancel_note(reservation=reservation, automatic_refund=False)
+
+    def money_note(self, *, reservation: Reservation) -> MoneyNote | None:
+        return money_notes.money_note(reservation=reservation)
 
     def refundable_yen(self, *, reservation: Reservation) -> int:
         """Money received at the counter for this booking and not refunded yet (nothing while it is unpaid).

@@ -13,8 +13,8 @@ from django.utils.translation import gettext_lazy as _
 
 from inventory import services as inventory_services
 from inventory.models import Reservation
-from inventory.payment_methods import Authorisation, Charge, PaymentMethod, RefundChoice
-from payments import pricing
+from inventory.payment_methods import Authorisation, Charge, MoneyNote, PaymentMethod, RefundChoice
+from payments import money_notes, pricing
 from payments.exceptions import FulfilmentError
 from payments.models import Order, OrderLine, PaymentSettings, Refund
 from payments.registry import Fulfiller
@@ -109,6 +109,12 @@ class CardPayment(PaymentMethod):
 
     def no_show(self, *, reservation: Reservation, now) -> None:
         """A no-show keeps the card payment: nothing is refunded or released."""
+
+    def cancel_note(self, *, reservation: Reservation) -> str | None:
+        return money_notes.cancel_note(reservation=reservation, automatic_refund=True)
+
+    def money_note(self, *, reservation: Reservation) -> MoneyNote | None:
+        return money_notes.money_note(reservation=reservation)
 
     def next_url(self, *, reservation: Reservation) -> str | None:
         order = order_for_reservation(reservation)

@@ -61,6 +61,9 @@ class TicketPayment(PaymentMethod):
         # by=None: a system job released the booking (named on the reservation's own cancellation entry).
         services.ticket_restore(reservation=reservation, by=by, system=RESERVATION_CANCELLED, now=now)
 
+    def cancel_note(self, *, reservation) -> str | None:
+        return gettext("The ticket use this booking took is given back to your ticket.")
+
     def no_show(self, *, reservation, now) -> None:
         """A no-show keeps the ticket's use (seed 000): nothing is given back."""
 

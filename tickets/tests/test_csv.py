@@ -1006,7 +1006,7 @@ def test_the_worker_runs_the_export_and_the_import_started_from_the_admin(client
 
     # then: the worker made the file, reported 〜 and ended partial; the staff member downloads it
     export_job = wait_until_finished(Job.objects.get(kind=csv_jobs.EXPORT_KIND))
-    assert export_job.status == Job.Status.PARTIAL
+    assert export_job.status == Job.Status.PARTIAL, (export_job.messages, export_job.counts)
     assert export_job.counts == {"exported": 2, "replaced_characters": 1}
     exported = download(client, export_job, "result")
     assert exported == export_ticket_types().data

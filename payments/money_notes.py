@@ -1,0 +1,66 @@
+"""What members read about a booking's money (the card and counter payment methods share it): before they
+cancel, what cancelling does to what they paid; on the reservation page, where the money stands, with a
+link to the order. One place, so the two methods never tell a member different things."""
+
+from __future__ import annotations
+
+from django.db.models import Sum
+from django.urls import reverse
+from django.utils.translation import gettext
+
+from core.templatetags.core_tags import yen
+from inventory.models import Reservation
+from inventory.payment_methods import MoneyNote
+from payments.models import Order, PaymentSettings, Refund
+
+
+def booking_order(reservation: Reservation) -> Order | None:
+    return Order.objects.filter(lines__reservation=reservation).order_by("-pk").first()
+
+
+def cancel_note(*, reservation: Reservation, automatic_refund: bool) -> str | None:
+    """`automatic_refund`: whether this method's money goes back by itself under the shop's policy (a card
+    can; cash handed over at the counter cannot)."""
+    order = booking_order(reservation)
+    if order is None:
+        return None
+    if order.status == Order.Status.PENDING:
+        return gettext("Nothing has been paid for this booking yet, so nothing is charged.")
+    if order.status != Order.Status.PAID:
+        return None
+    paid = yen(order.total_yen - order.refunded_yen)
+    if automatic_refund and PaymentSettings.current().refund_policy == PaymentSettings.RefundPolicy.AUTOMATIC:
+        return gettext("Your payment of %(amount)s will be refunded in full to your card.") % {"amount": paid}
+    return gettext("You paid %(amount)s. The shop will contact you about refunding it after you cancel.") % {
+        "amount": paid
+    }
+
+
+def money_note(*, reservation: Reservation) -> MoneyNote | None:
+    order = booking_order(reservation)
+    if order is None:
+        return None
+    refunds = order.refunds.exclude(state__in=(Refund.State.FAILED, Refund.State.SUPERSEDED))
+    done = refunds.filter(state__in=Refund.DONE_STATES).aggregate(total=Sum("amount_yen"))["total"] or 0
+    on_the_way = refunds.filter(state__in=Refund.OPEN_STATES).aggregate(total=Sum("amount_yen"))["total"] or 0
+    if on_the_way:
+        text = gettext("A refund of %(amount)s is on its way.") % {"amount": yen(on_the_way)}
+    elif done:
+        text = gettext("%(amount)s has been refunded.") % {"amount": yen(done)}
+    elif order.refund_needed:
+        text = gettext("The shop will contact you about refunding your payment.")
+    elif order.status == Order.Status.PENDING:
+        text = (
+            gettext("To be paid at the store: %(amount)s.")
+            if order.payment_method == Order.Method.COUNTER
+            else gettext("Not paid yet: %(amount)s.")
+        ) % {"amount": yen(order.total_yen)}
+    elif order.status in (Order.Status.PAID, Order.Status.PARTIALLY_CANCELLED):
+        text = gettext("Paid: %(amount)s.") % {"amount": yen(order.total_yen)}
+    else:
+        text = gettext("The order was cancelled; nothing was paid.")
+    return MoneyNote(
+        text=text,
+        url=reverse("payments:order_detail", args=[order.pk]),
+        link_label=gettext("Order #%(number)s") % {"number": order.pk},
+    )
