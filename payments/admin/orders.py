@@ -378,7 +378,7 @@ class OrderAdmin(StaffOperationsMixin, admin.ModelAdmin):
 
     # --- actions --------------------------------------------------------------------------------------
 
-    @admin.action(description=_("Mark the selected orders as paid (入金)…"), permissions=["change"])
+    @admin.action(description=_("Mark the money received at the counter (入金)…"), permissions=["change"])
     def mark_paid_selected(self, request, queryset):
         return self.operate(request, queryset, OPERATIONS["mark_paid"], action="mark_paid_selected")
 

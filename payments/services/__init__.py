@@ -23,7 +23,6 @@ from payments.services.orders import (
     order_create,
     order_lock,
     order_mark_paid,
-    order_mark_paid_at_counter,
     order_refund_needed_clear,
     order_refund_needed_set,
 )
@@ -50,7 +49,6 @@ __all__ = [
     "order_create",
     "order_lock",
     "order_mark_paid",
-    "order_mark_paid_at_counter",
     "order_refund",
     "order_refund_needed_clear",
     "order_refund_needed_set",

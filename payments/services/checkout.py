@@ -96,7 +96,7 @@ def payment_record_session(
     if payment.stripe_checkout_session_id != session_id:
         payment.stripe_checkout_session_id = session_id
         payment.save(update_fields=["stripe_checkout_session_id", "updated_at"])
-        # The order keeps its latest session too: a counter payment closes it (order_mark_paid_at_counter).
+        # The order keeps its latest session too: a counter payment closes it (counter_payment_receive).
         Order.objects.filter(pk=order.pk).update(stripe_checkout_session_id=session_id)
     if payment.state == Payment.State.CREATED:
         payment.state = Payment.State.PENDING

@@ -96,24 +96,6 @@ def order_lock(order: Order | int) -> Order:
 _locked = order_lock
 
 
-def order_mark_paid_at_counter(*, order: Order, by=None, now: datetime | None = None) -> Order:
-    """Staff recorded the money at the counter (入金). A card order's open Checkout Session is closed
-    first, so the member cannot also pay it by card; if Stripe says it already completed, the card
-    payment stands and the webhook marks the order paid."""
-    from payments import stripe_api
-    from payments.gateway import using_test_gateway
-
-    if (
-        order.payment_method == Order.Method.CARD
-        and order.stripe_checkout_session_id
-        and not using_test_gateway()
-    ) and not stripe_api.checkout_session_expire(order.stripe_checkout_session_id):
-        raise OrderError(
-            gettext("The member already paid this order by card (or is paying now); it will be marked paid.")
-        )
-    return order_mark_paid(order=order, by=by, now=now)
-
-
 @transaction.atomic
 def order_mark_paid(*, order: Order, by=None, now: datetime | None = None, system: str = "") -> Order:
     """入金: pending → paid, then every line is fulfilled in the same transaction. Paying twice (a webhook

@@ -112,22 +112,22 @@ def _pending_card_order_with_session():
 
 
 def test_marking_a_card_order_paid_at_the_counter_closes_its_checkout_session(stripe_api):
-    from payments.services import order_mark_paid_at_counter
+    from payments.counter import counter_payment_receive
 
     order = _pending_card_order_with_session()
-    order_mark_paid_at_counter(order=order, now=NOW)
+    counter_payment_receive(order=order, how="cash", by=MemberFactory(is_staff=True), now=NOW)
     assert stripe_api.requests[-1]["path"] == "/v1/checkout/sessions/cs_open_1/expire"
     order.refresh_from_db()
     assert order.status == Order.Status.PAID
 
 
 def test_a_card_payment_that_already_completed_is_not_marked_paid_twice(stripe_api):
+    from payments.counter import counter_payment_receive
     from payments.exceptions import OrderError
-    from payments.services import order_mark_paid_at_counter
 
     order = _pending_card_order_with_session()
     stripe_api.completed_sessions.add("cs_open_1")
     with pytest.raises(OrderError):
-        order_mark_paid_at_counter(order=order, now=NOW)
+        counter_payment_receive(order=order, how="cash", by=MemberFactory(is_staff=True), now=NOW)
     order.refresh_from_db()
     assert order.status == Order.Status.PENDING

@@ -14,6 +14,7 @@ from django.utils import timezone
 from inventory.models import Reservation
 from inventory.tests.factories import ItemFactory, ReservationSettingsFactory
 from members.tests.factories import PASSWORD, MemberFactory
+from payments.models import Order, Refund
 from tests.browser.conftest import log_in
 from tickets import services
 from tickets.models import MemberTicket, TicketType
@@ -143,3 +144,77 @@ def test_a_member_buys_a_punch_card_by_card_and_finds_it_in_their_tickets(page, 
     wallet = page.locator("main").inner_text()
     assert "ヨガ10回券" in wallet
     assert re.search(r"Uses left\s*10\s*/\s*10", wallet)
+
+
+def test_a_member_pays_a_booking_by_card_cancels_it_and_staff_find_the_refund_in_the_audit_trail(
+    page, live_server
+):
+    # given a 2,500-yen lesson, a member with a 10% member discount the shop shows, and a staff member
+    ReservationSettingsFactory(cancel_deadline_minutes=60)
+    lesson = ItemFactory(name="夜のヨガ", units=[(60, 2500)], stock=5)
+    member = MemberFactory(email="card@example.com", name="山田花子", member_discount_pct=10)
+    staff = MemberFactory(email="staff@example.com", name="店長", is_staff=True, is_superuser=True)
+    day = timezone.localdate() + timedelta(days=7)
+
+    # when the member asks for the price of a lesson next week
+    log_in(page, url="/members/login/", email=member.email, password=PASSWORD)
+    page.goto(f"/items/{lesson.pk}/book/?date={day:%Y-%m-%d}")
+    page.select_option("select[name=start_time]", "19:00")
+    page.select_option("select[name=end_time]", "20:00")
+    page.get_by_role("button", name="Check the price").click()
+
+    # then the card's price is shown with the discount taken off: what the card will be charged
+    card_price = page.locator(".method-price[data-method=card]")
+    assert re.search(r"Member discount \(10%\): -?[−-]?¥250", card_price.inner_text())
+    assert re.search(r"Total \(tax included\)\s*¥2,250", card_price.inner_text())
+
+    # when they book by card and pay through the test gateway
+    page.get_by_label("Card").check()
+    page.get_by_role("button", name="Book now").click()
+    page.get_by_role("button", name="Pay (test: succeeds)").click()
+    page.wait_for_load_state()
+
+    # then the booking is confirmed and the order paid the amount shown
+    reservation = Reservation.objects.get(member=member)
+    assert reservation.status == Reservation.Status.CONFIRMED
+    order = Order.objects.get(lines__reservation=reservation)
+    assert (order.status, order.total_yen) == (Order.Status.PAID, 2250)
+
+    # when they open the cancel page, then it says the payment comes back in full before they confirm
+    page.goto(f"/reservations/{reservation.pk}/cancel/")
+    assert page.get_by_text("Your payment of ¥2,250 will be refunded in full to your card.").is_visible()
+    page.locator("form button[type=submit]").last.click()
+    page.wait_for_load_state()
+
+    # then the refund is made and the order page shows it
+    assert page.get_by_text("Your reservation has been cancelled. ¥2,250 has been refunded.").is_visible()
+    page.goto(f"/reservations/{reservation.pk}/")
+    page.locator("#money-note a").click()
+    page.wait_for_url(re.compile(rf"/orders/{order.pk}/$"))
+    assert re.search(r"¥2,250 was refunded on", page.locator("#order-refunds").inner_text())
+    refund = Refund.objects.get(order=order)
+    assert (refund.state, refund.amount_yen, refund.created_by) == (Refund.State.SUCCEEDED, 2250, member)
+
+    # when staff open the audit trail in the admin and look for the member's actions
+    page.context.clear_cookies()
+    page.context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
+    log_in(page, url="/admin/login/", email=staff.email, password=PASSWORD)
+    page.goto("/admin/core/auditentry/")
+    page.fill("#searchbar", member.email)
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+
+    # then they see who did what: the member booked, cancelled and was refunded
+    trail = page.locator("#result_list").inner_text()
+    for action in (
+        "reservation.created",
+        "reservation.cancelled",
+        "order.refund_requested",
+        "refund.succeeded",
+    ):
+        assert action in trail, f"{action} missing from the audit list:\n{trail}"
+    assert "card@example.com" in trail
+
+    # and the order's own history page lists the refund
+    page.goto(f"/admin/payments/order/{order.pk}/history/")
+    assert "refund.succeeded" in page.locator("main, #content").first.inner_text()
