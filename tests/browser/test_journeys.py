@@ -159,13 +159,13 @@ def test_a_member_pays_a_booking_by_card_cancels_it_and_staff_find_the_refund_in
     # when the member asks for the price of a lesson next week
     log_in(page, url="/members/login/", email=member.email, password=PASSWORD)
     page.goto(f"/items/{lesson.pk}/book/?date={day:%Y-%m-%d}")
-    page.select_option("select[name=start_time]", "19:00")
-    page.select_option("select[name=end_time]", "20:00")
+    page.select_option("select[name=start_time]", "10:00")
+    page.select_option("select[name=end_time]", "11:00")
     page.get_by_role("button", name="Check the price").click()
 
     # then the card's price is shown with the discount taken off: what the card will be charged
     card_price = page.locator(".method-price[data-method=card]")
-    assert re.search(r"Member discount \(10%\): -?[−-]?¥250", card_price.inner_text())
+    assert "Member discount (10%): -¥250" in card_price.inner_text()
     assert re.search(r"Total \(tax included\)\s*¥2,250", card_price.inner_text())
 
     # when they book by card and pay through the test gateway
