@@ -201,8 +201,8 @@ def test_a_member_pays_a_booking_by_card_cancels_it_and_staff_find_the_refund_in
     log_in(page, url="/admin/login/", email=staff.email, password=PASSWORD)
     page.goto("/admin/core/auditentry/")
     page.fill("#searchbar", member.email)
-    page.keyboard.press("Enter")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
 
     # then they see who did what: the member booked, cancelled and was refunded
     trail = page.locator("#result_list").inner_text()
