@@ -90,6 +90,11 @@ class PaymentMethod:
         they cancel); 0 for methods that take no money."""
         return 0
 
+    def charged_yen(self, *, reservations: list[Reservation]) -> dict[int, int]:
+        """What this method charges for each of `reservations` (by pk), read in bulk for a list page.
+        Default: the booking's price."""
+        return {reservation.pk: reservation.price_yen for reservation in reservations}
+
     def cancel_note(self, *, reservation: Reservation) -> str | None:
         """What a member's cancellation does to what they paid, said on the cancel page before they
         confirm (a refund in full, the shop deciding, a ticket use given back); None: nothing to say."""
@@ -119,6 +124,7 @@ class MoneyNote:
     text: str
     url: str = ""
     link_label: str = ""
+    charge: Charge | None = None  # what the order charges, line by line, when it differs from the price
 
 
 @dataclass(frozen=True)

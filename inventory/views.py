@@ -352,14 +352,29 @@ class ReservationRow:
     reservation: Reservation
     cancel_deadline: datetime | None
     can_cancel: bool
+    charged_yen: int  # what its payment method charges (a card order net of the member discount)
 
 
 def _rows(reservations: list[Reservation], now: datetime) -> list[ReservationRow]:
     deadlines = services.cancel_deadlines(reservations)
+    charged: dict[int, int] = {}
+    by_method: dict[str, list[Reservation]] = {}
+    for reservation in reservations:
+        by_method.setdefault(reservation.payment_method, []).append(reservation)
+    for key, group in by_method.items():  # one query at most per method, whatever the page's length
+        method = _method_of(key)
+        charged.update(method.charged_yen(reservations=group) if method else {})
     rows = []
     for reservation in reservations:
         deadline = deadlines.get(reservation.pk) if reservation.is_live else None
-        rows.append(ReservationRow(reservation, deadline, deadline is not None and now <= deadline))
+        rows.append(
+            ReservationRow(
+                reservation,
+                deadline,
+                deadline is not None and now <= deadline,
+                charged.get(reservation.pk, reservation.price_yen),
+            )
+        )
     return rows
 
 

@@ -108,6 +108,9 @@ class AtCounter(PaymentMethod):
     def money_note(self, *, reservation: Reservation) -> MoneyNote | None:
         return money_notes.money_note(reservation=reservation)
 
+    def charged_yen(self, *, reservations: list[Reservation]) -> dict[int, int]:
+        return money_notes.charged_yen(reservations=reservations)
+
     def refundable_yen(self, *, reservation: Reservation) -> int:
         """Money received at the counter for this booking and not refunded yet (nothing while it is unpaid).
         A counter refund is only recorded (the money is handed back at the store), never sent anywhere."""

@@ -11,11 +11,23 @@ from django.utils.translation import gettext
 from core.templatetags.core_tags import yen
 from inventory.models import Reservation
 from inventory.payment_methods import MoneyNote
+from payments import pricing
 from payments.models import Order, PaymentSettings, Refund
 
 
 def booking_order(reservation: Reservation) -> Order | None:
     return Order.objects.filter(lines__reservation=reservation).order_by("-pk").first()
+
+
+def charged_yen(*, reservations) -> dict[int, int]:
+    """Each booking's order total, in one query (the latest order of each booking)."""
+    rows = (
+        Order.objects.filter(lines__reservation__in=reservations)
+        .order_by("lines__reservation", "-pk")
+        .distinct("lines__reservation")
+        .values_list("lines__reservation", "total_yen")
+    )
+    return dict(rows)
 
 
 def cancel_note(*, reservation: Reservation, automatic_refund: bool) -> str | None:
@@ -59,7 +71,14 @@ def money_note(*, reservation: Reservation) -> MoneyNote | None:
         text = gettext("Paid: %(amount)s.") % {"amount": yen(order.total_yen)}
     else:
         text = gettext("The order was cancelled; nothing was paid.")
+    # The reservation keeps the booking's price; the order may charge less (a member discount): show the
+    # order's own lines then, so the page never says ¥2,000 above "paid ¥1,900".
+    charge = None
+    if order.total_yen != reservation.price_yen:
+        details = (reservation.price_breakdown or {}).get("lines", [])
+        charge = pricing.charge_shown(draft=order, label=gettext("Booking price"), details=details)
     return MoneyNote(
+        charge=charge,
         text=text,
         url=reverse("payments:order_detail", args=[order.pk]),
         link_label=gettext("Order #%(number)s") % {"number": order.pk},

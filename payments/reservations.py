@@ -116,6 +116,9 @@ class CardPayment(PaymentMethod):
     def money_note(self, *, reservation: Reservation) -> MoneyNote | None:
         return money_notes.money_note(reservation=reservation)
 
+    def charged_yen(self, *, reservations: list[Reservation]) -> dict[int, int]:
+        return money_notes.charged_yen(reservations=reservations)
+
     def next_url(self, *, reservation: Reservation) -> str | None:
         order = order_for_reservation(reservation)
         return reverse("payments:checkout", args=[order.pk]) if order else None

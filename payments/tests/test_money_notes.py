@@ -3,6 +3,8 @@
 link to the order."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from inventory.services import reservation_create
@@ -106,3 +108,52 @@ def test_a_booking_without_money_has_no_money_note(client):
     detail = page(client, "site:reservation_detail", reservation.pk)
     assert detail.context["money_note"] is None
     assert 'id="money-note"' not in detail.content.decode()
+
+
+def test_a_discounted_card_booking_shows_what_was_charged_on_the_member_pages(
+    stripe_api, client, django_assert_max_num_queries
+):
+    # given a member with a 5% discount who paid a 2,000-yen booking by card (1,900 yen)
+    member, reservation, order = paid_card_booking(stripe_api)
+    assert reservation.price_yen == 2000
+    member.member_discount_pct = 5
+    member.save(update_fields=["member_discount_pct"])
+    order.member_discount_yen, order.total_yen = 100, 1900
+    order.save(update_fields=["member_discount_yen", "total_yen"])
+    client.force_login(member)
+    # when they look at the booking, then its price section shows the order's lines ending in 1,900
+    charge = page(client, "site:reservation_detail", reservation.pk).context["money_note"].charge
+    assert [(line.label, line.amount_yen) for line in charge.lines] == [
+        ("Booking price", 2000),
+        ("Member discount (5%)", -100),
+    ]
+    assert charge.total_yen == 1900
+    # and with the discount hidden by the shop, one price already net of it, with no list-price explanation
+    PaymentSettings.objects.filter(pk=1).update(show_member_discount=False)
+    charge = page(client, "site:reservation_detail", reservation.pk).context["money_note"].charge
+    assert ([(line.label, line.amount_yen) for line in charge.lines], charge.details) == (
+        [("Booking price", 1900)],
+        (),
+    )
+    # and the reservation list says 1,900 too, beside a counter booking
+    book_more(member, reservation.item, ("13:00", "counter"))
+    with CaptureQueriesContext(connection) as two_bookings:
+        listing = client.get(reverse("site:reservation_list"))
+    assert [(row.reservation.payment_method, row.charged_yen) for row in listing.context["upcoming"]] == [
+        ("card", 1900),
+        ("counter", 1000),
+    ]
+    # with the same number of queries for more bookings (one read of the orders per payment method)
+    book_more(member, reservation.item, ("15:00", "card"), ("17:00", "counter"))
+    with django_assert_max_num_queries(len(two_bookings)):
+        listing = client.get(reverse("site:reservation_list"))
+    # (the new card booking has the 5% taken off: 950)
+    assert [row.charged_yen for row in listing.context["upcoming"]] == [1900, 1000, 950, 1000]
+
+
+def book_more(member, item, *times):
+    for hour, method in times:
+        reservation_create(
+            member=member, by=member, item=item, starts_at=jst(MONDAY, hour),
+            ends_at=jst(MONDAY, f"{int(hour[:2]) + 1}:00"), payment_method=method, now=NOW,
+        )  # fmt: skip
