@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from core import audit_display, jobs
+from core.audit import action_label
 from core.models import AuditEntry, Job
 from core.periods import JST
 
@@ -367,7 +368,7 @@ class ActionFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         actions = AuditEntry.objects.order_by("action").values_list("action", flat=True).distinct()
-        return [(action, action) for action in actions]
+        return [(action, action_label(action)) for action in actions]
 
     def queryset(self, request, queryset):
         return queryset.filter(action=self.value()) if self.value() else queryset
@@ -434,7 +435,7 @@ class AuditEntryAdmin(admin.ModelAdmin):
     """監査ログ: every recorded action, newest first. Nothing here is ever added, changed or deleted (the
     database refuses it too); staff need `core.view_auditentry` to see it."""
 
-    list_display = ("created_at", "actor_display", "action", "object_display", "payload_display")
+    list_display = ("created_at", "actor_display", "action_display", "object_display", "payload_display")
     list_display_links = ("created_at",)
     list_select_related = ("actor", "content_type")
     list_filter = (
@@ -461,6 +462,10 @@ class AuditEntryAdmin(admin.ModelAdmin):
         "payload_raw",
     )
     readonly_fields = fields
+
+    @admin.display(description=_("action"), ordering="action")
+    def action_display(self, obj: AuditEntry) -> str:
+        return format_html('{}<br><code class="audit-action">{}</code>', action_label(obj.action), obj.action)
 
     @admin.display(description=_("who"), ordering="actor__email")
     def actor_display(self, obj: AuditEntry) -> str:

@@ -7,6 +7,10 @@ class CoreConfig(AppConfig):
     verbose_name = _("Core")
 
     def ready(self):
+        from core.audit import register_action_labels
+        from core.audit_labels import ACTION_LABELS
+
+        register_action_labels(ACTION_LABELS)
         from django.core.signals import request_finished, request_started
 
         from core import audit

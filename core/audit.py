@@ -53,6 +53,21 @@ def _jsonable(value):
     return str(value)
 
 
+_action_labels: dict[str, str] = {}
+
+
+def register_action_labels(labels: dict[str, str]) -> None:
+    """What each action key means, in words staff read (translatable). Apps register their own in
+    AppConfig.ready(), so core names no domain action."""
+    _action_labels.update(labels)
+
+
+def action_label(action: str) -> str:
+    """The action's words, or the key itself for an action nobody described (an admin form edit)."""
+    label = _action_labels.get(action)
+    return str(label) if label is not None else action
+
+
 def audit_log(
     *,
     action: str,

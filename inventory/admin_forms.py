@@ -13,6 +13,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from core.periods import JST
+from core.templatetags.core_tags import yen
 from inventory.models import (
     WEEKDAY_CHOICES,
     AcceptanceHours,
@@ -238,3 +239,39 @@ class CancelReasonForm(forms.Form):
         widget=forms.TextInput(attrs={"size": 60}),
         help_text=_("Stored with each reservation and shown in its history."),
     )
+
+
+def with_refund_question(
+    reason_form: type[forms.Form], refundable: list[int], *, several_label
+) -> type[forms.Form]:
+    """A cancel confirmation's form that also asks about money received, shared by the reservation and the
+    order admins. `refundable`: what each row could still refund (only the amounts above 0). One row: the
+    amount (`refund_yen`), everything refundable by default, 0 keeps the money; several: refund each in
+    full or keep the money (`refund`); no money received: the reason form alone."""
+    if not refundable:
+        return reason_form
+    if len(refundable) == 1:
+        field = forms.IntegerField(
+            label=_("refund (yen)"),
+            min_value=0,
+            max_value=refundable[0],
+            initial=refundable[0],
+            help_text=_("%(amount)s was paid and can be refunded. 0 keeps the money (no refund).")
+            % {"amount": yen(refundable[0])},
+        )
+        return type("CancelAndRefundForm", (reason_form,), {"refund_yen": field})
+    field = forms.ChoiceField(
+        label=_("refund"),
+        choices=[("full", several_label), ("none", _("Keep the money (no refund)"))],
+        initial="full",
+        widget=forms.RadioSelect,
+    )
+    return type("CancelAndRefundAllForm", (reason_form,), {"refund": field})
+
+
+def refund_answer(form: forms.Form, *, refundable_yen: int) -> int:
+    """What staff chose to refund for a row that could refund `refundable_yen`."""
+    data = form.cleaned_data
+    if "refund_yen" in data:
+        return data["refund_yen"] or 0
+    return refundable_yen if data.get("refund") == "full" else 0

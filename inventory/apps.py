@@ -7,6 +7,10 @@ class InventoryConfig(AppConfig):
     verbose_name = _("Inventory")
 
     def ready(self):
+        from core.audit import register_action_labels
+        from inventory.audit_labels import ACTION_LABELS
+
+        register_action_labels(ACTION_LABELS)
         from inventory import payment_methods
 
         payment_methods.register(payment_methods.FreeBooking())

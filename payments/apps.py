@@ -8,6 +8,10 @@ class PaymentsConfig(AppConfig):
     verbose_name = _("Payments")
 
     def ready(self):
+        from core.audit import register_action_labels
+        from payments.audit_labels import ACTION_LABELS
+
+        register_action_labels(ACTION_LABELS)
         from inventory import payment_methods
         from payments import registry
         from payments.counter import AtCounter

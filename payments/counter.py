@@ -20,7 +20,7 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from core.audit import audit_log
@@ -90,7 +90,7 @@ class AtCounter(PaymentMethod):
                 requested = refund_request(
                     order=order,
                     amount_yen=refund.amount_yen,
-                    reason=refund.reason or shop_text("Cancelled by the shop"),
+                    reason=refund.reason or shop_text(gettext_noop("Cancelled by the shop")),
                     by=by,
                     source=Refund.Source.STAFF,
                     now=now,

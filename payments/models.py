@@ -100,8 +100,12 @@ class Order(TimeStampedModel):
         db_index=True,
         help_text=_("The member cancelled and the shop's policy leaves the refund to staff."),
     )
-    stripe_checkout_session_id = models.CharField(max_length=255, blank=True, db_index=True)
-    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_checkout_session_id = models.CharField(
+        _("Stripe Checkout Session"), max_length=255, blank=True, db_index=True
+    )
+    stripe_payment_intent_id = models.CharField(
+        _("Stripe PaymentIntent"), max_length=255, blank=True, db_index=True
+    )
 
     class Meta:
         verbose_name = _("order")
@@ -134,9 +138,16 @@ class OrderLine(models.Model):
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     kind = models.CharField(_("kind"), max_length=20, choices=Kind)
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    product = models.ForeignKey(
+        Product, verbose_name=_("product"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     reservation = models.ForeignKey(
-        "inventory.Reservation", on_delete=models.PROTECT, null=True, blank=True, related_name="order_lines"
+        "inventory.Reservation",
+        verbose_name=_("reservation"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="order_lines",
     )
     description = models.CharField(_("description"), max_length=200)
     quantity = models.PositiveIntegerField(_("quantity"), default=1)
@@ -260,8 +271,12 @@ class Payment(TimeStampedModel):
     provider = models.CharField(_("provider"), max_length=20, choices=Provider)
     state = models.CharField(_("state"), max_length=10, choices=State, default=State.CREATED, db_index=True)
     amount_yen = models.PositiveIntegerField(_("amount (yen)"))
-    stripe_checkout_session_id = models.CharField(max_length=255, blank=True, db_index=True)
-    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_checkout_session_id = models.CharField(
+        _("Stripe Checkout Session"), max_length=255, blank=True, db_index=True
+    )
+    stripe_payment_intent_id = models.CharField(
+        _("Stripe PaymentIntent"), max_length=255, blank=True, db_index=True
+    )
     counter_how = models.CharField(_("received as"), max_length=20, choices=CounterHow, blank=True)
     received_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -324,9 +339,14 @@ class Refund(TimeStampedModel):
     amount_yen = models.PositiveIntegerField(_("amount (yen)"))
     reason = models.CharField(_("reason"), max_length=200)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requested by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
     )
-    stripe_refund_id = models.CharField(max_length=255, blank=True)
+    stripe_refund_id = models.CharField(_("Stripe refund"), max_length=255, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     error = models.CharField(_("error"), max_length=300, blank=True)
 

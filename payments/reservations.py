@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from inventory import services as inventory_services
@@ -72,7 +72,7 @@ class CardPayment(PaymentMethod):
             order_cancel(order=order, by=by, now=now, undo=False)
             if refund is not None:
                 if refund.amount_yen > 0:
-                    reason = refund.reason or shop_text("Cancelled by the shop")
+                    reason = refund.reason or shop_text(gettext_noop("Cancelled by the shop"))
                     requested = refund_request(
                         order=order,
                         amount_yen=refund.amount_yen,
@@ -85,7 +85,7 @@ class CardPayment(PaymentMethod):
             elif PaymentSettings.current().refund_policy == PaymentSettings.RefundPolicy.AUTOMATIC:
                 left = refundable_left(order)
                 if left > 0:
-                    reason = shop_text("Cancelled before the deadline")
+                    reason = shop_text(gettext_noop("Cancelled before the deadline"))
                     requested = refund_request(
                         order=order,
                         amount_yen=left,

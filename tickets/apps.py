@@ -8,6 +8,10 @@ class TicketsConfig(AppConfig):
     verbose_name = _("Tickets")
 
     def ready(self):
+        from core.audit import register_action_labels
+        from tickets.audit_labels import ACTION_LABELS
+
+        register_action_labels(ACTION_LABELS)
         from core import ledgers
         from inventory import payment_methods
         from payments import registry

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from core import audit_display
+from core.audit import action_label
 from core.models import AuditEntry
 
 register = template.Library()
@@ -32,6 +33,7 @@ def audit_history(context, obj) -> dict:
             "entry": entry,
             "kind": audit_display.actor_kind(entry),
             "who": audit_display.actor_text(entry),
+            "action": action_label(entry.action),
             "changes": audit_display.payload_lines(entry.payload),
         }
         for entry in page

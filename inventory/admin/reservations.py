@@ -20,14 +20,9 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin_operations import StaffOperation, StaffOperationsMixin
 from core.exceptions import DomainError
-from core.templatetags.core_tags import yen
 from inventory import payment_methods, services
-from inventory.admin_forms import (
-    CancelReasonForm,
-)
-from inventory.models import (
-    Reservation,
-)
+from inventory.admin_forms import CancelReasonForm, refund_answer, with_refund_question
+from inventory.models import Reservation
 
 # ---------------------------------------------------------------------------------------------------------
 # Reservations
@@ -65,43 +60,19 @@ def _refundable_yen(reservation: Reservation) -> int:
 
 def cancel_form_for(reservations) -> type[forms.Form]:
     """The cancel confirmation's form for these reservations: the reason, and — when money was received
-    for any of them — whether to refund it and how much. One paid booking: the amount, the full
-    refundable amount by default (0 keeps the money). Several: refund each in full, or keep the money."""
+    for any of them — whether to refund it and how much."""
     refundable = [amount for amount in (_refundable_yen(each) for each in reservations) if amount > 0]
-    if not refundable:
-        return CancelReasonForm
-    if len(reservations) == 1:
-        field = forms.IntegerField(
-            label=_("refund (yen)"),
-            min_value=0,
-            max_value=refundable[0],
-            initial=refundable[0],
-            help_text=_("%(amount)s was paid and can be refunded. 0 keeps the money (no refund).")
-            % {"amount": yen(refundable[0])},
-        )
-        return type("CancelAndRefundForm", (CancelReasonForm,), {"refund_yen": field})
-    field = forms.ChoiceField(
-        label=_("refund"),
-        choices=[
-            ("full", _("Refund what each paid booking can still refund, in full")),
-            ("none", _("Keep the money (no refund)")),
-        ],
-        initial="full",
-        widget=forms.RadioSelect,
+    return with_refund_question(
+        CancelReasonForm,
+        refundable,
+        several_label=_("Refund what each paid booking can still refund, in full"),
     )
-    return type("CancelAndRefundAllForm", (CancelReasonForm,), {"refund": field})
 
 
 def _refund_choice(reservation: Reservation, form) -> payment_methods.RefundChoice:
     """Staff's answer for this reservation (0 when nothing was paid or they keep the money)."""
-    data = form.cleaned_data
-    if "refund_yen" in data:
-        amount = data["refund_yen"] or 0
-    elif data.get("refund") == "full":
-        amount = _refundable_yen(reservation)
-    else:
-        amount = 0
-    return payment_methods.RefundChoice(amount_yen=amount, reason=data.get("reason", ""))
+    amount = refund_answer(form, refundable_yen=_refundable_yen(reservation))
+    return payment_methods.RefundChoice(amount_yen=amount, reason=form.cleaned_data.get("reason", ""))
 
 
 OPERATIONS = {

@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from core.admin_operations import StaffOperation, StaffOperationsMixin
 from core.exceptions import DomainError
 from core.templatetags.core_tags import yen
+from inventory.admin_forms import refund_answer, with_refund_question
 from payments import services
 from payments.admin import counter as counter_admin
 from payments.models import Order, OrderLine, Refund
@@ -93,31 +94,11 @@ OPERATIONS = {
 
 
 def cancel_form_for(orders) -> type[forms.Form]:
-    """The cancel question's form: for paid orders, whether to refund and how much (one order: the amount,
-    everything refundable by default, 0 keeps the money; several: each in full, or none)."""
+    """The cancel question's form: for paid orders, whether to refund and how much."""
     refundable = [left for left in (_refundable(order) for order in orders) if left > 0]
-    if not refundable:
-        return CancelReasonForm
-    if len(orders) == 1:
-        field = forms.IntegerField(
-            label=_("refund (yen)"),
-            min_value=0,
-            max_value=refundable[0],
-            initial=refundable[0],
-            help_text=_("%(amount)s was paid and can be refunded. 0 keeps the money (no refund).")
-            % {"amount": yen(refundable[0])},
-        )
-        return type("CancelAndRefundForm", (CancelReasonForm,), {"refund_yen": field})
-    field = forms.ChoiceField(
-        label=_("refund"),
-        choices=[
-            ("full", _("Refund what each paid order can still refund, in full")),
-            ("none", _("Keep the money (no refund)")),
-        ],
-        initial="full",
-        widget=forms.RadioSelect,
+    return with_refund_question(
+        CancelReasonForm, refundable, several_label=_("Refund what each paid order can still refund, in full")
     )
-    return type("CancelAndRefundAllForm", (CancelReasonForm,), {"refund": field})
 
 
 def _refundable(order: Order) -> int:
@@ -128,9 +109,7 @@ def _cancel_and_refund(order: Order, request, form) -> Order:
     """Cancel, then (a paid order, staff said so) request the refund in the same transaction; it is sent
     after the commit, outside the order's lock."""
     data = form.cleaned_data if form is not None else {}
-    amount = data.get("refund_yen")
-    if amount is None:
-        amount = _refundable(order) if data.get("refund") == "full" else 0
+    amount = refund_answer(form, refundable_yen=_refundable(order)) if form is not None else 0
     with transaction.atomic():
         paid = order.status == Order.Status.PAID
         order = services.order_cancel(order=order, by=request.user)
@@ -158,7 +137,7 @@ class RefundInline(admin.TabularInline):
         "created_at",
         "state",
         "source",
-        "amount_yen",
+        "amount_display",
         "reason",
         "created_by",
         "stripe_refund_id",
@@ -166,6 +145,10 @@ class RefundInline(admin.TabularInline):
         "error",
     )
     readonly_fields = fields
+
+    @admin.display(description=_("amount"))
+    def amount_display(self, obj: Refund) -> str:
+        return yen(obj.amount_yen)
 
     def has_add_permission(self, request, obj=None):
         return False

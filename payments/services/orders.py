@@ -154,7 +154,7 @@ def order_cancel(
     audit_log(
         action="order.cancelled",
         obj=order,
-        payload={"status": [before, order.status], "undo": undo},
+        payload={"changes": {"status": [before, order.status]}, "undo": undo},
         now=now,
         **actor(by, system),
     )

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone, translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from core.audit import audit_log
 from core.emails import queue_templated_email
@@ -356,7 +356,7 @@ def _record_external(*, order: Order, amount_yen: int, stripe_refund_id: str, by
         state=Refund.State.EXTERNAL,
         source=Refund.Source.DASHBOARD,
         amount_yen=amount_yen,
-        reason=shop_text("Refunded in the Stripe dashboard")[:200],
+        reason=shop_text(gettext_noop("Refunded in the Stripe dashboard"))[:200],
         stripe_refund_id=stripe_refund_id,
         finished_at=now,
     )
@@ -398,7 +398,7 @@ def _order_after_refund(*, order: Order, by, system: str, now: datetime) -> None
         audit_log(
             action="order.refunded",
             obj=order,
-            payload={"status": [before, order.status], "refunded_yen": refunded},
+            payload={"changes": {"status": [before, order.status]}, "refunded_yen": refunded},
             now=now,
             **actor(by, system),
         )
@@ -428,7 +428,7 @@ def order_refund_unclaimed_payment(
         order=order,
         payment=payment,
         amount_yen=payment.amount_yen,
-        reason=shop_text("Refunded automatically: %(why)s", why=why),
+        reason=shop_text(gettext_noop("Refunded automatically: %(why)s"), why=why),
         by=by,
         source=Refund.Source.UNCLAIMED,
         now=now,

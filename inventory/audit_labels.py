@@ -1,0 +1,13 @@
+"""The words staff read for inventory's audit actions (core.audit.register_action_labels)."""
+
+from django.utils.translation import gettext_lazy as _
+
+ACTION_LABELS = {
+    "reservation.created": _("Reservation made"),
+    "reservation.confirmed": _("Reservation confirmed"),
+    "reservation.cancelled": _("Reservation cancelled"),
+    "reservation.no_show": _("Marked as a no-show"),
+    "reservation.completed": _("Reservation completed"),
+    "item.duplicated": _("Item duplicated"),
+    "item.own_settings_enabled": _("Item's own reservation settings switched on"),
+}
