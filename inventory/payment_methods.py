@@ -100,9 +100,10 @@ class PaymentMethod:
         confirm (a refund in full, the shop deciding, a ticket use given back); None: nothing to say."""
         return None
 
-    def money_note(self, *, reservation: Reservation) -> MoneyNote | None:
+    def money_note(self, *, reservation: Reservation, for_staff: bool = False) -> MoneyNote | None:
         """Where the booking's money stands (paid, refunded, a refund on its way), with a link to the order,
-        for the member's reservation page; None for methods that take no money."""
+        for the member's reservation page (or, `for_staff`, the reservation's admin page); None for methods
+        that take no money."""
         return None
 
     def price_lines(self, *, member, item, quote: Quote) -> Charge | None:
@@ -125,6 +126,7 @@ class MoneyNote:
     url: str = ""
     link_label: str = ""
     charge: Charge | None = None  # what the order charges, line by line, when it differs from the price
+    admin_url: str = ""  # the same order in the staff admin
 
 
 @dataclass(frozen=True)

@@ -105,8 +105,8 @@ class AtCounter(PaymentMethod):
         # Cash handed over at the store cannot go back by itself: the shop always decides.
         return money_notes.cancel_note(reservation=reservation, automatic_refund=False)
 
-    def money_note(self, *, reservation: Reservation) -> MoneyNote | None:
-        return money_notes.money_note(reservation=reservation)
+    def money_note(self, *, reservation: Reservation, for_staff: bool = False) -> MoneyNote | None:
+        return money_notes.money_note(reservation=reservation, for_staff=for_staff)
 
     def charged_yen(self, *, reservations: list[Reservation]) -> dict[int, int]:
         return money_notes.charged_yen(reservations=reservations)

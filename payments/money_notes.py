@@ -48,7 +48,7 @@ def cancel_note(*, reservation: Reservation, automatic_refund: bool) -> str | No
     }
 
 
-def money_note(*, reservation: Reservation) -> MoneyNote | None:
+def money_note(*, reservation: Reservation, for_staff: bool = False) -> MoneyNote | None:
     order = booking_order(reservation)
     if order is None:
         return None
@@ -60,7 +60,11 @@ def money_note(*, reservation: Reservation) -> MoneyNote | None:
     elif done:
         text = gettext("%(amount)s has been refunded.") % {"amount": yen(done)}
     elif order.refund_needed:
-        text = gettext("The shop will contact you about refunding your payment.")
+        text = (
+            gettext("Refund needed (要返金): the member cancelled; refund or decide on the order's page.")
+            if for_staff
+            else gettext("The shop will contact you about refunding your payment.")
+        )
     elif order.status == Order.Status.PENDING:
         text = (
             gettext("To be paid at the store: %(amount)s.")
@@ -81,5 +85,6 @@ def money_note(*, reservation: Reservation) -> MoneyNote | None:
         charge=charge,
         text=text,
         url=reverse("payments:order_detail", args=[order.pk]),
+        admin_url=reverse("admin:payments_order_change", args=[order.pk]),
         link_label=gettext("Order #%(number)s") % {"number": order.pk},
     )

@@ -113,8 +113,8 @@ class CardPayment(PaymentMethod):
     def cancel_note(self, *, reservation: Reservation) -> str | None:
         return money_notes.cancel_note(reservation=reservation, automatic_refund=True)
 
-    def money_note(self, *, reservation: Reservation) -> MoneyNote | None:
-        return money_notes.money_note(reservation=reservation)
+    def money_note(self, *, reservation: Reservation, for_staff: bool = False) -> MoneyNote | None:
+        return money_notes.money_note(reservation=reservation, for_staff=for_staff)
 
     def charged_yen(self, *, reservations: list[Reservation]) -> dict[int, int]:
         return money_notes.charged_yen(reservations=reservations)

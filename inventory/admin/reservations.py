@@ -81,8 +81,9 @@ OPERATIONS = {
         label=_("Cancel this reservation"),
         title=_("Cancel reservations"),
         question=_(
-            "Cancel these reservations? The member is notified by e-mail and what the payment method took is "
-            "given back. Staff may cancel at any time, even after the member's cancellation deadline."
+            "Cancel these reservations? The member is notified by e-mail and a ticket use or plan allowance "
+            "is given back. Money received is refunded only as you say below. Staff may cancel at any time, "
+            "even after the member's cancellation deadline."
         ),
         button=_("Yes, cancel them"),
         done=lambda n: (
@@ -207,7 +208,7 @@ class ReservationAdmin(StaffOperationsMixin, admin.ModelAdmin):
                 )
             },
         ),
-        (_("Payment"), {"fields": ("price_display", "payment_display", "price_lines")}),
+        (_("Payment"), {"fields": ("price_display", "payment_display", "price_lines", "money_display")}),
         (_("History"), {"fields": ("created_at", "updated_at")}),
     )
     readonly_fields = (
@@ -230,6 +231,7 @@ class ReservationAdmin(StaffOperationsMixin, admin.ModelAdmin):
         "price_display",
         "payment_display",
         "price_lines",
+        "money_display",
         "created_at",
         "updated_at",
     )
@@ -258,6 +260,19 @@ class ReservationAdmin(StaffOperationsMixin, admin.ModelAdmin):
         if not lines:
             return "-"
         return format_html_join("", "<div>{}</div>", ((line,) for line in lines))
+
+    @admin.display(description=_("money"))
+    def money_display(self, obj: Reservation) -> str:
+        """Where the booking's money stands (paid, refunded, 要返金) and its order, per its payment method."""
+        try:
+            note = payment_methods.get(obj.payment_method).money_note(reservation=obj, for_staff=True)
+        except DomainError:
+            note = None
+        if note is None:
+            return "-"
+        if note.admin_url:
+            return format_html('{} <a href="{}">{}</a>', note.text, note.admin_url, note.link_label)
+        return note.text
 
     # --- permissions: read-only change form; no adding or deleting here -------------------------------
 

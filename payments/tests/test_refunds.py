@@ -12,6 +12,7 @@ from inventory.services import reservation_cancel
 from members.tests.factories import MemberFactory
 from payments.exceptions import OrderError
 from payments.models import Order, PaymentSettings, Refund
+from payments.reservations import CardPayment
 from payments.services import order_refund, refund_execute, refund_request
 from payments.tests.money import (
     LATER,
@@ -95,6 +96,11 @@ def test_with_the_staff_decide_policy_the_order_is_flagged_and_stripe_is_not_cal
     client.force_login(member)
     page = client.get(reverse("payments:order_detail", args=[order.pk]))
     assert b'class="refund-needed"' in page.content
+    # and staff read on the booking that a refund is theirs to decide
+    with translation.override("en"):
+        note = CardPayment().money_note(reservation=reservation, for_staff=True)
+    assert note.text.startswith("Refund needed (要返金)")
+    assert note.admin_url == reverse("admin:payments_order_change", args=[order.pk])
 
 
 def test_staff_refunding_a_flagged_order_clears_the_flag(stripe_api, admin_client, admin_user):
@@ -156,6 +162,9 @@ def test_staff_cancel_asks_how_much_and_refunds_that_part(
     reservation.refresh_from_db()
     assert (order.status, order.refunded_yen) == (Order.Status.CANCELLED, 500)
     assert reservation.status == Reservation.Status.CANCELLED
+    # and the reservation's admin page says so, with the order's admin link
+    page = admin_client.get(reverse("admin:inventory_reservation_change", args=[reservation.pk]))
+    assert reverse("admin:payments_order_change", args=[order.pk]) in page.content.decode()
 
 
 def test_staff_cancel_keeping_the_money_refunds_nothing(stripe_api, admin_client):
