@@ -198,6 +198,7 @@ def command_run() -> int:
     with services(LOCAL, keep=True) as service_env:
         env = {**os.environ, **service_env}
         env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+        env.setdefault("SITE_URL", f"http://localhost:{port}")  # links printed and e-mailed name this port
         env["PYTHONUNBUFFERED"] = "1"
         # One Django start-up for both steps instead of two (each costs seconds on a small machine).
         prepare = (
