@@ -66,9 +66,12 @@ class PaymentMethod:
         list hides the method; None (the default) means the method has no options."""
         return None
 
-    def authorise(self, *, reservation: Reservation, now: datetime, option: str = "") -> Authorisation:
+    def authorise(
+        self, *, reservation: Reservation, now: datetime, option: str = "", by=None
+    ) -> Authorisation:
         """Called inside the booking transaction, after capacity is secured; raise DomainError to refuse.
-        `option` is what the member picked among the method's choices ("" when it has none)."""
+        `option` is what the member picked among the method's choices ("" when it has none); `by` is who
+        books (the member, or staff taking the booking)."""
         raise NotImplementedError
 
     def release(
@@ -164,7 +167,7 @@ class FreeBooking(PaymentMethod):
     def is_available(self, *, item, member, price_yen: int) -> bool:
         return price_yen == 0
 
-    def authorise(self, *, reservation, now, option: str = "") -> Authorisation:
+    def authorise(self, *, reservation, now, option: str = "", by=None) -> Authorisation:
         if reservation.price_yen != 0:
             raise PaymentMethodError(_("Only bookings that cost 0 yen can be booked without payment."))
         return Authorisation(confirmed=True)

@@ -151,7 +151,7 @@ def reservation_create(
         payment_method=method.key,
         channel=channel,
     )
-    authorisation = method.authorise(reservation=reservation, now=now, option=payment_option)
+    authorisation = method.authorise(reservation=reservation, now=now, option=payment_option, by=by)
     if authorisation.confirmed:
         reservation.status = Reservation.Status.CONFIRMED
         reservation.confirmed_at = now

@@ -3,6 +3,7 @@
 from django.utils.translation import gettext_lazy as _
 
 ACTION_LABELS = {
+    "order.created": _("Order made"),
     "order.paid": _("Order paid"),
     "order.cancelled": _("Order cancelled"),
     "order.refunded": _("Order refunded in full"),

@@ -63,12 +63,12 @@ class AtCounter(PaymentMethod):
     def is_available(self, *, item, member, price_yen: int) -> bool:
         return price_yen > 0 and counter_offered(item)
 
-    def authorise(self, *, reservation: Reservation, now, option: str = "") -> Authorisation:
+    def authorise(self, *, reservation: Reservation, now, option: str = "", by=None) -> Authorisation:
         # reservation_create asked is_available already; asked again here so a caller that skips it still
         # cannot book a method the shop switched off.
         if not counter_offered(reservation.item):
             raise PaymentMethodError(_("Paying at the counter is not offered for this item."))
-        counter_order_create(reservation=reservation, now=now)
+        counter_order_create(reservation=reservation, by=by, now=now)
         return Authorisation(confirmed=True)
 
     def release(self, *, reservation: Reservation, now, by=None, refund: RefundChoice | None = None) -> None:
@@ -140,7 +140,9 @@ def _orders_of(reservation: Reservation) -> QuerySet[Order]:
     ).distinct()
 
 
-def counter_order_create(*, reservation: Reservation, now: datetime | None = None) -> Order:
+def counter_order_create(
+    *, reservation: Reservation, by, system: str = "", now: datetime | None = None
+) -> Order:
     """The pending counter order of a booking, priced by the pipeline like every order. Its reservation
     line counts as delivered at once, because the booking is confirmed at booking: marking the money
     received later only records the money, even when the booking is already completed or a no-show."""
@@ -156,6 +158,9 @@ def counter_order_create(*, reservation: Reservation, now: datetime | None = Non
             )
         ],
         payment_method=Order.Method.COUNTER,
+        by=by,
+        system=system or "booking",
+        now=now,
     )
     OrderLine.objects.filter(order=order).update(fulfilled_at=now)
     return order

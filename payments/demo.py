@@ -24,5 +24,5 @@ def load(stdout) -> None:
         .order_by("pk")
     )
     for reservation in without_order:
-        order = counter_order_create(reservation=reservation)
+        order = counter_order_create(reservation=reservation, by=None, system="load_demo_data")
         stdout.write(f"Order        #{order.pk} at the counter for reservation #{reservation.pk}")

@@ -41,8 +41,11 @@ class CardPayment(PaymentMethod):
         # member is left with a booking they cannot pay for.
         return price_yen > 0 and settings.PAYMENTS_CARD_CHECKOUT
 
-    def authorise(self, *, reservation: Reservation, now, option: str = "") -> Authorisation:
+    def authorise(self, *, reservation: Reservation, now, option: str = "", by=None) -> Authorisation:
         order_create(
+            by=by,
+            system="booking",
+            now=now,
             member=reservation.member,
             lines=[
                 LineDraft(

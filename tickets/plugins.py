@@ -50,11 +50,12 @@ class TicketPayment(PaymentMethod):
         )
         return [(str(ticket.pk), ticket_choice_label(ticket)) for ticket in tickets]
 
-    def authorise(self, *, reservation, now, option: str = "") -> Authorisation:
+    def authorise(self, *, reservation, now, option: str = "", by=None) -> Authorisation:
         ticket_id = int(option) if option.isdigit() else None
-        # The booking's member books on the site (the hook is not told who acts; staff bookings are a later
-        # issue): they are who used the ticket.
-        services.ticket_use(reservation=reservation, by=reservation.member, ticket_id=ticket_id, now=now)
+        # Whoever books uses the ticket (the member on the site, staff taking the booking).
+        services.ticket_use(
+            reservation=reservation, by=by or reservation.member, ticket_id=ticket_id, now=now
+        )
         return Authorisation(confirmed=True)
 
     def release(self, *, reservation, now, by=None, refund=None) -> None:

@@ -36,7 +36,7 @@ class HoldForPayment(payment_methods.PaymentMethod):
     key = "audit_hold"
     label = "hold"
 
-    def authorise(self, *, reservation, now, option: str = "") -> Authorisation:
+    def authorise(self, *, reservation, now, option: str = "", by=None) -> Authorisation:
         return Authorisation(confirmed=False, hold_minutes=15)
 
 

@@ -79,7 +79,7 @@ class HoldForPayment(payment_methods.PaymentMethod):
     def is_available(self, *, item, member, price_yen):
         return True
 
-    def authorise(self, *, reservation, now, option=""):
+    def authorise(self, *, reservation, now, option="", by=None):
         return Authorisation(confirmed=False)
 
     def release(self, *, reservation, now, by=None, refund=None):

@@ -39,8 +39,17 @@ class LineDraft:
 
 @transaction.atomic
 def order_create(
-    *, member, lines: list[LineDraft], payment_method: str, options: dict | None = None
+    *,
+    member,
+    lines: list[LineDraft],
+    payment_method: str,
+    by,
+    system: str = "",
+    options: dict | None = None,
+    now: datetime | None = None,
 ) -> Order:
+    """An order of `lines` for `member`, priced by the pipeline; `by` made it (the member buying or
+    booking, staff taking a booking; None with the system job that did)."""
     if not lines:
         raise OrderError(gettext("An order needs at least one line."))
     draft = price_draft(member=member, lines=lines, payment_method=payment_method, options=options)
@@ -67,6 +76,18 @@ def order_create(
             unit_price_yen=line.unit_price_yen,
         )
         for line in lines
+    )
+    audit_log(
+        action="order.created",
+        obj=order,
+        payload={
+            "payment_method": payment_method,
+            "total_yen": order.total_yen,
+            "member_discount_yen": order.member_discount_yen,
+            "lines": [f"{line.description[:60]} × {line.quantity}" for line in lines],
+        },
+        now=now,
+        **actor(by, system),
     )
     return order
 

@@ -86,6 +86,8 @@ def make_product(n: int | None = None, **fields) -> Product:
 def product_order(member=None, product=None, method=Order.Method.COUNTER, quantity=1) -> Order:
     product = product or make_product()
     return order_create(
+        by=None,
+        system="tests",
         member=member or MemberFactory(),
         lines=[
             LineDraft(

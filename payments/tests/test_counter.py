@@ -209,7 +209,7 @@ def test_receiving_twice_is_refused_and_records_one_payment(item, staff):
 def test_a_cancelled_or_free_order_or_an_unknown_how_is_refused(item, staff):
     cancelled = order_for_reservation(book(item))
     order_cancel(order=cancelled, now=NOW)
-    free = order_create(
+    free = order_create(by=None, system="tests",
         member=MemberFactory(),
         lines=[LineDraft(kind=OrderLine.Kind.RESERVATION, description="x", unit_price_yen=0,
                          reservation=ReservationFactory())],
@@ -354,7 +354,7 @@ def _past_and_future_orders(item, staff):
     card_reservation = ReservationFactory(
         item=item, price_yen=1000, payment_method="card", starts_at=jst(MONDAY, "10:00")
     )
-    card = order_create(
+    card = order_create(by=None, system="tests",
         member=card_reservation.member,
         lines=[LineDraft(kind=OrderLine.Kind.RESERVATION, description="card", unit_price_yen=1000,
                          reservation=card_reservation)],
@@ -481,7 +481,7 @@ def test_the_order_list_filters_the_unpaid_counter_orders_of_past_bookings(
         for _n in range(5)
     ]
     for reservation in more_reservations:
-        counter_order_create(reservation=reservation, now=NOW)
+        counter_order_create(reservation=reservation, by=None, system="tests", now=NOW)
     assert len(admin_client.get(url).context["cl"].result_list) == len(listed) + 5
     assert _queries(admin_client, url, django_assert_max_num_queries, 20) == few
 

@@ -12,6 +12,8 @@ def test_the_purchase_mail_is_sent_by_the_worker_when_the_order_is_paid(celery_w
     member = MemberFactory(email="buyer@example.com", name="購入 花子")
     product = Product.objects.create(sku="TICKET-10", name="回数券10回", price_yen=15000)
     order = order_create(
+        by=None,
+        system="tests",
         member=member,
         lines=[
             LineDraft(

@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from core.models import AuditEntry
 from inventory.services import reservation_create
 from inventory.tests.factories import ItemFactory, ReservationSettingsFactory, jst
 from members.tests.factories import MemberFactory
@@ -157,3 +158,16 @@ def book_more(member, item, *times):
             member=member, by=member, item=item, starts_at=jst(MONDAY, hour),
             ends_at=jst(MONDAY, f"{int(hour[:2]) + 1}:00"), payment_method=method, now=NOW,
         )  # fmt: skip
+
+
+def test_the_order_a_booking_makes_is_recorded_with_who_booked(client):
+    # given a member booking at the counter
+    member, reservation = booking("counter", units=[(60, 1000)])
+    order = order_for_reservation(reservation)
+    # then the order's creation is in the audit trail, made by the member, with its amounts
+    entry = AuditEntry.objects.get(action="order.created", object_id=str(order.pk))
+    assert (entry.actor, entry.payload["payment_method"], entry.payload["total_yen"]) == (
+        member,
+        "counter",
+        2000,
+    )

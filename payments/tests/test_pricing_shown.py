@@ -183,6 +183,8 @@ def test_an_order_shown_to_its_member_adds_up_to_its_total(shown):
     a = Product.objects.create(sku="A", name="A", price_yen=1500)
     b = Product.objects.create(sku="B", name="B", price_yen=1001)
     order = order_create(
+        by=None,
+        system="tests",
         member=member,
         lines=[
             LineDraft(

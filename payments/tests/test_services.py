@@ -115,12 +115,14 @@ def test_the_total_must_equal_the_subtotal_less_every_discount_in_the_database()
 
 def test_an_order_without_lines_is_refused():
     with pytest.raises(OrderError):
-        order_create(member=MemberFactory(), lines=[], payment_method="card")
+        order_create(by=None, system="tests", member=MemberFactory(), lines=[], payment_method="card")
 
 
 def test_member_discount_does_not_apply_at_the_counter():
     product = Product.objects.create(sku="P-1", name="回数券", price_yen=10000)
     order = order_create(
+        by=None,
+        system="tests",
         member=MemberFactory(member_discount_pct=10),
         lines=[
             LineDraft(

@@ -24,6 +24,8 @@ def test_the_amount_sent_to_stripe_is_the_yen_price(client, stripe_api, price):
     member = MemberFactory()
     product = Product.objects.create(sku=f"SKU-{price}", name="回数券10回", price_yen=price)
     order = order_create(
+        by=None,
+        system="tests",
         member=member,
         lines=[
             LineDraft(
@@ -71,6 +73,8 @@ def test_opening_the_payment_page_twice_reuses_the_session(client, stripe_api):
     member = MemberFactory()
     product = Product.objects.create(sku="SKU-X", name="体験チケット", price_yen=500)
     order = order_create(
+        by=None,
+        system="tests",
         member=member,
         lines=[
             LineDraft(
@@ -147,6 +151,8 @@ def test_a_monthly_product_is_sold_in_subscription_mode(client, stripe_api):
         sku="PLAN-M", name="月4回プラン", price_yen=9800, kind=Product.Kind.MONTHLY
     )
     order = order_create(
+        by=None,
+        system="tests",
         member=member,
         lines=[
             LineDraft(

@@ -48,7 +48,7 @@ def ticket_purchase_start(*, member, ticket_type: TicketType, by, now: datetime 
     ticket_type = TicketType.objects.select_related("product").get(pk=ticket_type.pk)
     check_purchase_allowed(member=member, ticket_type=ticket_type)
     method = payment_method_for(ticket_type)
-    order = order_create(member=member, lines=[purchase_line(ticket_type)], payment_method=method)
+    order = order_create(member=member, lines=[purchase_line(ticket_type)], payment_method=method, by=by)
     audit_log(
         action="ticket.purchase_started",
         obj=order,
