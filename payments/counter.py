@@ -27,7 +27,7 @@ from core.audit import audit_log
 from inventory.exceptions import PaymentMethodError
 from inventory.models import Item, Reservation
 from inventory.payment_methods import Authorisation, Charge, MoneyNote, PaymentMethod, RefundChoice
-from payments import money_notes, pricing
+from payments import money_notes
 from payments.exceptions import OrderError
 from payments.models import Order, OrderLine, Payment, PaymentSettings, Refund
 from payments.services import (
@@ -118,20 +118,9 @@ class AtCounter(PaymentMethod):
         return sum(refundable_left(order) for order in paid)
 
     def price_lines(self, *, member, item, quote) -> Charge:
-        # The line `authorise` orders, priced by the pipeline that prices that order (the member discount is
-        # a card checkout's only), so the counter total on the confirmation page is what the order asks.
-        draft = pricing.price_draft(
-            member=member,
-            lines=[
-                LineDraft(
-                    kind=OrderLine.Kind.RESERVATION,
-                    description=str(item.name),
-                    unit_price_yen=quote.total_yen,
-                )
-            ],
-            payment_method=Order.Method.COUNTER,
+        return money_notes.booking_charge(
+            member=member, item=item, quote=quote, payment_method=Order.Method.COUNTER
         )
-        return pricing.charge_shown(draft=draft, label=gettext("Booking price"), details=quote.lines)
 
 
 def _orders_of(reservation: Reservation) -> QuerySet[Order]:

@@ -10,9 +10,26 @@ from django.utils.translation import gettext
 
 from core.templatetags.core_tags import yen
 from inventory.models import Reservation
-from inventory.payment_methods import MoneyNote
+from inventory.payment_methods import Charge, MoneyNote
 from payments import pricing
-from payments.models import Order, PaymentSettings, Refund
+from payments.models import Order, OrderLine, PaymentSettings, Refund
+from payments.services import LineDraft
+
+
+def booking_charge(*, member, item, quote, payment_method: str) -> Charge:
+    """What booking `quote` costs paid by `payment_method`, line by line, for the confirmation page: the line
+    the method's `authorise` orders (the booking at its price), priced by the pipeline that prices that
+    order, so the total shown is the amount charged."""
+    draft = pricing.price_draft(
+        member=member,
+        lines=[
+            LineDraft(
+                kind=OrderLine.Kind.RESERVATION, description=str(item.name), unit_price_yen=quote.total_yen
+            )
+        ],
+        payment_method=payment_method,
+    )
+    return pricing.charge_shown(draft=draft, label=gettext("Booking price"), details=quote.lines)
 
 
 def booking_order(reservation: Reservation) -> Order | None:

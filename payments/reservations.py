@@ -8,13 +8,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
-from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from inventory import services as inventory_services
 from inventory.models import Reservation
 from inventory.payment_methods import Authorisation, Charge, MoneyNote, PaymentMethod, RefundChoice
-from payments import money_notes, pricing
+from payments import money_notes
 from payments.exceptions import FulfilmentError
 from payments.models import Order, OrderLine, PaymentSettings, Refund
 from payments.registry import Fulfiller
@@ -127,20 +127,9 @@ class CardPayment(PaymentMethod):
         return reverse("payments:checkout", args=[order.pk]) if order else None
 
     def price_lines(self, *, member, item, quote) -> Charge:
-        # The line `authorise` orders (one reservation line at the booking's price), priced by the pipeline
-        # that prices that order, so the card total on the confirmation page is the amount charged.
-        draft = pricing.price_draft(
-            member=member,
-            lines=[
-                LineDraft(
-                    kind=OrderLine.Kind.RESERVATION,
-                    description=str(item.name),
-                    unit_price_yen=quote.total_yen,
-                )
-            ],
-            payment_method=Order.Method.CARD,
+        return money_notes.booking_charge(
+            member=member, item=item, quote=quote, payment_method=Order.Method.CARD
         )
-        return pricing.charge_shown(draft=draft, label=gettext("Booking price"), details=quote.lines)
 
 
 def order_for_reservation(reservation: Reservation) -> Order | None:

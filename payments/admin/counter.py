@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
-from django.contrib.auth import get_permission_codename
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from core.admin_operations import StaffOperation
 from core.templatetags.core_tags import yen
 from payments import counter
+from payments.admin.records import OrderRecordInline
 from payments.models import Order, Payment
 
 
@@ -141,14 +141,11 @@ class UnpaidAtCounterFilter(admin.SimpleListFilter):
         return queryset.filter(pk__in=counter.past_unpaid_counter_orders().values("pk"))
 
 
-class PaymentInline(admin.TabularInline):
+class PaymentInline(OrderRecordInline):
     """The money received for the order: card payments and counter payments (who received it, when,
     how). Part of the order's record: never edited here."""
 
     model = Payment
-    extra = 0
-    max_num = 0
-    can_delete = False
     fields = (
         "provider",
         "state",
@@ -167,17 +164,3 @@ class PaymentInline(admin.TabularInline):
     @admin.display(description=_("amount"))
     def amount_display(self, obj: Payment) -> str:
         return yen(obj.amount_yen)
-
-    def has_view_permission(self, request, obj=None):
-        view = get_permission_codename("view", Order._meta)
-        change = get_permission_codename("change", Order._meta)
-        return request.user.has_perm(f"payments.{view}") or request.user.has_perm(f"payments.{change}")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

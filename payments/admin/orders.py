@@ -13,7 +13,6 @@ import dataclasses
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest
@@ -30,6 +29,7 @@ from core.templatetags.core_tags import yen
 from inventory.admin_forms import refund_answer, with_refund_question
 from payments import services
 from payments.admin import counter as counter_admin
+from payments.admin.records import OrderRecordInline
 from payments.models import Order, OrderLine, Refund
 
 # ---------------------------------------------------------------------------------------------------------
@@ -129,10 +129,8 @@ class RefundForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=200)
 
 
-class RefundInline(admin.TabularInline):
+class RefundInline(OrderRecordInline):
     model = Refund
-    extra = 0
-    can_delete = False
     fields = (
         "created_at",
         "state",
@@ -150,15 +148,9 @@ class RefundInline(admin.TabularInline):
     def amount_display(self, obj: Refund) -> str:
         return yen(obj.amount_yen)
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-
-class OrderLineInline(admin.TabularInline):
+class OrderLineInline(OrderRecordInline):
     model = OrderLine
-    extra = 0
-    max_num = 0
-    can_delete = False
     fields = (
         "kind",
         "description",
@@ -190,21 +182,6 @@ class OrderLineInline(admin.TabularInline):
     @admin.display(description=_("amount"))
     def total_display(self, obj: OrderLine) -> str:
         return yen(obj.total_yen)
-
-    # The lines are part of the order's record: shown to whoever may view the order, never edited.
-    def has_view_permission(self, request, obj=None):
-        codename = get_permission_codename("view", Order._meta)
-        change = get_permission_codename("change", Order._meta)
-        return request.user.has_perm(f"payments.{codename}") or request.user.has_perm(f"payments.{change}")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Order)
