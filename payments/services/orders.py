@@ -113,10 +113,6 @@ def order_lock(order: Order | int) -> Order:
     return Order.objects.select_for_update().get(pk=pk)
 
 
-# Kept for callers written before order_lock.
-_locked = order_lock
-
-
 @transaction.atomic
 def order_mark_paid(*, order: Order, by=None, now: datetime | None = None, system: str = "") -> Order:
     """入金: pending → paid, then every line is fulfilled in the same transaction. Paying twice (a webhook

@@ -407,7 +407,7 @@ def _order_after_refund(*, order: Order, by, system: str, now: datetime) -> None
         order.save(update_fields=[*fields, "updated_at"])
 
 
-# --- the calls written before refunds had states, kept for their callers ---------------------------------
+# --- whole refunds in one call ----------------------------------------------------------------------------
 
 
 def order_refund(*, order: Order, amount_yen: int, reason: str, by, now: datetime | None = None) -> Refund:
