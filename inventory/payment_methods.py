@@ -5,6 +5,7 @@ apps."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -49,9 +50,9 @@ class Charge:
     details: tuple[str, ...] = ()  # how the booking's price was worked out (the quote's explanation)
 
 
-class PaymentMethod:
-    """A way to pay for a booking. Subclasses set `key` and `label` and implement `authorise`; the other
-    hooks have defaults that take nothing and give nothing back."""
+class PaymentMethod(ABC):
+    """A way to pay for a booking. Subclasses set `key` and `label` and say what booking (`authorise`),
+    cancelling (`release`) and a no-show (`no_show`) do to the payment; the other hooks have defaults."""
 
     key: str = ""
     label: str = ""
@@ -66,14 +67,15 @@ class PaymentMethod:
         list hides the method; None (the default) means the method has no options."""
         return None
 
+    @abstractmethod
     def authorise(
         self, *, reservation: Reservation, now: datetime, option: str = "", by=None
     ) -> Authorisation:
         """Called inside the booking transaction, after capacity is secured; raise DomainError to refuse.
         `option` is what the member picked among the method's choices ("" when it has none); `by` is who
         books (the member, or staff taking the booking)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def release(
         self, *, reservation: Reservation, now: datetime, by=None, refund: RefundChoice | None = None
     ) -> None:
@@ -81,6 +83,7 @@ class PaymentMethod:
         `refund` is the staff's answer to "refund, and how much?" (None: a member's cancel or a release,
         where the shop's policy decides)."""
 
+    @abstractmethod
     def no_show(self, *, reservation: Reservation, now: datetime) -> None:
         """Called when staff mark a no-show: what was taken is kept."""
 

@@ -7,6 +7,7 @@ and run in SPEC §9's order: item price → price rule → member discount → c
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -15,21 +16,21 @@ if TYPE_CHECKING:
     from payments.models import OrderLine
 
 
-class Fulfiller:
+class Fulfiller(ABC):
     """What a paid order line delivers. Subclasses implement `fulfil` and `undo`; `check` defaults to
     "still payable"."""
 
+    @abstractmethod
     def fulfil(self, *, line: OrderLine, now: datetime) -> None:
         """Deliver what the line paid for, inside the payment's transaction (idempotent)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def undo(self, *, line: OrderLine, now: datetime, by) -> None:
         """Take it back when the order is cancelled or fully refunded (idempotent)."""
-        raise NotImplementedError
 
-    def check(self, *, line: OrderLine, now: datetime) -> None:
+    def check(self, *, line: OrderLine, now: datetime) -> None:  # noqa: B027 - a default: still payable
         """Raise DomainError when the line can no longer be paid for (a purchase limit reached meanwhile);
-        called before the member is sent to pay."""
+        called before the member is sent to pay. By default a line stays payable."""
 
 
 _fulfillers: dict[str, Fulfiller] = {}
@@ -60,9 +61,9 @@ class NothingToDeliver(Fulfiller):
 class ProductFulfiller(Fulfiller):
     """A fulfiller of the product lines of one kind of product (ticket products, plan products)."""
 
+    @abstractmethod
     def claims(self, *, product) -> bool:
         """Whether this fulfiller delivers what `product` sells (a ticket type's product, a plan's)."""
-        raise NotImplementedError
 
 
 class ProductLines(Fulfiller):
@@ -122,14 +123,15 @@ class PriceDraft:
         )
 
 
-class PriceStep:
+class PriceStep(ABC):
     """One step of the price pipeline; `order` places it: 10 price rule, 20 member discount, 30 coupon,
     40 points."""
 
     order: int = 0
 
+    @abstractmethod
     def apply(self, *, draft: PriceDraft, options: dict) -> None:
-        raise NotImplementedError
+        """Fill this step's amount of `draft` (its discount), from what came before it."""
 
 
 _steps: dict[str, PriceStep] = {}
@@ -149,14 +151,14 @@ def apply_pipeline(draft: PriceDraft, options: dict | None = None) -> PriceDraft
     return draft
 
 
-class ProductRule:
+class ProductRule(ABC):
     """A rule a higher app holds a product to once it uses it (tickets: a ticket's product stays one-time,
     a free trial's costs 0 yen). payments cannot import those apps, so they register their rules here and
     `Product.clean()` runs every one: the product admin form, `product_save` and any import check them."""
 
+    @abstractmethod
     def errors(self, *, product) -> dict[str, str]:
         """{product field: why `product` (with its unsaved edits) breaks the rule}; empty when it holds."""
-        raise NotImplementedError
 
 
 _product_rules: dict[str, ProductRule] = {}

@@ -39,6 +39,12 @@ class HoldForPayment(payment_methods.PaymentMethod):
     def authorise(self, *, reservation, now, option: str = "", by=None) -> Authorisation:
         return Authorisation(confirmed=False, hold_minutes=15)
 
+    def release(self, *, reservation, now, by=None, refund=None) -> None:
+        """Nothing was taken, so nothing is given back."""
+
+    def no_show(self, *, reservation, now) -> None:
+        """Nothing was taken, so nothing is kept."""
+
 
 @pytest.fixture
 def hold_method(monkeypatch):
