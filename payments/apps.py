@@ -26,6 +26,12 @@ class PaymentsConfig(AppConfig):
         registry.register_fulfiller(OrderLine.Kind.PRODUCT, registry.product_lines)
         registry.register_price_step("member_discount", MemberDiscountStep())
 
+        from core.attention import register_attention
+        from payments.attention import ITEMS
+
+        for item in ITEMS:
+            register_attention(item)
+
         from members.mypage import Section, register_profile_fact, register_section
         from payments.pricing import member_discount_fact
 

@@ -191,7 +191,7 @@ def order_refund_needed_set(*, order: Order, by=None, now: datetime | None = Non
     audit_log(
         action="order.refund_needed",
         obj=order,
-        payload={"refund_needed": [False, True]},
+        payload={"changes": {"refund_needed": [False, True]}},
         now=now,
         **actor(by, system),
     )
@@ -225,7 +225,7 @@ def _refund_needed_cleared(*, order: Order, by, system: str, now: datetime, deci
     audit_log(
         action="order.refund_needed_cleared",
         obj=order,
-        payload={"refund_needed": [True, False], "decision": decision, "note": note[:200]},
+        payload={"changes": {"refund_needed": [True, False]}, "decision": decision, "note": note[:200]},
         now=now,
         **actor(by, system),
     )

@@ -32,7 +32,7 @@ from core.emails import queue_templated_email
 from payments import registry, stripe_api
 from payments.exceptions import OrderError
 from payments.models import Order, Payment, Refund
-from payments.services.orders import _refund_needed_cleared, actor, order_lock
+from payments.services.orders import _refund_needed_cleared, actor, order_lock, order_refund_needed_set
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +267,10 @@ def refund_settle(
         now=now,
         **actor(by, system),
     )
+    if state == Refund.State.FAILED:
+        # Money is still owed and nothing will send it by itself: the order waits for staff (要返金), who
+        # refund it another way or decide, and the member is told the shop will contact them.
+        order_refund_needed_set(order=order, by=by, system=system, now=now)
     _order_after_refund(order=order, by=by, system=system, now=now)
     return refund
 
