@@ -389,10 +389,17 @@ def release_unpaid_reservations(*, now: datetime | None = None, dry_run: bool = 
 
 
 def _notify(reservation: Reservation, template: str) -> None:
+    try:
+        charged = payment_methods.get(reservation.payment_method).charged_yen(reservations=[reservation])
+    except DomainError:  # a method no app registers any more: its price is all we know
+        charged = {}
     queue_templated_email(
         template=template,
         context={
             "reservation": reservation,
+            # What the booking's payment method charges (an order net of the member discount, a ticket 0),
+            # never a list price the member will not pay.
+            "charged_yen": charged.get(reservation.pk, reservation.price_yen),
             "member_name": reservation.member.name,
             "item_name": reservation.item.name,
             "starts_at": timezone.localtime(reservation.starts_at),

@@ -426,6 +426,8 @@ def reservation_detail(request, pk: int):
             "breakdown": reservation.price_breakdown or {},
             "payment_method_label": _method_label(reservation.payment_method),
             "money_note": method.money_note(reservation=reservation) if method else None,
+            "charged_yen": row.charged_yen,
+            "method_note": method.note if method else None,
         },
     )
 

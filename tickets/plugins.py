@@ -62,6 +62,10 @@ class TicketPayment(PaymentMethod):
         # by=None: a system job released the booking (named on the reservation's own cancellation entry).
         services.ticket_restore(reservation=reservation, by=by, system=RESERVATION_CANCELLED, now=now)
 
+    def charged_yen(self, *, reservations) -> dict[int, int]:
+        """A ticket pays the booking: no money is charged (SPEC §9)."""
+        return {reservation.pk: 0 for reservation in reservations}
+
     def cancel_note(self, *, reservation) -> str | None:
         return gettext("The ticket use this booking took is given back to your ticket.")
 

@@ -12,7 +12,7 @@ from django.utils.translation import gettext
 
 from core.audit import audit_log
 from core.emails import queue_templated_email
-from payments import registry
+from payments import pricing, registry
 from payments.exceptions import OrderError
 from payments.models import Order, OrderLine, Product
 from payments.pricing import price_draft
@@ -140,7 +140,12 @@ def order_mark_paid(*, order: Order, by=None, now: datetime | None = None, syste
     )
     queue_templated_email(
         template="payments/order_paid",
-        context={"order": order, "lines": list(order.lines.all()), "member_name": order.member.name},
+        # The amounts as the member sees them everywhere (the discount folded in when the shop hides it).
+        context={
+            "order": order,
+            "shown": pricing.order_shown(order=order, lines=order.lines.all()),
+            "member_name": order.member.name,
+        },
         to=[order.member.email],
     )
     return order

@@ -15,6 +15,8 @@ from payments.models import Order, PaymentSettings, Refund
 from payments.reservations import order_for_reservation
 from payments.tests.money import MONDAY, NOW, paid_card_booking, set_refund_policy
 from payments.tests.test_webhooks import SECRET
+from tickets.services import ticket_issue
+from tickets.tests.factories import TicketTypeFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -171,3 +173,28 @@ def test_the_order_a_booking_makes_is_recorded_with_who_booked(client):
         "counter",
         2000,
     )
+
+
+def test_a_ticket_booking_shows_nothing_charged_on_the_member_pages(client):
+    # given a member who booked a 2,500-yen lesson with a ticket
+    ReservationSettingsFactory()
+    member = MemberFactory()
+    lesson = ItemFactory(units=[(60, 2500)], stock=1)
+    ticket_issue(
+        member=member,
+        ticket_type=TicketTypeFactory(uses=5, items=[lesson]),
+        source="manual",
+        by=None,
+        system="t",
+    )
+    reservation = reservation_create(
+        member=member, by=member, item=lesson, starts_at=jst(MONDAY, "10:00"), ends_at=jst(MONDAY, "11:00"),
+        payment_method="ticket", now=NOW,
+    )  # fmt: skip
+    client.force_login(member)
+    # when they look at the list and the booking, then both say 0 yen was charged, the price beside it
+    [row] = client.get(reverse("site:reservation_list")).context["upcoming"]
+    assert row.charged_yen == 0
+    detail = page(client, "site:reservation_detail", reservation.pk)
+    assert (detail.context["charged_yen"], reservation.price_yen) == (0, 2500)
+    assert "Paying with a ticket uses one of its uses; nothing is charged." in detail.content.decode()
