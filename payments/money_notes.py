@@ -12,7 +12,7 @@ from core.templatetags.core_tags import yen
 from inventory.models import Reservation
 from inventory.payment_methods import Charge, MoneyNote
 from payments import pricing
-from payments.models import Order, OrderLine, PaymentSettings, Refund
+from payments.models import Order, OrderLine, Payment, PaymentSettings, Refund
 from payments.services import LineDraft
 
 
@@ -30,6 +30,11 @@ def booking_charge(*, member, item, quote, payment_method: str) -> Charge:
         payment_method=payment_method,
     )
     return pricing.charge_shown(draft=draft, label=gettext("Booking price"), details=quote.lines)
+
+
+def paid_in_cash(order: Order) -> bool:
+    """Whether the money the order took was received at the counter (cash cannot go back by itself)."""
+    return order.payments.filter(state=Payment.State.SUCCEEDED, provider=Payment.Provider.COUNTER).exists()
 
 
 def booking_order(reservation: Reservation) -> Order | None:
@@ -58,7 +63,8 @@ def cancel_note(*, reservation: Reservation, automatic_refund: bool) -> str | No
     if order.status != Order.Status.PAID:
         return None
     paid = yen(order.total_yen - order.refunded_yen)
-    if automatic_refund and PaymentSettings.current().refund_policy == PaymentSettings.RefundPolicy.AUTOMATIC:
+    automatic = PaymentSettings.current().refund_policy == PaymentSettings.RefundPolicy.AUTOMATIC
+    if automatic_refund and automatic and not paid_in_cash(order):
         return gettext("Your payment of %(amount)s will be refunded in full to your card.") % {"amount": paid}
     return gettext("You paid %(amount)s. The shop will contact you about refunding it after you cancel.") % {
         "amount": paid

@@ -85,6 +85,9 @@ class CardPayment(PaymentMethod):
                         now=now,
                     )
                     refund_execute_on_commit(requested, by=by)
+            elif money_notes.paid_in_cash(order):
+                # A card order the member paid at the counter instead: cash cannot go back by itself.
+                order_refund_needed_set(order=order, by=by, now=now)
             elif PaymentSettings.current().refund_policy == PaymentSettings.RefundPolicy.AUTOMATIC:
                 left = refundable_left(order)
                 if left > 0:

@@ -29,7 +29,7 @@ from payments.exceptions import OrderError
 from payments.gateway import using_test_gateway
 from payments.models import Order, Payment, Refund
 from payments.services.orders import actor, order_cancel, order_check_payable, order_lock, order_mark_paid
-from payments.services.refunds import order_refund_unclaimed_payment, refund_execute
+from payments.services.refunds import _order_after_refund, order_refund_unclaimed_payment, refund_execute
 
 logger = logging.getLogger(__name__)
 
@@ -202,6 +202,11 @@ def payment_succeeded(
             why = str(error.message)
         order_cancel(order=order, by=by, system=system, now=now)
         return payment, _unclaimed(order, payment, why, by, system, now, f"paid but not fulfilled ({why})")
+    # Out of order: a refund of this money recorded before the payment (its webhook came first) now applies
+    # to the paid order — refunded in full, it is undone at once instead of staying paid and delivered.
+    if order.refunds.filter(state__in=Refund.DONE_STATES).exists():
+        _order_after_refund(order=Order.objects.get(pk=order.pk), by=by, system=system, now=now)
+        return payment, "paid, and refunds recorded before it applied"
     return payment, "paid"
 
 

@@ -31,6 +31,7 @@ from core.audit import audit_log
 from core.emails import queue_templated_email
 from payments import registry, stripe_api
 from payments.exceptions import OrderError
+from payments.gateway import using_test_gateway
 from payments.models import Order, Payment, Refund
 from payments.services.orders import _refund_needed_cleared, actor, order_lock, order_refund_needed_set
 
@@ -112,7 +113,8 @@ def refund_request(
         now=now,
         **actor(by, system),
     )
-    if order.refund_needed:
+    if order.refund_needed and source == Refund.Source.STAFF:
+        # Staff refunding settles 要返金; an automatic refund of a second payment does not decide the first.
         _refund_needed_cleared(order=order, by=by, system=system, now=now, decision="refund")
     if source in (Refund.Source.STAFF, Refund.Source.MEMBER_CANCEL):
         queue_templated_email(
@@ -148,6 +150,13 @@ def _target(refund: Refund) -> str:
     return order.stripe_payment_intent_id if order.payment_method == Order.Method.CARD else ""
 
 
+def _by_card(refund: Refund) -> bool:
+    payment = refund.payment
+    if payment is not None:
+        return payment.provider == Payment.Provider.STRIPE
+    return refund.order.payment_method == Order.Method.CARD and not using_test_gateway()
+
+
 def refund_execute(*, refund: Refund, by=None, system: str = "", now: datetime | None = None) -> Refund:
     """Send a created (or pending, when retried) refund. Never call it inside a transaction: Stripe is
     called with no row locked, between two short transactions of its own (durable, so a caller inside a
@@ -163,7 +172,19 @@ def refund_execute(*, refund: Refund, by=None, system: str = "", now: datetime |
         if refund.state not in Refund.OPEN_STATES:
             return refund
         intent = _target(refund)
+        if not intent and _by_card(refund):
+            # A card payment Stripe cannot be asked about (no payment intent recorded): nothing can be sent,
+            # so the refund fails and the order waits for staff (要返金) — never "refunded" with no money.
+            return refund_settle(
+                refund=refund,
+                state=Refund.State.FAILED,
+                error="no Stripe payment intent is recorded for this payment",
+                by=by,
+                system=system,
+                now=now,
+            )
         if not intent:
+            # Cash at the counter, or the test gateway: recorded; staff hand the money back themselves.
             return refund_settle(refund=refund, state=Refund.State.SUCCEEDED, by=by, system=system, now=now)
         if refund.state == Refund.State.CREATED:
             refund.state = Refund.State.PENDING
@@ -338,9 +359,9 @@ def refunds_record_amount_from_stripe(
             order.refunds.filter(state__in=Refund.DONE_STATES).aggregate(total=Sum("amount_yen"))["total"]
             or 0
         ) + (
-            order.refunds.filter(state=Refund.State.PENDING)
-            .exclude(stripe_refund_id="")
-            .aggregate(total=Sum("amount_yen"))["total"]
+            # Ours on their way count as known whether or not Stripe's id is recorded yet: a refund of ours
+            # must never be recorded a second time as a dashboard one (the reconciler settles them exactly).
+            order.refunds.filter(state__in=Refund.OPEN_STATES).aggregate(total=Sum("amount_yen"))["total"]
             or 0
         )
         unknown = min(amount_refunded_yen, order.total_yen) - known
