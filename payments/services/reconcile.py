@@ -130,6 +130,15 @@ def _settle_payment(payment: Payment, result: ReconcileResult, now: datetime) ->
         )
         result.payments_open += 1
         return
+    amount = session.get("amount_total")
+    if amount is not None and amount != payment.amount_yen:
+        # The webhook refuses such a session too: someone must look at it, the reconciler never pays it.
+        logger.warning(
+            "reconcile_payments: session %s took %s yen, payment #%s is %s yen: left for staff",
+            payment.stripe_checkout_session_id, amount, payment.pk, payment.amount_yen,
+        )  # fmt: skip
+        result.payments_open += 1
+        return
     if session.get("status") == "complete" and session.get("payment_status") in (
         "paid",
         "no_payment_required",

@@ -405,7 +405,10 @@ def _order_after_refund(*, order: Order, by, system: str, now: datetime) -> None
     was paid reach its total — the order refunded and its lines undone, once. A cancelled order was undone
     when it was cancelled and stays cancelled, with its money back."""
     done = order.refunds.filter(state__in=Refund.DONE_STATES)
-    refunded = min(done.aggregate(total=Sum("amount_yen"))["total"] or 0, order.total_yen)
+    # An order that took its money: a second payment given back (unclaimed) is not a refund of the order.
+    # Never paid (cancelled before the money came): what came back is all the money there was.
+    done_for_order = done.exclude(source=Refund.Source.UNCLAIMED) if order.paid_at is not None else done
+    refunded = min(done_for_order.aggregate(total=Sum("amount_yen"))["total"] or 0, order.total_yen)
     fields = []
     if refunded != order.refunded_yen:
         order.refunded_yen = refunded

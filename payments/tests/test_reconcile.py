@@ -69,6 +69,22 @@ def test_a_completed_session_whose_webhook_never_came_pays_the_order(client, str
     assert AuditEntry.objects.get(action="payment.succeeded").system == "reconcile_payments"
 
 
+def test_a_completed_session_of_another_amount_is_never_paid_by_the_reconciler(client, stripe_api):
+    # given a completed session that took another amount than the payment (the webhook refuses it too)
+    order, payment = _checkout_opened(client, stripe_api)
+    stripe_api.complete_session("cs_test_1", payment_intent="pi_odd")
+    stripe_api.sessions["cs_test_1"]["amount_total"] = payment.amount_yen + 1
+    # when the reconciler runs, then it leaves it open for staff: the order is not paid
+    result = reconcile_payments(now=later())
+    payment.refresh_from_db()
+    order.refresh_from_db()
+    assert (payment.state, order.status, result.payments_open) == (
+        Payment.State.PENDING,
+        Order.Status.PENDING,
+        1,
+    )
+
+
 def test_an_expired_session_fails_the_payment_and_the_order_stays_payable(client, stripe_api):
     order, payment = _checkout_opened(client, stripe_api)
     stripe_api.sessions["cs_test_1"]["status"] = "expired"

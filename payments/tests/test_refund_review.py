@@ -118,3 +118,19 @@ def test_a_card_refund_with_no_payment_intent_fails_and_waits_for_staff_instead_
     assert refund.state == Refund.State.FAILED
     assert (order.refunded_yen, order.refund_needed, order.status) == (0, True, Order.Status.PAID)
     assert stripe_api.refund_requests() == []
+
+
+def test_a_second_payment_given_back_is_not_counted_as_a_refund_of_the_paid_order(stripe_api):
+    # given a paid 2,000-yen order, paid a second time by card and that payment refunded automatically
+    _member, _reservation, order = paid_card_booking(stripe_api)
+    stripe_api.add_payment("pi_second", 2000)
+    second = Payment.objects.create(
+        order=order, provider=Payment.Provider.STRIPE, state=Payment.State.CANCELLED, amount_yen=2000,
+        stripe_payment_intent_id="pi_second",
+    )  # fmt: skip
+    refund = order_refund_unclaimed_payment(order=order, payment=second, why="paid twice", system="tests")
+    refund_execute(refund=refund, system="tests")
+    # then the order is still paid with nothing of its own refunded, and all of it can still be refunded
+    order.refresh_from_db()
+    assert Refund.objects.get(pk=refund.pk).state == Refund.State.SUCCEEDED
+    assert (order.status, order.refunded_yen) == (Order.Status.PAID, 0)
