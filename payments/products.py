@@ -22,9 +22,8 @@ def product_save(*, product: Product, by, system: str = "", now: datetime | None
     rules). Raises ValidationError with the field errors; nothing is saved then. Records who saved it and
     the fields that changed (old → new).
 
-    The product's row is locked first, so two edits of one product are checked one after the other. A
-    ticket type being given this product at the same instant is checked against the product it read; only
-    a lock on the product's row on the ticket side as well would serialise that pair."""
+    The product's row is locked first, so two edits of one product, or an edit and a ticket type taking
+    the product (ticket_type_save locks the product's row too), are checked one after the other."""
     now = now or timezone.now()
     is_new = product.pk is None
     stored: dict = {}

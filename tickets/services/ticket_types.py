@@ -85,6 +85,12 @@ def _write(ticket_type: TicketType, *, items=None, stores=None) -> dict:
                     "store_id", flat=True
                 )
             )
+    if ticket_type.product_id is not None:
+        # The product's row too, as product_save locks it: a product edit and a ticket type taking that
+        # product are checked one after the other, so a free trial's product cannot be priced meanwhile.
+        locked = _products_for_update([ticket_type.product_id]).get(ticket_type.product_id)
+        if locked is not None:  # (deleted meanwhile: full_clean says so)
+            ticket_type.product = locked
     ticket_type.full_clean()
     ticket_type.save()
     if items is not None:
@@ -92,6 +98,13 @@ def _write(ticket_type: TicketType, *, items=None, stores=None) -> dict:
     if stores is not None:
         ticket_type.stores.set(stores)
     return stored
+
+
+def _products_for_update(product_ids) -> dict:
+    from payments.models import Product
+
+    rows = Product.objects.select_for_update().filter(pk__in=product_ids).order_by("pk")
+    return {product.pk: product for product in rows}
 
 
 # --- many ticket types at once (the CSV import) ---------------------------------------------------------
@@ -182,7 +195,14 @@ class TicketTypeBatch:
             stored_query = stored_query.select_for_update()
         stored = dict(stored_query.values_list("pk", "product_id")) if ids else {}
         product_ids = {change.ticket_type.product_id for change in batch} - {None}
-        products = Product.objects.in_bulk(product_ids) if product_ids else {}
+        # Locked in a real run (as product_save locks a product), so no product edit slips between the
+        # rules checked here and the write.
+        if not product_ids:
+            products = {}
+        elif self.dry_run:
+            products = Product.objects.in_bulk(product_ids)
+        else:
+            products = _products_for_update(product_ids)
         holders = (
             dict(TicketType.objects.filter(product_id__in=product_ids).values_list("product_id", "pk"))
             if product_ids

@@ -4,9 +4,13 @@ service and any import (all through Product.clean) refuse it, and a product no t
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import connection, transaction
 from django.forms.models import model_to_dict
 from django.urls import reverse
 
@@ -14,6 +18,7 @@ from core.models import AuditEntry
 from payments.models import Product
 from payments.products import product_save
 from tickets.models import TicketType
+from tickets.services import ticket_type_save
 from tickets.tests.factories import ProductFactory, TicketTypeFactory
 
 pytestmark = pytest.mark.django_db
@@ -127,3 +132,45 @@ def test_the_ticket_side_keeps_its_messages_on_its_product_field():
     )
     errors = ticket_type.rule_errors(stored_product_id=None, product_holder_id=None)
     assert errors == {"product": "A free trial ticket needs a product that costs 0 yen."}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_product_priced_while_a_free_trial_takes_it_is_refused_after_the_trial_commits():
+    # given a 0-yen product, and staff A saving a free trial with it (committing a moment later)
+    product = ProductFactory(price_yen=0)
+    trial = TicketTypeFactory.build(free_trial=True, product=product)
+    saved, outcomes = threading.Event(), []
+
+    def staff_a_saves_the_trial():
+        try:
+            with transaction.atomic():
+                ticket_type_save(ticket_type=trial, by=None, system="tests")
+                saved.set()
+                time.sleep(0.5)  # still uncommitted while staff B edits the product
+        finally:
+            connection.close()
+
+    def staff_b_prices_the_product():
+        try:
+            saved.wait(10)
+            edited = Product.objects.get(pk=product.pk)
+            edited.price_yen = 500
+            product_save(product=edited, by=None, system="tests")
+            outcomes.append("priced")
+        except ValidationError as error:
+            outcomes.append(sorted(error.message_dict))
+        finally:
+            connection.close()
+
+    # when both run at once
+    threads = [
+        threading.Thread(target=staff_a_saves_the_trial),
+        threading.Thread(target=staff_b_prices_the_product),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    # then B waited for A's commit and was refused: the free trial's product still costs 0 yen
+    assert outcomes == [["price_yen"]]
+    assert Product.objects.get(pk=product.pk).price_yen == 0
