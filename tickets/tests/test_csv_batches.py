@@ -7,11 +7,13 @@ from __future__ import annotations
 import threading
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
 from inventory.tests.factories import ItemFactory
+from payments.models import Product
 from tests.parallel import run_together
 from tickets import services
 from tickets.csv_jobs import import_ticket_types
@@ -220,44 +222,48 @@ def test_two_imports_racing_for_one_product_give_it_to_exactly_one_and_write_eve
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_product_taken_by_someone_else_between_the_check_and_the_write_falls_back_to_row_by_row(
-    monkeypatch,
-):
-    # given: staff give the product to another ticket at the moment the batch has checked its rows
+def test_a_staff_save_taking_a_product_the_batch_is_taking_waits_for_the_batch_and_is_refused(monkeypatch):
+    # given: staff give the product to another ticket at the moment the batch has checked its rows (and,
+    # since the check, holds the product's row)
     product = ProductFactory(sku="TAKEN")
     write = TicketTypeBatch._write
+    staff_outcome = []
 
     def staff_save_meanwhile():
         try:
-            services.ticket_type_save(
-                ticket_type=TicketType(name="管理画面から", product=product), by=None, system="test"
-            )
+            with translation.override("en"):
+                services.ticket_type_save(
+                    ticket_type=TicketType(name="管理画面から", product=product), by=None, system="test"
+                )
+            staff_outcome.append("saved")
+        except ValidationError as error:
+            with translation.override("en"):
+                staff_outcome.append(" ".join(error.messages))
         finally:
             connection.close()
 
-    def write_after_the_other_save(passed):
-        other = threading.Thread(target=staff_save_meanwhile)
+    other = threading.Thread(target=staff_save_meanwhile)
+
+    def write_while_staff_wait(passed):
         other.start()
-        other.join(30)
+        other.join(1)
+        staff_outcome.append("waiting" if other.is_alive() else "did not wait")
         write(passed)
 
-    monkeypatch.setattr(TicketTypeBatch, "_write", staticmethod(write_after_the_other_save))
+    monkeypatch.setattr(TicketTypeBatch, "_write", staticmethod(write_while_staff_wait))
 
     # when
-    result = import_ticket_types(
-        csv_bytes([row(name="前"), row(sku="TAKEN", name="取られた"), row(name="後")]), dry_run=False
-    )
+    with translation.override("en"):
+        result = import_ticket_types(
+            csv_bytes([row(name="前"), row(sku="TAKEN", name="取られた"), row(name="後")]), dry_run=False
+        )
+        other.join(30)
 
-    # then
-    assert (result.created, result.failed) == (2, 1)
-    assert result.errors[0].line == 3
-    assert "already the product of another ticket" in result.errors[0].message
-    assert TicketType.objects.get(product=product).name == "管理画面から"
-    assert set(TicketType.objects.values_list("name", flat=True)) == {"管理画面から", "前", "後"}
-    created_ids = sorted(preview.ticket_id for preview in result.previews)
-    assert created_ids == sorted(
-        TicketType.objects.filter(name__in=["前", "後"]).values_list("pk", flat=True)
-    )
+    # then: the staff save waited for the batch's commit and was refused; the file's rows are all in
+    assert (result.created, result.failed) == (3, 0)
+    assert staff_outcome[0] == "waiting"
+    assert "already the product of another ticket" in staff_outcome[1]
+    assert TicketType.objects.get(product=product).name == "取られた"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -305,9 +311,13 @@ def test_an_update_writes_every_editable_column_and_nothing_else():
 
 
 def _opposite_order_imports(monkeypatch):
-    """Files A [P, Q] and B [Q, P], imported at once, each batch's insert of its two rows split by a
-    barrier after the first row: A holds P and waits for B's Q, B holds Q and waits for A's P, and
-    PostgreSQL aborts one of the two transactions as a deadlock."""
+    """Files A [P, Q] and B [Q, P], imported at once with the products' row locks switched off (the guard
+    that serialises them now), each batch's insert of its two rows split by a barrier after the first row:
+    A holds P and waits for B's Q, B holds Q and waits for A's P, and PostgreSQL aborts one of the two
+    transactions as a deadlock. What remains to settle it is the row-by-row fallback."""
+    monkeypatch.setattr(
+        services.ticket_types, "_products_for_update", lambda ids: Product.objects.in_bulk(list(ids))
+    )
     ProductFactory(sku="P")
     ProductFactory(sku="Q")
     insert = TicketType.objects.bulk_create
@@ -335,6 +345,34 @@ def _opposite_order_imports(monkeypatch):
 
     outcomes = run_together([run(["P", "Q"], "A"), run(["Q", "P"], "B")], expected=(), success="imported")
     return outcomes, results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_taking_two_products_in_opposite_orders_give_each_product_to_one_ticket():
+    # given two products, and two files taking them in opposite orders
+    ProductFactory(sku="P")
+    ProductFactory(sku="Q")
+    results = []
+
+    def run(skus: list[str], tag: str):
+        def call():
+            with translation.override("en"):
+                rows = [row(sku=sku, name=f"{tag}{sku}") for sku in skus]
+                results.append(import_ticket_types(csv_bytes(rows), dry_run=False))
+
+        return call
+
+    # when both are imported at the same instant
+    outcomes = run_together([run(["P", "Q"], "A"), run(["Q", "P"], "B")], expected=(), success="imported")
+
+    # then the products' row locks (taken in one order) make one wait for the other: neither fails as a
+    # whole, each product goes to exactly one ticket and is refused, by name, for the other
+    assert outcomes == {"imported": 2}
+    assert sorted((result.created, result.failed) for result in results) == [(0, 2), (2, 0)]
+    assert TicketType.objects.filter(product__sku="P").count() == 1
+    assert TicketType.objects.filter(product__sku="Q").count() == 1
+    refused = next(result for result in results if result.failed)
+    assert all("already the product of another ticket" in error.message for error in refused.errors)
 
 
 @pytest.mark.django_db(transaction=True)
