@@ -19,3 +19,4 @@ class CoreConfig(AppConfig):
         audit.install_admin_log_auditing()
         request_started.connect(audit.request_started, dispatch_uid="core.audit.request_started")
         request_finished.connect(audit.request_finished, dispatch_uid="core.audit.request_finished")
+        audit.install_atomic_bulk_delete()

@@ -179,6 +179,25 @@ class AuditedLogEntryManager(LogEntryManager):
     __hash__ = LogEntryManager.__hash__
 
 
+def install_atomic_bulk_delete() -> None:
+    """The admin's "delete selected" in one transaction on every admin: Django writes the deletions'
+    LogEntry (and so their audit entries) before it deletes, outside a transaction, so a delete refused
+    half-way (a row protected meanwhile) would leave "deleted" in a trail that can never be corrected."""
+    from django.contrib import admin
+    from django.contrib.admin.actions import delete_selected
+    from django.db import transaction
+
+    @admin.action(
+        description=delete_selected.short_description, permissions=delete_selected.allowed_permissions
+    )
+    def delete_selected_atomically(modeladmin, request, queryset):
+        with transaction.atomic():
+            return delete_selected(modeladmin, request, queryset)
+
+    admin.site.disable_action("delete_selected")
+    admin.site.add_action(delete_selected_atomically, "delete_selected")
+
+
 def install_admin_log_auditing() -> None:
     manager = LogEntry._meta.default_manager
     if not isinstance(manager, AuditedLogEntryManager):

@@ -17,7 +17,9 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.html import escape
 
+from core.models import AuditEntry
 from inventory import demo
+from inventory.admin.items import ItemAdmin
 from inventory.models import (
     AcceptanceHours,
     AcceptanceOverride,
@@ -829,3 +831,25 @@ def test_the_override_and_settings_forms_render(admin_client):
     response = admin_client.get(change("reservationsettings", own.pk))
     assert response.status_code == 200
     assert change("item", item.pk) in response.content.decode()
+
+
+def test_a_bulk_delete_refused_half_way_leaves_no_deleted_entry_in_the_audit_trail(admin_client, monkeypatch):
+    # given an item that is booked the moment after the delete's check passed (between the check and
+    # the delete itself)
+    item = ItemFactory()
+    checked = ItemAdmin.get_deleted_objects
+
+    def booked_right_after_the_check(self, objs, request):
+        found = checked(self, objs, request)
+        ReservationFactory(item=item)
+        return found
+
+    monkeypatch.setattr(ItemAdmin, "get_deleted_objects", booked_right_after_the_check)
+    # when staff confirm the bulk delete
+    response = admin_client.post(
+        changelist("item"), {"action": "delete_selected", ACTION_CHECKBOX_NAME: [str(item.pk)], "post": "yes"}
+    )
+    # then the item stays, staff are told why, and the trail does not say it was deleted
+    assert response.status_code == 302
+    assert Item.objects.filter(pk=item.pk).exists()
+    assert not AuditEntry.objects.filter(action="inventory.item.deleted", object_id=str(item.pk)).exists()
