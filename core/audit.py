@@ -19,10 +19,13 @@ from contextvars import ContextVar
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.apps import apps as django_apps
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry, LogEntryManager
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
+from django.utils.text import capfirst
+from django.utils.translation import gettext
 
 from core.models import AuditEntry
 
@@ -63,9 +66,21 @@ def register_action_labels(labels: dict[str, str]) -> None:
 
 
 def action_label(action: str) -> str:
-    """The action's words, or the key itself for an action nobody described (an admin form edit)."""
+    """The action's words: as its app registered them, or for an admin form edit (`app.model.verb`) the
+    model's name and what was done to it; the key itself for anything else."""
     label = _action_labels.get(action)
-    return str(label) if label is not None else action
+    if label is not None:
+        return str(label)
+    app_label, _dot, rest = action.partition(".")
+    model_name, _dot, verb = rest.partition(".")
+    verbs = {"added": gettext("added"), "changed": gettext("changed"), "deleted": gettext("deleted")}
+    if verb in verbs:
+        try:
+            model = django_apps.get_model(app_label, model_name)
+        except LookupError:
+            return action
+        return f"{capfirst(model._meta.verbose_name)}: {verbs[verb]}"
+    return action
 
 
 def audit_log(

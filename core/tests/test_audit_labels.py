@@ -31,7 +31,10 @@ def test_every_action_the_code_writes_has_a_label():
     assert sorted(written - set(_action_labels)) == []
 
 
-def test_an_action_nobody_described_reads_as_its_key():
+def test_an_admin_form_edit_reads_as_its_model_and_what_was_done_and_anything_else_as_its_key():
     with translation.override("en"):
-        assert action_label("inventory.item.changed") == "inventory.item.changed"
         assert action_label("order.refunded") == "Order refunded in full"
+        assert action_label("inventory.item.changed") == "Item: changed"
+        assert action_label("payments.product.deleted") == "Product: deleted"
+        assert action_label("nowhere.thing.changed") == "nowhere.thing.changed"
+        assert action_label("something.new") == "something.new"
