@@ -77,11 +77,17 @@ class PaymentMethod(ABC):
 
     @abstractmethod
     def release(
-        self, *, reservation: Reservation, now: datetime, by=None, refund: RefundChoice | None = None
+        self,
+        *,
+        reservation: Reservation,
+        now: datetime,
+        by=None,
+        refund: RefundChoice | None = None,
+        system: str = "",
     ) -> None:
         """Called inside the cancellation transaction (a member or staff cancel, or an unpaid release).
         `refund` is the staff's answer to "refund, and how much?" (None: a member's cancel or a release,
-        where the shop's policy decides)."""
+        where the shop's policy decides); `system` names the job cancelling when `by` is None."""
 
     @abstractmethod
     def no_show(self, *, reservation: Reservation, now: datetime) -> None:
@@ -175,7 +181,7 @@ class FreeBooking(PaymentMethod):
             raise PaymentMethodError(_("Only bookings that cost 0 yen can be booked without payment."))
         return Authorisation(confirmed=True)
 
-    def release(self, *, reservation, now, by=None, refund=None) -> None:
+    def release(self, *, reservation, now, by=None, refund=None, system: str = "") -> None:
         """Nothing was taken, so nothing is given back."""
 
     def no_show(self, *, reservation, now) -> None:

@@ -270,7 +270,7 @@ def reservation_cancel(
             )
     _give_back_slot_capacity(reservation)
     payment_methods.get(reservation.payment_method).release(
-        reservation=reservation, now=now, by=by, refund=refund
+        reservation=reservation, now=now, by=by, refund=refund, system=system
     )
     reservation.status = Reservation.Status.CANCELLED
     reservation.cancelled_at = now

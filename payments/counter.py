@@ -71,7 +71,9 @@ class AtCounter(PaymentMethod):
         counter_order_create(reservation=reservation, by=by, now=now)
         return Authorisation(confirmed=True)
 
-    def release(self, *, reservation: Reservation, now, by=None, refund: RefundChoice | None = None) -> None:
+    def release(
+        self, *, reservation: Reservation, now, by=None, refund: RefundChoice | None = None, system: str = ""
+    ) -> None:
         """Inside the cancellation's transaction. A booking cancelled before it was paid takes its pending
         order with it. One already paid at the counter (in advance) has its order cancelled too (the booking
         is already being undone, so undo=False), and its money:
@@ -81,11 +83,11 @@ class AtCounter(PaymentMethod):
           order is flagged 要返金 for staff, and the member told so. Nothing is silent."""
         orders = _orders_of(reservation).order_by("pk")
         for order in orders.filter(status=Order.Status.PENDING):
-            order_cancel(order=order, by=by, now=now, undo=False)
+            order_cancel(order=order, by=by, system=system, now=now, undo=False)
         for order in orders.filter(status=Order.Status.PAID):
-            order_cancel(order=order, by=by, now=now, undo=False)
+            order_cancel(order=order, by=by, system=system, now=now, undo=False)
             if refund is None:
-                order_refund_needed_set(order=order, by=by, now=now)
+                order_refund_needed_set(order=order, by=by, system=system, now=now)
             elif refund.amount_yen > 0:
                 requested = refund_request(
                     order=order,
@@ -94,8 +96,9 @@ class AtCounter(PaymentMethod):
                     by=by,
                     source=Refund.Source.STAFF,
                     now=now,
+                    system=system,
                 )
-                refund_execute_on_commit(requested, by=by)
+                refund_execute_on_commit(requested, by=by, system=system)
 
     def no_show(self, *, reservation: Reservation, now) -> None:
         """The pending order stays for staff to settle: received (the member paid a no-show fee) or

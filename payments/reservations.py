@@ -59,7 +59,9 @@ class CardPayment(PaymentMethod):
         )
         return Authorisation(confirmed=False)
 
-    def release(self, *, reservation: Reservation, now, by=None, refund: RefundChoice | None = None) -> None:
+    def release(
+        self, *, reservation: Reservation, now, by=None, refund: RefundChoice | None = None, system: str = ""
+    ) -> None:
         """Inside the cancellation's transaction. An unpaid order is cancelled. A paid one is cancelled too
         (the booking is already being undone, so undo=False), and its money:
         - staff answered "refund, and how much?" (`refund`): that amount is refunded (0: kept);
@@ -70,9 +72,9 @@ class CardPayment(PaymentMethod):
         the order, a full refund) is not paid any more, so nothing here touches it again."""
         orders = Order.objects.filter(lines__reservation=reservation).distinct().order_by("pk")
         for order in orders.filter(status=Order.Status.PENDING):
-            order_cancel(order=order, by=by, now=now, undo=False)
+            order_cancel(order=order, by=by, system=system, now=now, undo=False)
         for order in orders.filter(status=Order.Status.PAID):
-            order_cancel(order=order, by=by, now=now, undo=False)
+            order_cancel(order=order, by=by, system=system, now=now, undo=False)
             if refund is not None:
                 if refund.amount_yen > 0:
                     reason = refund.reason or shop_text(gettext_noop("Cancelled by the shop"))
@@ -83,11 +85,12 @@ class CardPayment(PaymentMethod):
                         by=by,
                         source=Refund.Source.STAFF,
                         now=now,
+                        system=system,
                     )
-                    refund_execute_on_commit(requested, by=by)
+                    refund_execute_on_commit(requested, by=by, system=system)
             elif money_notes.paid_in_cash(order):
                 # A card order the member paid at the counter instead: cash cannot go back by itself.
-                order_refund_needed_set(order=order, by=by, now=now)
+                order_refund_needed_set(order=order, by=by, system=system, now=now)
             elif PaymentSettings.current().refund_policy == PaymentSettings.RefundPolicy.AUTOMATIC:
                 left = refundable_left(order)
                 if left > 0:
@@ -99,10 +102,11 @@ class CardPayment(PaymentMethod):
                         by=by,
                         source=Refund.Source.MEMBER_CANCEL,
                         now=now,
+                        system=system,
                     )
-                    refund_execute_on_commit(requested, by=by)
+                    refund_execute_on_commit(requested, by=by, system=system)
             else:
-                order_refund_needed_set(order=order, by=by, now=now)
+                order_refund_needed_set(order=order, by=by, system=system, now=now)
 
     def refundable_yen(self, *, reservation: Reservation) -> int:
         """What the booking's paid card order could still give back (staff are asked about it)."""

@@ -58,9 +58,11 @@ class TicketPayment(PaymentMethod):
         )
         return Authorisation(confirmed=True)
 
-    def release(self, *, reservation, now, by=None, refund=None) -> None:
-        # by=None: a system job released the booking (named on the reservation's own cancellation entry).
-        services.ticket_restore(reservation=reservation, by=by, system=RESERVATION_CANCELLED, now=now)
+    def release(self, *, reservation, now, by=None, refund=None, system: str = "") -> None:
+        # by=None: the system job that cancelled the booking gives the use back.
+        services.ticket_restore(
+            reservation=reservation, by=by, system=system or RESERVATION_CANCELLED, now=now
+        )
 
     def charged_yen(self, *, reservations) -> dict[int, int]:
         """A ticket pays the booking: no money is charged (SPEC §9)."""

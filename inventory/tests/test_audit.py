@@ -39,7 +39,7 @@ class HoldForPayment(payment_methods.PaymentMethod):
     def authorise(self, *, reservation, now, option: str = "", by=None) -> Authorisation:
         return Authorisation(confirmed=False, hold_minutes=15)
 
-    def release(self, *, reservation, now, by=None, refund=None) -> None:
+    def release(self, *, reservation, now, by=None, refund=None, system="") -> None:
         """Nothing was taken, so nothing is given back."""
 
     def no_show(self, *, reservation, now) -> None:

@@ -82,7 +82,7 @@ class HoldForPayment(payment_methods.PaymentMethod):
     def authorise(self, *, reservation, now, option="", by=None):
         return Authorisation(confirmed=False)
 
-    def release(self, *, reservation, now, by=None, refund=None):
+    def release(self, *, reservation, now, by=None, refund=None, system=""):
         self.released.append(reservation.pk)
 
     def no_show(self, *, reservation, now):

@@ -1,12 +1,14 @@
 """Money paths found by reviewing the refund layer: each would have recorded money as refunded that never
 left, or left an order paid and delivered with its money gone back."""
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 
 from core.models import AuditEntry
 from inventory.models import Reservation
-from inventory.services import reservation_cancel, reservation_create
+from inventory.services import release_unpaid_reservations, reservation_cancel, reservation_create
 from inventory.tests.factories import ItemFactory, ReservationSettingsFactory, jst
 from members.tests.factories import MemberFactory
 from payments.counter import counter_payment_receive
@@ -134,3 +136,13 @@ def test_a_second_payment_given_back_is_not_counted_as_a_refund_of_the_paid_orde
     order.refresh_from_db()
     assert Refund.objects.get(pk=refund.pk).state == Refund.State.SUCCEEDED
     assert (order.status, order.refunded_yen) == (Order.Status.PAID, 0)
+
+
+def test_an_unpaid_card_booking_released_by_the_job_names_the_job_on_its_order(stripe_api):
+    # given an unpaid card booking whose hold has run out
+    _member, reservation, order = card_booking()
+    # when the release job runs
+    release_unpaid_reservations(now=reservation.hold_until + timedelta(minutes=1))
+    # then the order's cancellation names the job that did it, not a generic "payments"
+    entry = AuditEntry.objects.get(action="order.cancelled", object_id=str(order.pk))
+    assert (entry.actor, entry.system) == (None, "release_unpaid_reservations")
