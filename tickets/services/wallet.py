@@ -375,26 +375,31 @@ def tickets_expire(
         rows = list(due.values_list("uses_left", flat=True))
         return ExpiryResult(tickets=len(rows), uses=sum(rows))
     tickets = uses = 0
-    for ticket_id in list(due.values_list("pk", flat=True)):
-        with transaction.atomic(durable=True):
-            ticket = locks.member_ticket_for_update(ticket_id)
-            if ticket.status != MemberTicket.Status.ACTIVE or not (
-                ticket.valid_through and ticket.valid_through < today
-            ):
-                continue
-            uses += ticket.uses_left
-            tickets += 1
-            _expire(ticket, now=now)
-    if tickets:
-        with transaction.atomic(durable=True):
-            audit_log(
-                action="tickets.expired",
-                obj=None,
-                by=None,
-                system=EXPIRY_JOB,
-                now=now,
-                payload={"tickets": tickets, "uses": uses, "today": today},
-            )
+    try:
+        for ticket_id in list(due.values_list("pk", flat=True)):
+            with transaction.atomic(durable=True):
+                ticket = locks.member_ticket_for_update(ticket_id)
+                if ticket.status != MemberTicket.Status.ACTIVE or not (
+                    ticket.valid_through and ticket.valid_through < today
+                ):
+                    continue
+                left = ticket.uses_left
+                _expire(ticket, now=now)
+                uses += left
+                tickets += 1
+    finally:
+        # Recorded even when the run stops half-way: the tickets expired so far are committed, and the
+        # next run will not find them again.
+        if tickets:
+            with transaction.atomic(durable=True):
+                audit_log(
+                    action="tickets.expired",
+                    obj=None,
+                    by=None,
+                    system=EXPIRY_JOB,
+                    now=now,
+                    payload={"tickets": tickets, "uses": uses, "today": today},
+                )
     return ExpiryResult(tickets=tickets, uses=uses)
 
 

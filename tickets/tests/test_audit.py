@@ -15,6 +15,7 @@ from members.tests.factories import MemberFactory
 from payments.models import Order
 from tickets import csv_jobs, services
 from tickets.models import MemberTicket, TicketType
+from tickets.services import wallet
 from tickets.tests.factories import TicketTypeFactory
 from tickets.tests.helpers import NOW, book, give, lesson, open_every_day, product, ticket_type
 from tickets.tests.test_csv import csv_bytes, row
@@ -94,6 +95,28 @@ def test_the_nightly_expiry_writes_one_entry_for_the_run_with_its_counts(member)
     assert (run.actor, run.system, run.content_type) == (None, services.EXPIRY_JOB, None)
     assert run.payload == {"tickets": 3, "uses": 15, "today": "2027-06-01"}
     assert not AuditEntry.objects.filter(action__startswith="ticket.", system=services.EXPIRY_JOB).exists()
+
+
+def test_an_expiry_run_that_stops_half_way_still_records_what_it_expired(member, monkeypatch):
+    # given three tickets past their last day, the third of which cannot be expired (the worker dies)
+    for _ in range(3):
+        give(member, ticket_type(validity_days=10), on=date(2027, 5, 1))
+    expire = wallet._expire
+    done = []
+
+    def expire_twice_then_stop(ticket, *, now):
+        if len(done) == 2:
+            raise RuntimeError("worker lost")
+        done.append(ticket.pk)
+        return expire(ticket, now=now)
+
+    monkeypatch.setattr(wallet, "_expire", expire_twice_then_stop)
+    # when the job runs and stops on the third
+    with pytest.raises(RuntimeError):
+        services.tickets_expire(today=date(2027, 6, 1), now=NOW)
+    # then the two tickets it did expire (committed, never found again) are in the trail
+    (run,) = AuditEntry.objects.filter(action="tickets.expired")
+    assert run.payload["tickets"] == 2
 
 
 def test_saving_a_ticket_type_records_what_changed_old_and_new(clerk):
