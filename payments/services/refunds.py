@@ -320,6 +320,10 @@ def refunds_record_from_stripe(
                     system=system,
                     now=now,
                 )
+            elif ours.state in Refund.DONE_STATES and status in STRIPE_FAILED:
+                _refund_failed_after_success(
+                    refund=ours, error=each.get("failure_reason") or "", by=by, system=system, now=now
+                )
             continue
         if status in STRIPE_FAILED or not stripe_id:
             continue
@@ -332,6 +336,30 @@ def refunds_record_from_stripe(
             now=now,
         )
     return order
+
+
+def _refund_failed_after_success(*, refund: Refund, error: str, by, system: str, now: datetime) -> None:
+    """Stripe can fail a refund after it succeeded (the card was closed meanwhile): the money did not reach
+    the member after all. The refund becomes failed, the refunded total drops, and the order waits for staff
+    (要返金). What the order delivered stays undone: staff decide what to do with it."""
+    order = order_lock(refund.order_id)
+    refund = Refund.objects.select_for_update().get(pk=refund.pk)
+    if refund.state not in Refund.DONE_STATES:
+        return
+    before = refund.state
+    refund.state = Refund.State.FAILED
+    refund.error = (error or "failed after it had succeeded")[:300]
+    refund.finished_at = now
+    refund.save(update_fields=["state", "error", "finished_at", "updated_at"])
+    audit_log(
+        action="refund.failed",
+        obj=order,
+        payload={"refund": refund.pk, "changes": {"state": [before, refund.state]}, "error": refund.error},
+        now=now,
+        **actor(by, system),
+    )
+    order_refund_needed_set(order=order, by=by, system=system, now=now)
+    _order_after_refund(order=order, by=by, system=system, now=now)
 
 
 def _ours(order: Order, stripe_refund: dict) -> Refund | None:

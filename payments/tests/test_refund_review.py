@@ -146,3 +146,26 @@ def test_an_unpaid_card_booking_released_by_the_job_names_the_job_on_its_order(s
     # then the order's cancellation names the job that did it, not a generic "payments"
     entry = AuditEntry.objects.get(action="order.cancelled", object_id=str(order.pk))
     assert (entry.actor, entry.system) == (None, "release_unpaid_reservations")
+
+
+def test_a_refund_stripe_fails_after_it_succeeded_is_reopened_for_staff(stripe_api):
+    # given a paid 2,000-yen order refunded in full by staff (Stripe said succeeded)
+    _member, _reservation, order = paid_card_booking(stripe_api)
+    staff = MemberFactory(is_staff=True)
+    refund = refund_execute(
+        refund=refund_request(order=order, amount_yen=2000, reason="返金", by=staff), by=staff
+    )
+    assert refund.state == Refund.State.SUCCEEDED
+    # when Stripe reports later that the refund failed (the card was closed)
+    failed = {
+        "id": refund.stripe_refund_id, "object": "refund", "amount": 2000, "status": "failed",
+        "failure_reason": "expired_or_canceled_card", "payment_intent": "pi_paid",
+        "metadata": {"refund_id": str(refund.pk), "order_id": str(order.pk)},
+    }  # fmt: skip
+    payload = event("refund.updated", failed, event_id="evt_refund_failed_later")
+    assert post(Client(), payload, sign(payload)).status_code == 200
+    # then the refund is failed, the money no longer counted as returned, and the order waits for staff
+    refund.refresh_from_db()
+    order.refresh_from_db()
+    assert (refund.state, refund.error) == (Refund.State.FAILED, "expired_or_canceled_card")
+    assert (order.refunded_yen, order.refund_needed) == (0, True)
