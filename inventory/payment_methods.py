@@ -62,9 +62,10 @@ class PaymentMethod(ABC):
         """Whether the booking form offers this method for this booking."""
         return True
 
-    def choices(self, *, item, member, starts_at) -> list[tuple[str, str]] | None:
-        """The options the member picks from (which ticket pays), each offered as "<key>:<option>"; an empty
-        list hides the method; None (the default) means the method has no options."""
+    def choices(self, *, item, member, starts_at, quantity: int = 1) -> list[tuple[str, str]] | None:
+        """The options the member picks from (which ticket pays) for a booking of `quantity` places, each
+        offered as "<key>:<option>"; an empty list hides the method; None (the default) means the method has
+        no options."""
         return None
 
     @abstractmethod

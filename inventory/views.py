@@ -249,7 +249,7 @@ def _payment_choices(
     for method in payment_methods.all_methods():
         if not method.is_available(item=item, member=member, price_yen=quote.total_yen):
             continue
-        options = method.choices(item=item, member=member, starts_at=starts_at)
+        options = method.choices(item=item, member=member, starts_at=starts_at, quantity=quote.quantity)
         offered = (
             [(method.key, method.label)]
             if options is None

@@ -13,7 +13,7 @@ def member_ticket_for_update(ticket_id: int) -> MemberTicket:
 
 def member_type_lock(*, member_id: int, ticket_type_id: int) -> None:
     """Serialises one member's bookings with one ticket type, so the two concurrency limits (which count
-    reservations, not rows that could be locked) cannot be overrun by parallel bookings."""
+    the places of live reservations, not rows that could be locked) cannot be overrun by parallel bookings."""
     advisory_xact_lock(f"tickets.limits:{member_id}:{ticket_type_id}")
 
 

@@ -264,16 +264,16 @@ class TicketEntry(models.Model):
         verbose_name_plural = _("ticket history")
         ordering = ["id"]  # insertion order: the order the changes happened in
         constraints = [
-            # A reservation takes one use and gives back at most one: a cancellation processed twice
-            # cannot restore twice.
+            # A reservation takes its uses once (one entry of -N for N places, SPEC §6) and gives them back
+            # at most once (one entry of +N): a cancellation processed twice cannot restore twice.
             models.UniqueConstraint(
                 fields=["reservation", "kind"],
                 condition=Q(kind__in=["used", "restored"]),
                 name="ticket_entry_one_use_per_reservation",
             ),
             models.CheckConstraint(
-                condition=(Q(kind="used", delta=-1) & Q(reservation__isnull=False))
-                | (Q(kind="restored", delta=1) & Q(reservation__isnull=False))
+                condition=(Q(kind="used", delta__lte=-1) & Q(reservation__isnull=False))
+                | (Q(kind="restored", delta__gte=1) & Q(reservation__isnull=False))
                 | Q(kind="issued", delta__gte=1)
                 | Q(kind__in=["expired", "revoked"], delta__lte=0)
                 | (Q(kind="manual") & ~Q(delta=0)),

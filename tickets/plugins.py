@@ -34,19 +34,24 @@ def ticket_choice_label(ticket: MemberTicket) -> str:
 
 
 class TicketPayment(PaymentMethod):
-    """Pay a booking with one use of a ticket: confirmed at once, costs no money (SPEC §9). Cancelling
-    gives the use back; a no-show keeps it used (seed 000)."""
+    """Pay a booking with a ticket, one use per place booked, all from one ticket (SPEC §6): confirmed at
+    once, costs no money (SPEC §9). Cancelling gives the uses back; a no-show keeps them used (seed 000)."""
 
     key = "ticket"
     label = _("Ticket")
-    note = _("Paying with a ticket uses one of its uses; nothing is charged.")
+    note = _("Paying with a ticket uses one of its uses per place booked; nothing is charged.")
 
     def is_available(self, *, item, member, price_yen: int) -> bool:
         return True  # which tickets fit depends on the booking's day: `choices` lists them
 
-    def choices(self, *, item, member, starts_at) -> list[tuple[str, str]]:
+    def choices(self, *, item, member, starts_at, quantity: int = 1) -> list[tuple[str, str]]:
+        """The tickets that can pay a booking of `quantity` places (one use per place, from one ticket)."""
         tickets = selectors.usable_tickets(
-            member=member, item=item, on=timezone.localdate(starts_at), today=timezone.localdate()
+            member=member,
+            item=item,
+            on=timezone.localdate(starts_at),
+            today=timezone.localdate(),
+            uses=quantity,
         )
         return [(str(ticket.pk), ticket_choice_label(ticket)) for ticket in tickets]
 
@@ -69,10 +74,14 @@ class TicketPayment(PaymentMethod):
         return {reservation.pk: 0 for reservation in reservations}
 
     def cancel_note(self, *, reservation) -> str | None:
+        if reservation.quantity > 1:
+            return gettext("The {uses} ticket uses this booking took are given back to your ticket.").format(
+                uses=reservation.quantity
+            )
         return gettext("The ticket use this booking took is given back to your ticket.")
 
     def no_show(self, *, reservation, now) -> None:
-        """A no-show keeps the ticket's use (seed 000): nothing is given back."""
+        """A no-show keeps the ticket's uses (seed 000): nothing is given back."""
 
     def price_lines(self, *, member, item, quote) -> Charge:
         # SPEC §9: a booking paid with a ticket costs no money (and so takes no member discount or coupon).

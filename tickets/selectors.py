@@ -6,22 +6,24 @@ from __future__ import annotations
 from datetime import date
 
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from inventory.models import Reservation
 from payments.models import Order
 from tickets.models import MemberTicket, TicketEntry, TicketType
 
 
-def usable_tickets(*, member, item, on: date, today: date) -> QuerySet[MemberTicket]:
+def usable_tickets(*, member, item, on: date, today: date, uses: int = 1) -> QuerySet[MemberTicket]:
     """The member's tickets that can pay for a booking of `item` starting on `on`, the one that expires
-    first first (SPEC §6; no expiry counts as last). Valid today and on the booking's day, with uses left,
-    for this item, at its store (a ticket with no stores is usable at every store)."""
+    first first (SPEC §6; no expiry counts as last). Valid today and on the booking's day, with at least
+    `uses` uses left (one per place booked: one ticket pays a booking whole), for this item, at its store (a
+    ticket with no stores is usable at every store)."""
     latest = max(on, today)
     return (
         MemberTicket.objects.filter(
             member=member,
             status=MemberTicket.Status.ACTIVE,
-            uses_left__gt=0,
+            uses_left__gte=max(uses, 1),
             ticket_type__items=item,
             valid_from__lte=min(on, today),
         )
@@ -45,6 +47,20 @@ def live_reservations_with_type(*, member_id: int, ticket_type_id: int) -> Query
         ticket_entries__kind=TicketEntry.Kind.USED,
         ticket_entries__ticket__ticket_type_id=ticket_type_id,
     ).distinct()
+
+
+def live_places_with_type(*, member_id: int, ticket_type_id: int, on: date) -> tuple[int, int]:
+    """The places of the member's live reservations paid with a ticket of this type: in all, and on the
+    JST day `on` (the two concurrency limits count places, not bookings: SPEC §6)."""
+    held = held_on_day = 0
+    rows = live_reservations_with_type(member_id=member_id, ticket_type_id=ticket_type_id).values_list(
+        "quantity", "starts_at"
+    )
+    for quantity, starts_at in rows:
+        held += quantity
+        if timezone.localdate(starts_at) == on:
+            held_on_day += quantity
+    return held, held_on_day
 
 
 def purchases_count(*, member_id: int, ticket_type: TicketType) -> int:

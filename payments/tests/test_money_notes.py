@@ -197,4 +197,7 @@ def test_a_ticket_booking_shows_nothing_charged_on_the_member_pages(client):
     assert row.charged_yen == 0
     detail = page(client, "site:reservation_detail", reservation.pk)
     assert (detail.context["charged_yen"], reservation.price_yen) == (0, 2500)
-    assert "Paying with a ticket uses one of its uses; nothing is charged." in detail.content.decode()
+    assert (
+        "Paying with a ticket uses one of its uses per place booked; nothing is charged."
+        in detail.content.decode()
+    )

@@ -45,7 +45,9 @@ def test_a_member_logs_in_books_a_lesson_with_a_ticket_and_cancels_it(page, live
     # then the confirmation page offers the ticket and says it costs no money
     choice = page.get_by_label(re.compile(r"Ticket: ヨガ5回券 \(5 of 5 uses left"))
     assert choice.is_visible()
-    assert page.get_by_text("Paying with a ticket uses one of its uses; nothing is charged.").is_visible()
+    assert page.get_by_text(
+        "Paying with a ticket uses one of its uses per place booked; nothing is charged."
+    ).is_visible()
 
     # when they pay with the ticket and book
     choice.check()

@@ -220,52 +220,89 @@ def _expire(ticket: MemberTicket, *, now: datetime) -> None:
 # --- paying bookings -------------------------------------------------------------------------------------
 
 
-def _check_limits(ticket_type: TicketType, *, member_id: int, on: date) -> None:
+def _check_limits(ticket_type: TicketType, *, member_id: int, on: date, places: int) -> None:
+    """The two concurrency limits count places (SPEC §6): the places of the member's live reservations
+    with this type, plus this booking's, must stay within each limit."""
     if not (ticket_type.max_concurrent or ticket_type.max_concurrent_per_day):
         return
-    live = selectors.live_reservations_with_type(member_id=member_id, ticket_type_id=ticket_type.pk)
-    if ticket_type.max_concurrent and live.count() >= ticket_type.max_concurrent:
+    held, held_on_day = selectors.live_places_with_type(
+        member_id=member_id, ticket_type_id=ticket_type.pk, on=on
+    )
+    if ticket_type.max_concurrent and held + places > ticket_type.max_concurrent:
         raise TicketLimitError(
             gettext(
-                "With “{name}” you can hold at most {limit} reservations at once. "
-                "Please use or cancel one of them first."
-            ).format(name=ticket_type.name, limit=ticket_type.max_concurrent)
+                "With “{name}” you can book at most {limit} places at once; you already hold {held} and "
+                "this booking is for {places}. Please use or cancel a booking first."
+            ).format(name=ticket_type.name, limit=ticket_type.max_concurrent, held=held, places=places)
         )
-    if ticket_type.max_concurrent_per_day:
-        same_day = sum(
-            1 for starts_at in live.values_list("starts_at", flat=True) if timezone.localdate(starts_at) == on
-        )
-        if same_day >= ticket_type.max_concurrent_per_day:
-            raise TicketLimitError(
-                gettext("With “{name}” you can hold at most {limit} reservations on one day.").format(
-                    name=ticket_type.name, limit=ticket_type.max_concurrent_per_day
-                )
+    if ticket_type.max_concurrent_per_day and held_on_day + places > ticket_type.max_concurrent_per_day:
+        raise TicketLimitError(
+            gettext(
+                "With “{name}” you can book at most {limit} places on one day; you already hold {held} on "
+                "that day and this booking is for {places}."
+            ).format(
+                name=ticket_type.name,
+                limit=ticket_type.max_concurrent_per_day,
+                held=held_on_day,
+                places=places,
             )
+        )
 
 
-def _usable(ticket: MemberTicket, *, on: date, today: date) -> bool:
+def _usable(ticket: MemberTicket, *, on: date, today: date, uses: int) -> bool:
     return (
         ticket.status == MemberTicket.Status.ACTIVE
-        and ticket.uses_left >= 1
+        and ticket.uses_left >= uses
         and ticket.is_valid_on(on)
         and ticket.is_valid_on(today)
     )
+
+
+def _unusable_error(*, reservation, on: date, today: date, uses: int, ticket_id: int | None):
+    """Why no ticket can pay: when some ticket could pay a smaller booking, how many uses this one needs
+    and how many the best ticket has; otherwise that none fits (or the chosen one does not)."""
+    if uses > 1:
+        fitting = selectors.usable_tickets(
+            member=reservation.member, item=reservation.item, on=on, today=today
+        )
+        if ticket_id is not None:
+            fitting = fitting.filter(pk=ticket_id)
+        best = max(fitting.values_list("uses_left", flat=True), default=0)
+        if best:
+            if ticket_id is not None:
+                message = gettext(
+                    "This booking needs {needed} uses of one ticket (one per place), but the ticket you "
+                    "chose has only {left} left."
+                )
+            else:
+                message = gettext(
+                    "This booking needs {needed} uses of one ticket (one per place; a booking is never split "
+                    "across tickets), but the best of your tickets has only {left} left."
+                )
+            return TicketUnusableError(message.format(needed=uses, left=best))
+    if ticket_id is not None:
+        return TicketUnusableError(
+            gettext("The ticket you chose cannot pay for this booking (used up, expired or not valid here).")
+        )
+    return TicketUnusableError()
 
 
 @transaction.atomic
 def ticket_use(
     *, reservation, by, system: str = "", ticket_id: int | None = None, now: datetime | None = None
 ) -> TicketEntry:
-    """Take one use for `reservation` (inside its booking transaction; `by` is who books): the member's
-    chosen ticket, or the one that expires first. Enforces the ticket type's two concurrency limits under a
-    lock on (member, ticket type), and takes the use under the ticket's row lock, so parallel bookings
-    cannot overspend.
+    """Take one use per place booked for `reservation` (inside its booking transaction; `by` is who books),
+    all from one ticket (SPEC §6: never split): the member's chosen ticket, or the one that expires first
+    among those with enough uses left. Enforces the ticket type's two concurrency limits, counted in places,
+    under a lock on (member, ticket type), and takes the uses with a conditional UPDATE under the ticket's
+    row lock, so parallel bookings cannot overspend. One ledger entry of -N.
     Lock order: the advisory lock, then the ticket row (the candidate is chosen without locking)."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     on = timezone.localdate(reservation.starts_at)
+    uses = reservation.quantity
     candidates = selectors.usable_tickets(
-        member=reservation.member, item=reservation.item, on=on, today=today
+        member=reservation.member, item=reservation.item, on=on, today=today, uses=uses
     )
     if ticket_id is not None:
         candidates = candidates.filter(pk=ticket_id)
@@ -276,21 +313,21 @@ def ticket_use(
             break
         locks.member_type_lock(member_id=reservation.member_id, ticket_type_id=choice[1])
         ticket = locks.member_ticket_for_update(choice[0])
-        if not _usable(ticket, on=on, today=today):
-            continue  # another booking took its last use meanwhile: choose again
+        if not _usable(ticket, on=on, today=today, uses=uses):
+            continue  # another booking took its uses meanwhile: choose again
         try:
-            _check_limits(ticket.ticket_type, member_id=reservation.member_id, on=on)
+            _check_limits(ticket.ticket_type, member_id=reservation.member_id, on=on, places=uses)
         except TicketLimitError as error:
             # This type's limit is reached: the ticket expiring first among the other types pays instead.
             limit_error = error
             candidates = candidates.exclude(ticket_type_id=ticket.ticket_type_id)
             continue
-        updated = MemberTicket.objects.filter(pk=ticket.pk, uses_left__gte=1).update(
-            uses_left=F("uses_left") - 1, updated_at=now
+        updated = MemberTicket.objects.filter(pk=ticket.pk, uses_left__gte=uses).update(
+            uses_left=F("uses_left") - uses, updated_at=now
         )
         if updated:
             ticket.refresh_from_db(fields=["uses_left"])
-            entry = _entry(ticket, kind=TicketEntry.Kind.USED, delta=-1, now=now, reservation=reservation)
+            entry = _entry(ticket, kind=TicketEntry.Kind.USED, delta=-uses, now=now, reservation=reservation)
             audit_log(
                 action="ticket.used",
                 obj=ticket,
@@ -299,47 +336,45 @@ def ticket_use(
                 now=now,
                 payload={
                     "reservation": reservation.pk,
-                    "changes": {"uses_left": [ticket.uses_left + 1, ticket.uses_left]},
+                    "changes": {"uses_left": [ticket.uses_left + uses, ticket.uses_left]},
                 },
             )
             return entry
     if limit_error is not None:
         raise limit_error
-    if ticket_id is not None:
-        raise TicketUnusableError(
-            gettext("The ticket you chose cannot pay for this booking (used up, expired or not valid here).")
-        )
-    raise TicketUnusableError
+    raise _unusable_error(reservation=reservation, on=on, today=today, uses=uses, ticket_id=ticket_id)
 
 
 @transaction.atomic
 def ticket_restore(*, reservation, by, system: str = "", now: datetime | None = None) -> TicketEntry | None:
-    """The booking was cancelled: give its use back (SPEC §6). A ticket that has expired meanwhile gets the
-    use back and loses it to expiry in the same transaction, so the ledger stays exact. Restoring twice
-    gives back once (the unique constraint on (reservation, restored) is the last line)."""
+    """The booking was cancelled: give back every use it took, one per place (SPEC §6), in one entry of +N.
+    A ticket that has expired meanwhile gets the uses back and loses them to expiry in the same transaction,
+    so the ledger stays exact. Restoring twice gives back once (the unique constraint on (reservation,
+    restored) is the last line)."""
     now = now or timezone.now()
     used = TicketEntry.objects.filter(reservation=reservation, kind=TicketEntry.Kind.USED).first()
     if used is None:
         return None
+    uses = -used.delta
     ticket = locks.member_ticket_for_update(used.ticket_id)
     if TicketEntry.objects.filter(reservation=reservation, kind=TicketEntry.Kind.RESTORED).exists():
         return None
     if ticket.status == MemberTicket.Status.REVOKED:
-        return None  # the ticket was taken back (its purchase refunded): nothing to give the use back to
-    ticket.uses_left += 1
+        return None  # the ticket was taken back (its purchase refunded): nothing to give the uses back to
+    ticket.uses_left += uses
     ticket.save(update_fields=["uses_left", "updated_at"])
     entry = _entry(
-        ticket, kind=TicketEntry.Kind.RESTORED, delta=1, now=now, reservation=reservation, created_by=by
+        ticket, kind=TicketEntry.Kind.RESTORED, delta=uses, now=now, reservation=reservation, created_by=by
     )
     payload = {
         "reservation": reservation.pk,
-        "changes": {"uses_left": [ticket.uses_left - 1, ticket.uses_left]},
+        "changes": {"uses_left": [ticket.uses_left - uses, ticket.uses_left]},
     }
     if ticket.status == MemberTicket.Status.EXPIRED or (
         ticket.valid_through is not None and ticket.valid_through < timezone.localdate(now)
     ):
         _expire(ticket, now=now)
-        payload["expired_again"] = True  # past its last day: the use went back and expired at once
+        payload["expired_again"] = True  # past its last day: the uses went back and expired at once
     audit_log(action="ticket.restored", obj=ticket, by=by, system=system, now=now, payload=payload)
     return entry
 

@@ -334,7 +334,7 @@ class TestConcurrencyLimits:
         book(member, items[1], day=MONDAY + timedelta(days=1))
         with pytest.raises(TicketLimitError) as caught:
             book(member, items[2], day=MONDAY + timedelta(days=2))
-        assert "at most 2 reservations at once" in str(caught.value)
+        assert "at most 2 places at once" in str(caught.value)
         assert Reservation.objects.count() == 2
 
     def test_cancelling_one_frees_a_place(self, member):

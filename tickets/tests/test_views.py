@@ -487,7 +487,7 @@ def test_booking_with_a_ticket_offers_each_usable_ticket_and_cancelling_gives_th
     assert "06/14/2027" in body
     assert "別の券" not in body
     # and the page says a ticket costs no money (the price shown is what the other methods cost)
-    assert "Paying with a ticket uses one of its uses; nothing is charged." in body
+    assert "Paying with a ticket uses one of its uses per place booked; nothing is charged." in body
     # when they book with the punch card (not the first offered)
     done = client.post(url, {**slot, "step": "book", "payment_method": f"ticket:{later.pk}"})
     # then the reservation is confirmed and one use of that ticket is taken
