@@ -10,4 +10,5 @@ ACTION_LABELS = {
     "reservation.completed": _("Reservation completed"),
     "item.duplicated": _("Item duplicated"),
     "item.own_settings_enabled": _("Item's own reservation settings switched on"),
+    "item.capacity_changed": _("Stock or capacity applied to future bookings"),
 }

@@ -53,3 +53,14 @@ class CancelError(DomainError):
 
 class StatusError(DomainError):
     default_message = _("This reservation is not in a state that allows this.")
+
+
+class CapacityChangeError(DomainError):
+    """A stock or capacity edit would leave booked occurrences over their new limit. `conflicts` lists them
+    as (start, end, booked, new capacity)."""
+
+    default_message = _("The new stock or capacity is lower than what is already booked.")
+
+    def __init__(self, message=None, *, conflicts=(), field: str | None = None):
+        self.conflicts = list(conflicts)
+        super().__init__(message, field=field)

@@ -1,5 +1,7 @@
 """Row locks taken before the checks that keep bookings within stock and capacity."""
 
+from django.db import connection
+
 from inventory.models import Item, Reservation, Slot
 
 
@@ -19,3 +21,18 @@ def reservation_for_update(reservation_id: int) -> Reservation:
         .select_related("item", "member")
         .get(pk=reservation_id)
     )
+
+
+def item_key_share(item_id: int) -> None:
+    """FOR KEY SHARE on the item row (what the reservation's foreign key takes anyway, taken earlier): a
+    fixed-slot booking holds it before it reads the item's events, so a stock or capacity edit, which locks
+    the item FOR UPDATE, either waits for the booking (and then sees its slot) or goes first (and the
+    booking then reads the new capacities). Bookings do not block one another on it."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {Item._meta.db_table} WHERE id = %s FOR KEY SHARE", [item_id])  # noqa: S608
+
+
+def future_slots_for_update(item_id: int, since) -> list[Slot]:
+    """The item's slots starting at or after `since`, locked in primary-key order (no deadlock with another
+    editor; bookings lock one slot each)."""
+    return list(Slot.objects.select_for_update().filter(item_id=item_id, starts_at__gte=since).order_by("pk"))

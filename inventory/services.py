@@ -16,10 +16,18 @@ from core.audit import audit_log
 from core.emails import queue_templated_email
 from core.exceptions import DomainError
 from inventory import locks, payment_methods
-from inventory.availability import check_fixed_booking, check_free_booking, live_bookings, peak_quantity
+from inventory.availability import (
+    ItemSchedule,
+    check_fixed_booking,
+    check_free_booking,
+    live_bookings,
+    local,
+    peak_quantity,
+)
 from inventory.exceptions import (
     BookingError,
     CancelError,
+    CapacityChangeError,
     NotBookableError,
     SlotFullError,
     SoldOutError,
@@ -125,6 +133,8 @@ def reservation_create(
     _check_bookable(item, channel)
     method = payment_methods.get(payment_method)
     slot = None
+    if item.reservation_type == Item.ReservationType.FIXED:
+        locks.item_key_share(item.pk)  # before the events are read: a capacity edit waits or goes first
     settings, capacity = _check_rules(item, starts_at, ends_at, now=now)
     if capacity is not None:
         if quantity > capacity:
@@ -527,3 +537,124 @@ def item_own_settings_enable(*, item: Item, by) -> ReservationSettings:
             payload={"settings": row.pk, "copied_from_general": existing is None},
         )
     return row
+
+
+# --- stock and capacity edits ---------------------------------------------------------------------
+
+
+def _occurrence_label(starts_at: datetime, ends_at: datetime) -> str:
+    starts, ends = local(starts_at), local(ends_at)
+    end = f"{ends:%H:%M}" if ends.date() == starts.date() else f"{ends:%Y-%m-%d %H:%M}"
+    return f"{starts:%Y-%m-%d %H:%M}–{end}"
+
+
+def _free_overloads(item: Item, now: datetime) -> list[tuple[datetime, datetime, int, int]]:
+    """The stretches from `now` on where more units are booked at once than the item's stock, as (start,
+    end, units booked, stock); adjacent stretches are merged, with their peak."""
+    live = Reservation.objects.filter(
+        item=item, status__in=Reservation.LIVE_STATUSES, ends_at__gt=now
+    ).values_list("starts_at", "ends_at", "quantity")
+    events = []
+    for starts, ends, quantity in live:
+        events.append((max(starts, now), quantity))
+        events.append((ends, -quantity))
+    events.sort(key=lambda pair: (pair[0], pair[1]))  # at equal instants, returns come first
+    overloads: list[list] = []
+    current = 0
+    for index, (instant, delta) in enumerate(events):
+        current += delta
+        following = events[index + 1][0] if index + 1 < len(events) else None
+        if current <= item.stock or following is None or following == instant:
+            continue
+        if overloads and overloads[-1][1] == instant:
+            overloads[-1][1] = following
+            overloads[-1][2] = max(overloads[-1][2], current)
+        else:
+            overloads.append([instant, following, current, item.stock])
+    return [tuple(row) for row in overloads]
+
+
+def _refuse_capacity(conflicts: list[tuple[datetime, datetime, int, int]]) -> None:
+    lines = [
+        gettext("{when}: {booked} booked (new limit {capacity})").format(
+            when=_occurrence_label(starts, ends), booked=booked, capacity=capacity
+        )
+        for starts, ends, booked, capacity in conflicts
+    ]
+    raise CapacityChangeError(
+        gettext(
+            "The stock or capacity cannot be lowered below what is already booked. Nothing was changed. "
+            "Move or cancel these bookings first, then try again: {occurrences}"
+        ).format(occurrences="; ".join(lines)),
+        conflicts=conflicts,
+    )
+
+
+@transaction.atomic
+def item_capacity_apply(
+    *,
+    item: Item,
+    by,
+    now: datetime | None = None,
+    changes: dict | None = None,
+    edited: list[str] | None = None,
+) -> list:
+    """Make the item's stock and event capacities, as they now stand in the database, reach its future
+    occurrences. Call it in the transaction that saved the edit (the admin does, in save_related).
+
+    Fixed type: every slot row of an occurrence starting from `now` takes the capacity a booking of it
+    would get (check_fixed_booking's: the event's capacity, or the stock when empty); slots of past
+    occurrences, and of times that are no longer an occurrence, are left as they are. Free type: stock is
+    read live by bookings, so only the check applies. Lowering below what is booked at any future
+    occurrence or instant raises CapacityChangeError listing them, and nothing changes (the caller's
+    transaction rolls back): nobody is cancelled. The item row is locked first (FOR UPDATE: a booking of
+    the item holds FOR KEY SHARE or FOR UPDATE on it while it reads the capacities), then the slot rows in
+    primary-key order. Writes one audit entry (item.capacity_changed) when anything changed: the slots'
+    capacities, the caller's `changes` ({field: [old, new]}) and `edited` (the other fields and inlines the
+    same edit touched: this entry stands for the whole admin save).
+
+    Returns [(slot, old capacity, new capacity), ...]."""
+    now = now or timezone.now()
+    item = locks.item_for_update(item.pk)
+    conflicts: list[tuple[datetime, datetime, int, int]] = []
+    updates: list[tuple[Slot, int, int]] = []
+    if item.reservation_type == Item.ReservationType.FIXED:
+        slots = locks.future_slots_for_update(item.pk, now)
+        days = sorted({local(slot.starts_at).date() for slot in slots})
+        capacities: dict[tuple[datetime, datetime], int] = {}
+        if days:
+            schedule = ItemSchedule(item, days[0], days[-1])
+            for day in days:
+                for starts, ends, capacity in schedule.occurrences(day):
+                    capacities.setdefault((starts, ends), capacity)  # check_fixed_booking takes the first
+        for slot in slots:
+            capacity = capacities.get((slot.starts_at, slot.ends_at))
+            if capacity is None or capacity == slot.capacity:
+                continue
+            if slot.booked > capacity:
+                conflicts.append((slot.starts_at, slot.ends_at, slot.booked, capacity))
+            else:
+                updates.append((slot, slot.capacity, capacity))
+    else:
+        conflicts = _free_overloads(item, now)
+    if conflicts:
+        _refuse_capacity(conflicts)
+    for slot, _old, capacity in updates:
+        Slot.objects.filter(pk=slot.pk).update(capacity=capacity)
+    if updates or changes or edited:
+        audit_log(
+            action="item.capacity_changed",
+            obj=item,
+            by=by,
+            now=now,
+            payload={
+                "changes": changes or {},
+                "edited": edited or [],
+                "stock": item.stock,
+                "slots": [
+                    {"slot": slot.pk, "starts_at": slot.starts_at, "capacity": [old, new]}
+                    for slot, old, new in updates
+                ],
+            },
+        )
+    return updates

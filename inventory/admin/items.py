@@ -24,6 +24,7 @@ from inventory.admin_forms import (
     RepeatingEventForm,
     WeekdayPriceRuleForm,
 )
+from inventory.exceptions import CapacityChangeError
 from inventory.models import (
     IrregularEvent,
     Item,
@@ -231,9 +232,51 @@ class ItemAdmin(admin.ModelAdmin):
 
     # --- saving ---------------------------------------------------------------------------------------
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except CapacityChangeError as refusal:
+            # The save ran in the view's transaction, which the refusal rolled back: nothing was saved.
+            # Show the page again with what staff typed and the refusal as the form's error.
+            request._capacity_refusal = refusal
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change, **kwargs)
+        refusal = getattr(request, "_capacity_refusal", None)
+        if refusal is None:
+            return form_class
+
+        class RefusedForm(form_class):
+            def clean(self):
+                cleaned_data = super().clean()
+                self.add_error(None, str(refusal))
+                return cleaned_data
+
+        return RefusedForm
+
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         item = form.instance
+        if change:
+            # Stock and capacity edits reach the occurrences already booked, or the whole save is refused
+            # (CapacityChangeError, shown by changeform_view). The service's audit entry stands for the
+            # whole save (the admin's own "changed" entry is then not written), so it names all it touched.
+            changes = {
+                name: [form.initial.get(name), form.cleaned_data.get(name)]
+                for name in ("stock", "reservation_type")
+                if name in form.changed_data
+            }
+            events = [
+                formset.prefix
+                for formset in formsets
+                if formset.model in (RepeatingEvent, IrregularEvent) and formset.has_changed()
+            ]
+            if changes or events:
+                edited = [name for name in form.changed_data if name not in changes] + [
+                    formset.prefix for formset in formsets if formset.has_changed()
+                ]
+                services.item_capacity_apply(item=item, by=request.user, changes=changes, edited=edited)
         # Number the rules 1, 2, 3 … in the order they are checked, so "rule 2" in a warning is the row
         # with order 2.
         for number, rule in enumerate(item.weekday_rules.order_by("position", "id"), start=1):
