@@ -21,7 +21,7 @@ SITE_URL = env("SITE_URL", default="http://localhost:8000")
 SHOP_NAME = env("SHOP_NAME", default="デモ店舗")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "core.admin_site.ShopAdminConfig",  # django.contrib.admin, its menu grouped by the day's work
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
