@@ -15,6 +15,11 @@ class InventoryConfig(AppConfig):
 
         payment_methods.register(payment_methods.FreeBooking())
 
+        from core.home import register_panel
+        from inventory.home import bookings_panel
+
+        register_panel(bookings_panel())
+
         from members.mypage import Section, register_section
 
         register_section(

@@ -1,0 +1,89 @@
+"""What inventory puts on the staff home (core.home): today's and tomorrow's live bookings, by JST day,
+ordered by start. There is no per-store permission model yet: staff who may view reservations see every
+store, and each row names its store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from core.home import Panel
+from core.periods import start_of_day
+from inventory import payment_methods
+from inventory.exceptions import PaymentMethodError
+from inventory.models import Reservation
+
+# A day's list stops here (the rest is one click away in the reservation list): the page stays small.
+SHOWN_PER_PANEL = 200
+
+
+@dataclass(frozen=True)
+class Day:
+    label: str
+    day: date
+    bookings: list[Reservation]
+
+
+def payment_label(key: str) -> str:
+    try:
+        return str(payment_methods.get(key).label)
+    except PaymentMethodError:
+        return key
+
+
+def upcoming_bookings(today: date) -> dict[date, list[Reservation]]:
+    """Live bookings starting on `today` or the next JST day, by day, in start order: one query."""
+    tomorrow = today + timedelta(days=1)
+    days: dict[date, list[Reservation]] = {today: [], tomorrow: []}
+    rows = (
+        Reservation.objects.filter(
+            status__in=Reservation.LIVE_STATUSES,
+            starts_at__gte=start_of_day(today),
+            starts_at__lt=start_of_day(tomorrow + timedelta(days=1)),
+        )
+        .select_related("member", "item", "store")
+        .only(
+            "id",
+            "starts_at",
+            "ends_at",
+            "quantity",
+            "status",
+            "payment_method",
+            "member__name",
+            "member__email",
+            "item__name",
+            "store__name",
+        )
+        .order_by("starts_at", "id")[:SHOWN_PER_PANEL]
+    )
+    for reservation in rows:
+        reservation.payment_label = payment_label(reservation.payment_method)
+        days[timezone.localdate(reservation.starts_at)].append(reservation)
+    return days
+
+
+def bookings_context(request) -> dict:
+    from django.urls import reverse
+
+    today = timezone.localdate()
+    by_day = upcoming_bookings(today)
+    changelist = reverse("admin:inventory_reservation_changelist")
+    labels = (_("Today"), _("Tomorrow"))
+    days = []
+    days = [
+        Day(str(label), day, bookings) for label, (day, bookings) in zip(labels, by_day.items(), strict=True)
+    ]
+    return {"days": days, "list_url": changelist, "shown_max": SHOWN_PER_PANEL}
+
+
+def bookings_panel() -> Panel:
+    return Panel(
+        key="bookings",
+        template="admin/inventory/home/bookings.html",
+        context=bookings_context,
+        permission="inventory.view_reservation",
+        order=20,
+    )
