@@ -21,7 +21,8 @@ class CoreConfig(AppConfig):
         request_finished.connect(audit.request_finished, dispatch_uid="core.audit.request_finished")
         audit.install_atomic_bulk_delete()
 
-        from core.home import attention_panel, jobs_panel, register_panel
+        from core.home import attention_panel, chart_panel, jobs_panel, register_panel
 
         register_panel(attention_panel())
+        register_panel(chart_panel())
         register_panel(jobs_panel())

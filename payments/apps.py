@@ -32,6 +32,11 @@ class PaymentsConfig(AppConfig):
         for item in ITEMS:
             register_attention(item)
 
+        from core.home import register_daily_series
+        from payments.home import sales_series
+
+        register_daily_series(sales_series())
+
         from members.mypage import Section, register_profile_fact, register_section
         from payments.pricing import member_discount_fact
 
