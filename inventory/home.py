@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 from django.db.models import Count
 from django.db.models.functions import TruncDate
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -63,18 +64,15 @@ def upcoming_bookings(today: date) -> dict[date, list[Reservation]]:
     )
     for reservation in rows:
         reservation.payment_label = payment_label(reservation.payment_method)
-        days[timezone.localdate(reservation.starts_at)].append(reservation)
+        days[timezone.localdate(reservation.starts_at, JST)].append(reservation)
     return days
 
 
 def bookings_context(request) -> dict:
-    from django.urls import reverse
-
     today = timezone.localdate()
     by_day = upcoming_bookings(today)
     changelist = reverse("admin:inventory_reservation_changelist")
     labels = (_("Today"), _("Tomorrow"))
-    days = []
     days = [
         Day(str(label), day, bookings) for label, (day, bookings) in zip(labels, by_day.items(), strict=True)
     ]
