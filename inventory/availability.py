@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -93,7 +94,10 @@ def local(dt: datetime) -> datetime:
 
 
 class ItemSchedule:
-    """Loads once what decides availability for one item over a date range, then answers per day."""
+    """Loads once what decides availability for one item over a date range, then answers per day.
+
+    Only the repeating events of the range's weekdays are read (a booking reads one weekday's), and the
+    slot rows only when a day is first asked for (a booking checks occurrences, not what is booked)."""
 
     def __init__(self, item: Item, first: date, last: date, *, settings: ReservationSettings | None = None):
         self.item = item
@@ -108,19 +112,38 @@ class ItemSchedule:
             )
         )
         self.fixed = item.reservation_type == Item.ReservationType.FIXED
-        if self.fixed:
-            self.repeating = list(item.repeating_events.all())
-            self.irregular = list(item.irregular_events.filter(date__gte=first, date__lte=last))
-            self.slots = {
-                (s.starts_at, s.ends_at): s
-                for s in Slot.objects.filter(
-                    item=item,
-                    starts_at__lt=aware(last + timedelta(days=1), time.min),
-                    ends_at__gt=aware(first, time.min),
-                )
-            }
         self.range_start = aware(first, time.min)
         self.range_end = aware(last + timedelta(days=1), time.min)
+        self._slots: dict[tuple[datetime, datetime], Slot] | None = None
+        if self.fixed:
+            self.load_events()
+
+    def load_events(self) -> None:
+        """(Re)read the fixed-type events of the range: a booking calls it again once it holds the item's
+        key-share lock, so a capacity edit committed meanwhile is seen (inventory.locks.item_key_share)."""
+        repeating = self.item.repeating_events.filter(
+            Q(valid_from__isnull=True) | Q(valid_from__lte=self.last),
+            Q(valid_until__isnull=True) | Q(valid_until__gte=self.first),
+        )
+        if (self.last - self.first).days < 6:
+            weekdays, d = set(), self.first
+            while d <= self.last:
+                weekdays.add(d.weekday())
+                d += timedelta(days=1)
+            repeating = repeating.filter(weekday__in=sorted(weekdays))
+        self.repeating = list(repeating)
+        self.irregular = list(self.item.irregular_events.filter(date__gte=self.first, date__lte=self.last))
+
+    @property
+    def slots(self) -> dict[tuple[datetime, datetime], Slot]:
+        if self._slots is None:
+            self._slots = {
+                (s.starts_at, s.ends_at): s
+                for s in Slot.objects.filter(
+                    item=self.item, starts_at__lt=self.range_end, ends_at__gt=self.range_start
+                )
+            }
+        return self._slots
 
     # --- opening -------------------------------------------------------------------------------
 
@@ -156,7 +179,9 @@ class ItemSchedule:
 
     # --- per day ----------------------------------------------------------------------------------
 
-    def day(self, d: date, live: list[tuple[datetime, datetime, int]]) -> DayAvailability:
+    def day(self, d: date, live: list[tuple[datetime, datetime, int]] | None = None) -> DayAvailability:
+        """The day's availability; for a free-type item, `live` holds the bookings touching the day (None:
+        their peaks are read from the database)."""
         if self.is_closed(d):
             return DayAvailability(d, False, "closed")
         if self.fixed:
@@ -169,6 +194,22 @@ class ItemSchedule:
                     )
                 )
             return DayAvailability(d, bool(slots), "" if slots else "no_hours", slots=slots)
+        opening = self.free_opening(d)
+        if isinstance(opening, DayAvailability):
+            return opening
+        window, boundaries = opening
+        peaks = (
+            segment_peaks(live, boundaries)
+            if live is not None
+            else segment_peaks_in_db(self.item, list(itertools.pairwise(boundaries)))
+        )
+        return self.free_day(d, window, boundaries, peaks)
+
+    def free_opening(self, d: date) -> DayAvailability | tuple[Window, list[datetime]]:
+        """A free-type day that is not closed: its window and the boundaries of its time steps; else the
+        closed day."""
+        if self.is_closed(d):
+            return DayAvailability(d, False, "closed")
         if self.settings.schedule == ReservationSettings.Schedule.IRREGULAR and not self._covered(
             d, AcceptanceOverride.Kind.OPEN
         ):
@@ -180,7 +221,11 @@ class ItemSchedule:
         boundaries = [window.opens]
         while boundaries[-1] < window.closes:
             boundaries.append(min(boundaries[-1] + step, window.closes))
-        peaks = segment_peaks(live, boundaries)
+        return window, boundaries
+
+    def free_day(
+        self, d: date, window: Window, boundaries: list[datetime], peaks: list[int]
+    ) -> DayAvailability:
         segments = [
             Segment(boundaries[i], boundaries[i + 1], max(self.item.stock - peak, 0))
             for i, peak in enumerate(peaks)
@@ -227,6 +272,60 @@ def segment_peaks(live: Iterable[tuple[datetime, datetime, int]], boundaries: li
     return peaks
 
 
+# The same peaks as segment_peaks, computed by PostgreSQL for many segments at once (a month's calendar):
+# the bookings' starts (+quantity) and ends (-quantity) and the segments' edges are put on one timeline;
+# a running sum gives the units out from each instant on, and each instant belongs to the segment whose
+# start edge came last (none after a segment's end edge, before the next start). A segment's peak is the
+# highest level among its instants, its own start included. Only one row of integers comes back: no
+# booking's datetimes are turned into Python objects.
+SEGMENT_PEAKS_SQL = """
+WITH seg AS (
+    SELECT s.a, s.b, s.n FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[])
+        WITH ORDINALITY AS s(a, b, n)
+), booking AS (
+    SELECT starts_at, ends_at, quantity FROM {reservation}
+    WHERE item_id = %(item)s AND status = ANY(%(live)s) AND starts_at < %(last)s AND ends_at > %(first)s
+), event AS (
+    SELECT starts_at AS t, quantity AS d, NULL::bigint AS n, false AS edge FROM booking
+    UNION ALL SELECT ends_at, -quantity, NULL, false FROM booking
+    UNION ALL SELECT a, 0, n, true FROM seg
+    UNION ALL SELECT b, 0, NULL, true FROM seg
+), instant AS (
+    SELECT t, SUM(d) AS d, MAX(n) AS n, bool_or(edge) AS edge FROM event GROUP BY t
+), level AS (
+    SELECT n, (SUM(d) OVER w)::bigint AS level, COUNT(*) FILTER (WHERE edge) OVER w AS part
+    FROM instant WINDOW w AS (ORDER BY t)
+), tagged AS (
+    SELECT level, MAX(n) OVER (PARTITION BY part) AS n FROM level
+)
+SELECT COALESCE(array_agg(peak ORDER BY n), '{{}}')
+FROM (SELECT n, MAX(level)::int AS peak FROM tagged WHERE n IS NOT NULL GROUP BY n) AS peaks
+"""
+
+
+def segment_peaks_in_db(item: Item, segments: list[tuple[datetime, datetime]]) -> list[int]:
+    """For each (start, end) segment (in time order, not overlapping), the most units of `item` out at any
+    instant of it among its live bookings, in one query whatever the number of bookings or segments."""
+    if not segments:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            SEGMENT_PEAKS_SQL.format(reservation=Reservation._meta.db_table),
+            {
+                "starts": [a for a, _b in segments],
+                "ends": [b for _a, b in segments],
+                "item": item.pk,
+                "live": [str(status) for status in Reservation.LIVE_STATUSES],
+                "first": segments[0][0],
+                "last": segments[-1][1],
+            },
+        )
+        peaks = cursor.fetchone()[0]
+    if len(peaks) != len(segments):  # two segments starting at one instant: not what a calendar makes
+        raise ValueError("segment_peaks_in_db: segments must not overlap")
+    return peaks
+
+
 def bookings_by_day(live: Iterable[tuple[datetime, datetime, int]]) -> dict[date, list]:
     """Each booking under every JST day it touches, so a day's sweep sees only its own bookings."""
     by_day: dict[date, list] = {}
@@ -247,39 +346,57 @@ def live_bookings(item: Item, start: datetime, end: datetime) -> list[tuple[date
 
 
 def item_availability(
-    item: Item, first: date, last: date, *, now: datetime | None = None
+    item: Item,
+    first: date,
+    last: date,
+    *,
+    now: datetime | None = None,
+    schedule: ItemSchedule | None = None,
 ) -> list[DayAvailability]:
-    """Per-day availability of `item` from `first` to `last` inclusive (the calendar and the day view)."""
+    """Per-day availability of `item` from `first` to `last` inclusive (the calendar and the day view).
+    `schedule` is an ItemSchedule already loaded for (at least) those days. A free-type item's bookings
+    are summed up by PostgreSQL (segment_peaks_in_db), one query for the whole range."""
     now = now or timezone.now()
-    schedule = ItemSchedule(item, first, last)
-    by_day = (
-        {}
-        if schedule.fixed
-        else bookings_by_day(live_bookings(item, schedule.range_start, schedule.range_end))
-    )
+    schedule = schedule or ItemSchedule(item, first, last)
     today = local(now).date()
     horizon = (
         today + timedelta(days=schedule.settings.book_ahead_days)
         if schedule.settings.book_ahead_days
         else None
     )
-    days = []
+    days: list[DayAvailability | None] = []
+    opened: list[tuple[int, date, Window, list[datetime]]] = []  # free-type days waiting for their peaks
     d = first
     while d <= last:
         if d < today:
             days.append(DayAvailability(d, False, "past"))
         elif horizon and d > horizon:
             days.append(DayAvailability(d, False, "not_yet"))
+        elif schedule.fixed:
+            days.append(schedule.day(d))
         else:
-            day = schedule.day(d, by_day.get(d, []))
-            # Times already past (or inside the booking deadline) are not offered.
-            cutoff = now + timedelta(minutes=schedule.settings.booking_deadline_minutes)
-            day.slots = [s for s in day.slots if s.starts_at >= cutoff]
-            day.segments = [s for s in day.segments if s.starts_at >= cutoff]
-            if day.is_open and not (day.slots or day.segments):
-                day.is_open, day.reason = False, "past"
-            days.append(day)
+            opening = schedule.free_opening(d)
+            if isinstance(opening, DayAvailability):
+                days.append(opening)
+            else:
+                opened.append((len(days), d, *opening))
+                days.append(None)
         d += timedelta(days=1)
+    if opened:
+        segments = [pair for *_head, boundaries in opened for pair in itertools.pairwise(boundaries)]
+        peaks = iter(segment_peaks_in_db(item, segments))
+        for index, day_date, window, boundaries in opened:
+            day_peaks = [next(peaks) for _ in range(len(boundaries) - 1)]
+            days[index] = schedule.free_day(day_date, window, boundaries, day_peaks)
+    # Times already past (or inside the booking deadline) are not offered.
+    cutoff = now + timedelta(minutes=schedule.settings.booking_deadline_minutes)
+    for day in days:
+        if day.reason in ("past", "not_yet"):
+            continue
+        day.slots = [s for s in day.slots if s.starts_at >= cutoff]
+        day.segments = [s for s in day.segments if s.starts_at >= cutoff]
+        if day.is_open and not (day.slots or day.segments):
+            day.is_open, day.reason = False, "past"
     return days
 
 
@@ -303,9 +420,10 @@ def check_timing(settings: ReservationSettings, starts_at: datetime, now: dateti
 
 
 def check_free_booking(
-    item: Item, starts_at: datetime, ends_at: datetime, *, now: datetime
+    item: Item, starts_at: datetime, ends_at: datetime, *, now: datetime, timing: bool = True
 ) -> ReservationSettings:
-    """The acceptance rules of a free-type booking; returns the settings that applied."""
+    """The acceptance rules of a free-type booking; returns the settings that applied. `timing=False`
+    skips the booking window and deadline (staff overriding them with a reason), never anything else."""
     start, end = local(starts_at), local(ends_at)
     first, last = start.date(), (end - timedelta(microseconds=1)).date()
     schedule = ItemSchedule(item, first, last)
@@ -322,7 +440,8 @@ def check_free_booking(
         raise InvalidLengthError(
             fmt(gettext("Bookings can be at most {minutes} minutes."), minutes=settings.max_minutes)
         )
-    check_timing(settings, starts_at, now)
+    if timing:
+        check_timing(settings, starts_at, now)
     d = first
     while d <= last:
         if schedule.is_closed(d):
@@ -357,16 +476,18 @@ def check_free_booking(
 
 
 def check_fixed_booking(
-    item: Item, starts_at: datetime, ends_at: datetime, *, now: datetime
+    item: Item, starts_at: datetime, ends_at: datetime, *, now: datetime, timing: bool = True
 ) -> tuple[ReservationSettings, int]:
-    """A fixed-type booking must be one of the item's slot occurrences; returns (settings, capacity)."""
+    """A fixed-type booking must be one of the item's slot occurrences; returns (settings, capacity).
+    `timing=False` skips the booking window and deadline (a staff override), never anything else."""
     d = local(starts_at).date()
     schedule = ItemSchedule(item, d, d)
     if schedule.is_closed(d):
         raise ClosedError(fmt(gettext("Bookings are not accepted on {date}."), date=f"{d:%Y-%m-%d}"))
     for starts, ends, capacity in schedule.occurrences(d):
         if starts == starts_at and ends == ends_at:
-            check_timing(schedule.settings, starts_at, now)
+            if timing:
+                check_timing(schedule.settings, starts_at, now)
             return schedule.settings, capacity
     raise NoSuchSlotError
 
