@@ -74,7 +74,9 @@ class BookingForm(forms.Form):
     # Which field a booking error is about, when the error does not say it itself.
     error_fields: dict[type[DomainError], str] = {}
 
-    def __init__(self, *args, item: Item, day: DayAvailability, **kwargs):
+    def __init__(self, *args, item: Item, day: DayAvailability | None, **kwargs):
+        """`day` gives the times offered; None when the form is only checked, never shown (the booking
+        steps read no availability of their own: the service checks the booking)."""
         super().__init__(*args, **kwargs)
         self.item = item
         self.day = day
@@ -126,8 +128,9 @@ class FreeBookingForm(BookingForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        starts = [time_label(segment.starts_at) for segment in self.day.segments]
-        ends = [time_label(segment.ends_at) for segment in self.day.segments]
+        segments = self.day.segments if self.day else []
+        starts = [time_label(segment.starts_at) for segment in segments]
+        ends = [time_label(segment.ends_at) for segment in segments]
         self.fields["start_time"].widget.choices = [("", "---")] + [(value, value) for value in starts]
         self.fields["end_time"].widget.choices = [("", "---")] + [(value, value) for value in ends]
         self.fields["quantity"].validators.append(MaxValueValidator(self.item.stock))
@@ -166,7 +169,7 @@ class FixedBookingForm(BookingForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         choices, full = [], []
-        for slot in self.day.slots:
+        for slot in self.day.slots if self.day else []:
             value = slot_value(slot.starts_at, slot.ends_at)
             if slot.remaining:
                 label = gettext("{start}–{end} ({remaining} left)").format(

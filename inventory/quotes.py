@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
+from django.db.models import Prefetch, prefetch_related_objects
 from django.utils.translation import gettext
 
 from inventory.availability import local
@@ -25,7 +26,20 @@ class Quote:
         return asdict(self)
 
 
+def prefetch_prices(item: Item) -> None:
+    """Read the item's price settings once (one query) for the quotes of one request: the booking page
+    prices the booking, and the booking service prices it again with the same item object."""
+    if item.price_type == Item.PriceType.PER_UNIT:
+        prefetch_related_objects([item], "price_units")
+    elif item.price_type == Item.PriceType.PER_WEEKDAY:
+        prefetch_related_objects(
+            [item], Prefetch("weekday_rules", queryset=WeekdayPriceRule.objects.select_related("season"))
+        )
+
+
 def pricing_rules(item: Item, rules: list[WeekdayPriceRule] | None = None) -> list[WeekdayRule]:
+    if rules is None and "weekday_rules" in getattr(item, "_prefetched_objects_cache", {}):
+        rules = list(item.weekday_rules.all())
     rows = rules if rules is not None else list(item.weekday_rules.select_related("season"))
     return [
         WeekdayRule(

@@ -40,7 +40,7 @@ from inventory.forms import (
 )
 from inventory.models import Item, Reservation, Store
 from inventory.pricing import is_japanese_holiday
-from inventory.quotes import Quote, quote_booking
+from inventory.quotes import Quote, prefetch_prices, quote_booking
 
 MONTHS_AHEAD = 24  # the calendar pages forward at most this far, even when bookings open without limit
 ITEMS_PER_PAGE = 24
@@ -264,6 +264,25 @@ def _payment_choices(
     return choices, notes, prices
 
 
+def _chosen_payment_choices(
+    item: Item, member, quote: Quote, starts_at: datetime, value: str
+) -> list[tuple[str, str]]:
+    """The final step's choices: only what the chosen method offers (its `is_available` and `choices`), so
+    booking with "free" runs no other method's queries (which tickets could pay, a card's discounts). The
+    service checks the method again under its locks."""
+    key, _sep, _option = value.partition(":")
+    try:
+        method = payment_methods.get(key)
+    except DomainError:
+        return []
+    if not method.is_available(item=item, member=member, price_yen=quote.total_yen):
+        return []
+    options = method.choices(item=item, member=member, starts_at=starts_at, quantity=quote.quantity)
+    if options is None:
+        return [(method.key, method.label)]
+    return [(f"{method.key}:{option}", label) for option, label in options]
+
+
 def _booking_done_message(reservation: Reservation) -> str:
     if reservation.status == Reservation.Status.CONFIRMED:
         return gettext("Your reservation is confirmed. We have sent you a confirmation e-mail.")
@@ -274,7 +293,11 @@ def _booking_done_message(reservation: Reservation) -> str:
 @require_http_methods(["GET", "POST"])
 def book(request, pk: int):
     """Booking in two steps: choose the time (step "confirm" shows the price and how to pay), then book.
-    The booking form's data travels in hidden fields, so nothing is kept in the session."""
+    The booking form's data travels in hidden fields, so nothing is kept in the session.
+
+    The day's availability (its times and places left) is read only for the page that shows it: the
+    confirm step and the booking itself have the schedule read once, by the service's checks, and a
+    booking that goes through shows no form."""
     item = get_object_or_404(public_items(), pk=pk)
     now = timezone.now()
     source = request.POST if request.method == "POST" else request.GET
@@ -282,31 +305,46 @@ def book(request, pk: int):
     day_date = _parse_date(source.get("date")) or today
     if not today - timedelta(days=1) <= day_date <= today + timedelta(days=FAR_FUTURE_DAYS):
         day_date = today  # the form refuses such a date; the times offered are today's meanwhile
-    day = item_availability(item, day_date, day_date, now=now)[0]
     form_class = FixedBookingForm if item.reservation_type == Item.ReservationType.FIXED else FreeBookingForm
     step = request.POST.get("step") if request.method == "POST" else None
     initial = {"date": day_date}
     if request.method == "GET" and request.GET.get("slot"):
         initial["slot"] = request.GET["slot"]
-    form = form_class(request.POST if step else None, item=item, day=day, initial=initial)
-    context = {"item": item, "form": form, "day": day, "day_reason": DAY_REASONS.get(day.reason, "")}
-    if step in ("confirm", "book") and form.is_valid():
-        starts_at, ends_at = form.booking_range()
-        quantity = form.cleaned_data["quantity"]
-        try:
-            quote = (
-                services.booking_preview(
-                    item=item, starts_at=starts_at, ends_at=ends_at, quantity=quantity, now=now
-                )
-                if step == "confirm"
-                else quote_booking(item, starts_at, ends_at, quantity)
-            )
-        except DomainError as error:
+
+    def form_page(error: DomainError | None = None):
+        """The booking form with the day's times, bound to what was posted, with the refusal if any."""
+        day = item_availability(item, day_date, day_date, now=now)[0]
+        form = form_class(request.POST if step else None, item=item, day=day, initial=initial)
+        if error is not None and form.is_valid():
             form.add_domain_error(error)
-            return render(request, "site/inventory/book.html", context)
-        choices, payment_notes, method_prices = _payment_choices(item, request.user, quote, starts_at)
-        payment_form = PaymentForm(request.POST if step == "book" else None, choices=choices)
-        if step == "book" and payment_form.is_valid():
+        context = {"item": item, "form": form, "day": day, "day_reason": DAY_REASONS.get(day.reason, "")}
+        return render(request, "site/inventory/book.html", context)
+
+    if step not in ("confirm", "book"):
+        return form_page()
+    form = form_class(request.POST, item=item, day=None, initial=initial)
+    if not form.is_valid():
+        return form_page()
+    starts_at, ends_at = form.booking_range()
+    quantity = form.cleaned_data["quantity"]
+    prefetch_prices(item)
+    try:
+        quote = (
+            services.booking_preview(
+                item=item, starts_at=starts_at, ends_at=ends_at, quantity=quantity, now=now
+            )
+            if step == "confirm"
+            else quote_booking(item, starts_at, ends_at, quantity)
+        )
+    except DomainError as error:
+        return form_page(error)
+    refusal = None
+    if step == "book":
+        chosen = request.POST.get("payment_method", "")
+        payment_form = PaymentForm(
+            request.POST, choices=_chosen_payment_choices(item, request.user, quote, starts_at, chosen)
+        )
+        if payment_form.is_valid():
             try:
                 reservation = services.reservation_create(
                     member=request.user,
@@ -315,33 +353,37 @@ def book(request, pk: int):
                     starts_at=starts_at,
                     ends_at=ends_at,
                     quantity=quantity,
-                    payment_method=payment_form.cleaned_data["payment_method"].partition(":")[0],
-                    payment_option=payment_form.cleaned_data["payment_method"].partition(":")[2],
+                    payment_method=chosen.partition(":")[0],
+                    payment_option=chosen.partition(":")[2],
                     channel=Reservation.Channel.SITE,
                 )
             except DomainError as error:
-                if error.field == "payment_method":
-                    payment_form.add_error("payment_method", str(error.message))
-                else:
-                    form.add_domain_error(error)
-                    return render(request, "site/inventory/book.html", context)
+                if error.field != "payment_method":
+                    return form_page(error)
+                refusal = str(error.message)
             else:
                 messages.success(request, _booking_done_message(reservation))
                 # A method that takes payment elsewhere (card → checkout) says where the member goes next.
                 method = payment_methods.get(reservation.payment_method)
                 next_url = method.next_url(reservation=reservation)
                 return redirect(next_url or reverse("site:reservation_detail", args=[reservation.pk]))
-        context.update(
-            payment_form=payment_form,
-            payment_notes=payment_notes,
-            method_prices=method_prices,
-            quote=quote,
-            starts_at=local(starts_at),
-            ends_at=local(ends_at),
-            quantity=quantity,
-        )
-        return render(request, "site/inventory/book_confirm.html", context)
-    return render(request, "site/inventory/book.html", context)
+    # The confirm page, or again after a refused payment method, with every method's choices and prices.
+    choices, payment_notes, method_prices = _payment_choices(item, request.user, quote, starts_at)
+    payment_form = PaymentForm(request.POST if step == "book" else None, choices=choices)
+    if refusal and payment_form.is_valid():
+        payment_form.add_error("payment_method", refusal)
+    context = {
+        "item": item,
+        "form": form,
+        "payment_form": payment_form,
+        "payment_notes": payment_notes,
+        "method_prices": method_prices,
+        "quote": quote,
+        "starts_at": local(starts_at),
+        "ends_at": local(ends_at),
+        "quantity": quantity,
+    }
+    return render(request, "site/inventory/book_confirm.html", context)
 
 
 # --- my page: reservations -------------------------------------------------------------------------------
