@@ -21,6 +21,13 @@ urlpatterns = [
     path("", include("inventory.urls")),
 ]
 
+if getattr(settings, "BENCHMARK_VIEWS", False):
+    # Only for the server `manage.py benchmark_booking_http` starts (BENCHMARK_VIEWS=1, read by
+    # config.settings.local alone): production settings never set it, so this URL never exists there.
+    from inventory import benchmark_views
+
+    urlpatterns += [path(benchmark_views.PATH, benchmark_views.trivial_insert)]
+
 if settings.DEBUG:
     from django.views.static import serve
 

@@ -5,7 +5,8 @@
     python scripts/stack.py pytest [ARGS]  only pytest ARGS on a throwaway PostgreSQL and Redis
     python scripts/stack.py bench [NAME] [ARGS]
                                            benchmarks on a throwaway stack: all of them, or only NAME's
-                                           (inventory, tickets_csv: manage.py benchmark_NAME ARGS)
+                                           (inventory, tickets_csv, booking_http:
+                                           manage.py benchmark_NAME ARGS)
     python scripts/stack.py services       only PostgreSQL and Redis, printing their URLs
 
 When DATABASE_URL / REDIS_URL are set they are used as they are and nothing is started for them.
@@ -198,6 +199,7 @@ def command_run() -> int:
     with services(LOCAL, keep=True) as service_env:
         env = {**os.environ, **service_env}
         env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+        env.setdefault("CONN_MAX_AGE", "60")  # database connections kept open, as production does
         env.setdefault("SITE_URL", f"http://localhost:{port}")  # links printed and e-mailed name this port
         env["PYTHONUNBUFFERED"] = "1"
         # One Django start-up for both steps instead of two (each costs seconds on a small machine).
@@ -297,7 +299,7 @@ def command_test(args: list[str], *, lint: bool = True) -> int:
 
 
 # Each is `manage.py benchmark_<name>`, run in this order by a bare `bench`.
-BENCHMARKS = ("inventory", "tickets_csv")
+BENCHMARKS = ("inventory", "tickets_csv", "booking_http")
 
 
 def command_bench(args: list[str]) -> int:
@@ -316,6 +318,7 @@ def command_bench(args: list[str]) -> int:
                 **service_env,
                 "DJANGO_SETTINGS_MODULE": "config.settings.local",
                 "DEBUG": "False",
+                "CONN_MAX_AGE": os.environ.get("CONN_MAX_AGE", "60"),  # as production; the tests keep 0
             }
             python = str(BIN / "python")
             subprocess.run(
