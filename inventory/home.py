@@ -76,7 +76,13 @@ def bookings_context(request) -> dict:
     days = [
         Day(str(label), day, bookings) for label, (day, bookings) in zip(labels, by_day.items(), strict=True)
     ]
-    return {"days": days, "list_url": changelist, "shown_max": SHOWN_PER_PANEL}
+    # 電話・来店予約 (inventory/admin/staff_booking.py), for staff who may take bookings.
+    take_url = (
+        reverse("admin:inventory_reservation_take")
+        if request.user.has_perm("inventory.add_reservation")
+        else ""
+    )
+    return {"days": days, "list_url": changelist, "shown_max": SHOWN_PER_PANEL, "take_url": take_url}
 
 
 def bookings_panel() -> Panel:

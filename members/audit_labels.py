@@ -6,4 +6,5 @@ ACTION_LABELS = {
     "member.signed_up": _("Member signed up"),
     "member.email_verified": _("E-mail address verified"),
     "member.profile_changed": _("Profile changed"),
+    "member.registered_by_staff": _("Member registered by staff"),
 }

@@ -1,12 +1,13 @@
 from django import forms
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
 from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
 from core.tasks import send_email
 from members.exceptions import EmailAlreadyRegisteredError
 from members.models import Member
+from members.services import member_password_reset_done
 
 
 class SignUpForm(forms.ModelForm):
@@ -91,7 +92,13 @@ class ResendVerificationForm(forms.Form):
 
 
 class QueuedPasswordResetForm(PasswordResetForm):
-    """Django's reset form, but the e-mail is sent by the Celery worker after commit."""
+    """Django's reset form, but the e-mail is sent by the Celery worker after commit, and also to members
+    without a usable password: a customer staff registered on the phone (member_register_by_staff) has
+    none and sets their first one here. Django's form skips them (it is meant for accounts whose password
+    is managed elsewhere, e.g. LDAP, which this shop has none of)."""
+
+    def get_users(self, email):
+        return Member.objects.filter(email__iexact=email.strip(), is_active=True)
 
     def send_mail(
         self,
@@ -105,6 +112,16 @@ class QueuedPasswordResetForm(PasswordResetForm):
         subject = "".join(render_to_string(subject_template_name, context).splitlines()).strip()
         body = render_to_string(email_template_name, context)
         send_email.delay_on_commit(subject=subject, body=body, to=[to_email])
+
+
+class ResetSetPasswordForm(SetPasswordForm):
+    """The new password from the e-mailed reset link; following the link proves the address."""
+
+    def save(self, commit=True):
+        user = super().save(commit=commit)
+        if commit:
+            member_password_reset_done(member=user)
+        return user
 
 
 class ProfileForm(forms.ModelForm):

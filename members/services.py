@@ -8,7 +8,11 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from core.audit import audit_log
 from core.emails import queue_templated_email
-from members.exceptions import EmailAlreadyRegisteredError, InvalidVerificationLinkError
+from members.exceptions import (
+    EmailAlreadyRegisteredError,
+    InvalidVerificationLinkError,
+    StaffEmailAlreadyRegisteredError,
+)
 from members.models import Member
 from members.tokens import email_verification_token
 
@@ -66,6 +70,59 @@ def member_verify_email(*, uidb64: str, token: str, now=None) -> Member:
     member.email_verified_at = now or timezone.now()
     member.save(update_fields=["email_verified_at"])
     audit_log(action="member.email_verified", obj=member, by=member, now=member.email_verified_at, payload={})
+    return member
+
+
+@transaction.atomic
+def member_register_by_staff(*, by, email: str, name: str, name_kana: str = "", phone: str = "") -> Member:
+    """A customer registered by staff taking a phone or walk-in booking: no password (an unusable one), so
+    nobody can log in as them until they set one through the password reset, whose e-mailed link also
+    proves the address (member_password_reset_done marks it verified). Staff, unlike a visitor signing up,
+    are told plainly when the address is already registered: they can then pick that member instead."""
+    email = Member.objects.normalize_email(email).strip().lower()
+    if Member.objects.filter(email__iexact=email).exists():
+        raise StaffEmailAlreadyRegisteredError(field="email")
+    try:
+        with transaction.atomic():
+            member = Member.objects.create_user(
+                email=email,
+                password=None,
+                name=name.strip(),
+                name_kana=name_kana.strip(),
+                phone=phone.strip(),
+            )
+    except IntegrityError as exc:  # registered by someone else meanwhile
+        raise StaffEmailAlreadyRegisteredError(field="email") from exc
+    audit_log(
+        action="member.registered_by_staff",
+        obj=member,
+        by=by,
+        payload={
+            "email": member.email,
+            "name": member.name,
+            "name_kana": member.name_kana,
+            "phone": member.phone,
+        },
+    )
+    return member
+
+
+@transaction.atomic
+def member_password_reset_done(*, member: Member, now=None) -> Member:
+    """A password set through the e-mailed reset link: the link reached the address, so it is verified (a
+    customer staff registered on the phone can log in from then on). Idempotent for a verified member."""
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.email_verified:
+        return member
+    member.email_verified_at = now or timezone.now()
+    member.save(update_fields=["email_verified_at"])
+    audit_log(
+        action="member.email_verified",
+        obj=member,
+        by=member,
+        now=member.email_verified_at,
+        payload={"via": "password_reset"},
+    )
     return member
 
 

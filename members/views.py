@@ -8,7 +8,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from core.exceptions import DomainError
-from members.forms import LoginForm, ProfileForm, QueuedPasswordResetForm, ResendVerificationForm, SignUpForm
+from members.forms import (
+    LoginForm,
+    ProfileForm,
+    QueuedPasswordResetForm,
+    ResendVerificationForm,
+    ResetSetPasswordForm,
+    SignUpForm,
+)
 from members.models import Member
 from members.mypage import profile_facts, sections
 from members.services import (
@@ -104,6 +111,7 @@ class PasswordResetDoneView(auth_views.PasswordResetDoneView):
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    form_class = ResetSetPasswordForm
     template_name = "site/members/password_reset_confirm.html"
     success_url = reverse_lazy("members:password_reset_complete")
 

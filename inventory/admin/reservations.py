@@ -13,6 +13,8 @@ import dataclasses
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
+from django.shortcuts import redirect
+from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
@@ -21,6 +23,8 @@ from django.utils.translation import gettext_lazy as _
 from core.admin_operations import StaffOperation, StaffOperationsMixin
 from core.exceptions import DomainError
 from inventory import payment_methods, services
+from inventory.admin.staff_booking import URL_NAME as TAKE_URL_NAME
+from inventory.admin.staff_booking import TakeBookingView, take_url
 from inventory.admin_forms import CancelReasonForm, refund_answer, with_refund_question
 from inventory.models import Reservation
 
@@ -277,7 +281,15 @@ class ReservationAdmin(StaffOperationsMixin, admin.ModelAdmin):
     # --- permissions: read-only change form; no adding or deleting here -------------------------------
 
     def has_add_permission(self, request):
-        return False  # staff bookings go through reservation_create (a later issue)
+        # "Add" leads to the staff booking page (電話・来店予約), which books through reservation_create.
+        return super().has_add_permission(request)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return redirect(take_url())
+
+    def get_urls(self):
+        take = self.admin_site.admin_view(TakeBookingView(self))
+        return [path("take/", take, name=TAKE_URL_NAME), *super().get_urls()]
 
     def has_delete_permission(self, request, obj=None):
         return False  # cancel instead: the history and the payment ledgers refer to reservations

@@ -680,7 +680,13 @@ def test_a_reservation_page_is_read_only_with_buttons_for_what_is_possible(admin
     assert (
         admin_client.post(change("reservation", reservation.pk), {"status": "cancelled"}).status_code == 403
     )
-    assert admin_client.get(reverse("admin:inventory_reservation_add")).status_code == 403
+    # "add" is the staff booking page (電話・来店予約), which books through the service
+    assert admin_client.get(reverse("admin:inventory_reservation_add"))["Location"] == reverse(
+        "admin:inventory_reservation_take"
+    )
+    add = admin_client.post(reverse("admin:inventory_reservation_add"), {"status": "confirmed"})
+    assert add.status_code == 302
+    assert Reservation.objects.count() == 1
 
     # the page's cancel button asks first (a GET changes nothing), then cancels
     assert admin_client.get(cancel_url).status_code == 200
