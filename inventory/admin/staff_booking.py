@@ -9,17 +9,16 @@ One page, four steps, all state in the query string or hidden fields (nothing in
 The times offered are the day's, as the member site computes them, but without its cutoff (the booking
 deadline, times already past) and beyond its booking window: staff may book those with a reason, which
 the service records in the audit entry. Capacity and stock are never overridden. The page only reads;
-the one write is the service call (and member_register_by_staff for a new customer).
+the one write is the service call (and member_register_by_staff for a new customer). The forms are in
+staff_booking_forms.py, what can be booked in inventory/staff_booking.py.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from urllib.parse import urlencode
 
-from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
@@ -31,28 +30,25 @@ from django.utils.translation import gettext_lazy as _
 
 from core.exceptions import DomainError
 from inventory import services
-from inventory.availability import (
-    DayAvailability,
-    ItemSchedule,
-    check_fixed_booking,
-    check_free_booking,
-    check_timing,
-    live_bookings,
-    local,
-    peak_quantity,
+from inventory.admin.staff_booking_forms import (
+    ItemDayForm,
+    MemberSearchForm,
+    RegisterCustomerForm,
+    StaffFixedForm,
+    StaffFreeForm,
+    StaffPaymentForm,
+    reason_needed_message,
 )
-from inventory.booking_choices import PaymentOffer, payment_offers
-from inventory.exceptions import SlotFullError, SoldOutError, TooEarlyError, TooLateError
-from inventory.forms import FAR_FUTURE_DAYS, FixedBookingForm, FreeBookingForm, slot_value, time_label
-from inventory.models import Item, Reservation, Slot
-from inventory.quotes import Quote, quote_booking
-from members.models import KANA_VALIDATOR, PHONE_VALIDATOR, Member
+from inventory.availability import local
+from inventory.booking_choices import payment_offers
+from inventory.models import Item, Reservation
+from inventory.staff_booking import TIMING_ERRORS, free_ranges, staff_day, staff_preview
+from members.models import Member
 from members.selectors import member_search
 from members.services import member_register_by_staff
 
 PERMISSION = "inventory.add_reservation"
 URL_NAME = "inventory_reservation_take"
-TIMING_ERRORS = (TooLateError, TooEarlyError)
 
 DAY_REASONS = {
     "closed": _("The shop is closed on this day (臨時休業)."),
@@ -63,238 +59,6 @@ DAY_REASONS = {
 
 def take_url() -> str:
     return reverse(f"admin:{URL_NAME}")
-
-
-# --- what can be booked, for staff ----------------------------------------------------------------------
-
-
-@dataclass
-class StaffDay:
-    """A day's slots or free segments as the member site computes them, but all of them: also those inside
-    the booking deadline, already past, or beyond the booking window. `needs_reason` holds the starts a
-    member could not book, which staff may book with a reason."""
-
-    day: DayAvailability
-    needs_reason: set[datetime] = field(default_factory=set)
-
-
-def staff_day(item: Item, d: date, *, now: datetime) -> StaffDay:
-    schedule = ItemSchedule(item, d, d)
-    live = [] if schedule.fixed else live_bookings(item, schedule.range_start, schedule.range_end)
-    day = schedule.day(d, live)
-    needs_reason = set()
-    for starts_at in [slot.starts_at for slot in day.slots] + [seg.starts_at for seg in day.segments]:
-        try:
-            check_timing(schedule.settings, starts_at, now)
-        except TIMING_ERRORS:
-            needs_reason.add(starts_at)
-    return StaffDay(day, needs_reason)
-
-
-def staff_preview(
-    item: Item, starts_at: datetime, ends_at: datetime, quantity: int, *, now: datetime
-) -> tuple[Quote, DomainError | None]:
-    """The price of the booking after the service's checks made read-only, and the timing error (too late
-    or too early) that only an override reason lifts, if any. Raises the other DomainErrors (no such slot,
-    closed, out of hours, full…). The service checks everything again under its locks."""
-    timing = None
-    try:
-        check_timing(item.reservation_settings(), starts_at, now)
-    except TIMING_ERRORS as error:
-        timing = error
-    if item.reservation_type == Item.ReservationType.FIXED:
-        _settings, capacity = check_fixed_booking(item, starts_at, ends_at, now=now, timing=False)
-        made = Slot.objects.filter(item=item, starts_at=starts_at, ends_at=ends_at).first()
-        if quantity > (made.capacity - made.booked if made else capacity):
-            raise SlotFullError
-    else:
-        check_free_booking(item, starts_at, ends_at, now=now, timing=False)
-        used = peak_quantity(live_bookings(item, starts_at, ends_at), starts_at, ends_at)
-        if used + quantity > item.stock:
-            raise SoldOutError
-    return quote_booking(item, starts_at, ends_at, quantity), timing
-
-
-@dataclass
-class FreeRange:
-    starts_at: datetime
-    ends_at: datetime
-    remaining: int
-
-
-def free_ranges(day: DayAvailability) -> list[FreeRange]:
-    """A free-type day's time steps, consecutive ones with the same places left merged (10:00–13:00: 2)."""
-    merged: list[FreeRange] = []
-    for segment in day.segments:
-        last = merged[-1] if merged else None
-        if last and last.ends_at == segment.starts_at and last.remaining == segment.remaining:
-            last.ends_at = segment.ends_at
-        else:
-            merged.append(FreeRange(segment.starts_at, segment.ends_at, segment.remaining))
-    return merged
-
-
-# --- forms ---------------------------------------------------------------------------------------------
-
-
-class MemberSearchForm(forms.Form):
-    q = forms.CharField(
-        label=_("Name, kana, phone or e-mail"),
-        max_length=100,
-        required=False,
-        widget=forms.TextInput(
-            attrs={"autofocus": True, "size": 40, "placeholder": "山田 / ヤマダ / 090-1234"}
-        ),
-    )
-
-
-class RegisterCustomerForm(forms.Form):
-    """A customer registered by staff: no password (they set one later with the password reset)."""
-
-    name = forms.CharField(
-        label=_("Name"), max_length=100, widget=forms.TextInput(attrs={"placeholder": "山田 花子"})
-    )
-    name_kana = forms.CharField(
-        label=_("Name (kana)"),
-        max_length=100,
-        required=False,
-        validators=[KANA_VALIDATOR],
-        widget=forms.TextInput(attrs={"placeholder": "ヤマダ ハナコ"}),
-    )
-    phone = forms.CharField(
-        label=_("Phone"),
-        max_length=20,
-        required=False,
-        validators=[PHONE_VALIDATOR],
-        widget=forms.TextInput(attrs={"placeholder": "090-1234-5678"}),
-    )
-    email = forms.EmailField(
-        label=_("E-mail address"),
-        help_text=_(
-            "Booking e-mails (and a card payment link) go to this address. The customer can set a password "
-            "later with “Forgot your password?” on the login page."
-        ),
-    )
-
-
-def item_choices() -> list[tuple[str, list[tuple[int, str]]]]:
-    """Every item, grouped by store (private ones too: staff may book them; they are marked)."""
-    groups: dict[str, list[tuple[int, str]]] = {}
-    for item in Item.objects.select_related("store").order_by(
-        "store__display_order", "store_id", "display_order", "id"
-    ):
-        label = f"{item.name} ({item.code})"
-        if not item.is_public or not item.store.is_public:
-            label = gettext("{item} — private").format(item=label)
-        groups.setdefault(item.store.name, []).append((item.pk, label))
-    return list(groups.items())
-
-
-class ItemDayForm(forms.Form):
-    item = forms.TypedChoiceField(label=_("Item"), coerce=int)
-    date = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["item"].choices = [("", "---------"), *item_choices()]
-
-    def clean_item(self) -> Item:
-        item = Item.objects.select_related("store").filter(pk=self.cleaned_data["item"]).first()
-        if item is None:
-            raise forms.ValidationError(gettext("Choose an item."))
-        return item
-
-    def clean_date(self) -> date:
-        day = self.cleaned_data["date"]
-        today = timezone.localdate()
-        if day < today:
-            raise forms.ValidationError(gettext("Choose today or a later day."))
-        if day > today + timedelta(days=FAR_FUTURE_DAYS):
-            raise forms.ValidationError(TooEarlyError.default_message)
-        return day
-
-
-REASON_NEEDED = _("reason needed")
-
-
-class StaffFixedForm(FixedBookingForm):
-    """The member's slot form over all of the day's slots, the ones a member could not book marked."""
-
-    def __init__(self, *args, needs_reason=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["date"].widget = forms.HiddenInput()
-        marked = {slot_value(start, end) for start, end in self._slot_times() if start in needs_reason}
-        widget = self.fields["slot"].widget
-        widget.choices = [
-            (value, f"{label} — {REASON_NEEDED}" if value in marked else label)
-            for value, label in widget.choices
-        ]
-
-    def _slot_times(self):
-        return [(slot.starts_at, slot.ends_at) for slot in self.day.slots]
-
-    def clean_slot(self) -> str:
-        value = self.cleaned_data["slot"]
-        if value not in {slot_value(start, end) for start, end in self._slot_times()}:
-            raise forms.ValidationError(gettext("There is no slot at that time on this day."))
-        return value
-
-
-class StaffFreeForm(FreeBookingForm):
-    """The member's start/end form over the whole day's hours, the starts a member could not book marked."""
-
-    def __init__(self, *args, needs_reason=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["date"].widget = forms.HiddenInput()
-        marked = {time_label(start) for start in needs_reason}
-        widget = self.fields["start_time"].widget
-        widget.choices = [
-            (value, f"{label} ({REASON_NEEDED})" if value in marked else label)
-            for value, label in widget.choices
-        ]
-
-
-class StaffPaymentForm(forms.Form):
-    payment_method = forms.ChoiceField(
-        label=_("Payment method"), widget=forms.RadioSelect(attrs={"class": "radiolist"})
-    )
-    override_reason = forms.CharField(
-        label=_("Reason for booking outside the booking window or deadline"),
-        max_length=200,
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-        help_text=_("Recorded in the audit trail. Capacity and stock are never overridden."),
-    )
-
-    def __init__(self, *args, offers: list[PaymentOffer], timing_error: DomainError | None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.offers = {offer.value: offer for offer in offers}
-        self.fields["payment_method"].choices = [(offer.value, offer_label(offer)) for offer in offers]
-        if len(offers) == 1:
-            self.initial.setdefault("payment_method", offers[0].value)
-        self.timing_error = timing_error
-        if timing_error is None:
-            del self.fields["override_reason"]
-        else:
-            self.fields["override_reason"].required = True
-            self.fields["override_reason"].error_messages["required"] = reason_needed_message(timing_error)
-
-    def chosen(self) -> PaymentOffer:
-        return self.offers[self.cleaned_data["payment_method"]]
-
-    def reason(self) -> str:
-        return self.cleaned_data.get("override_reason", "").strip()
-
-
-def reason_needed_message(error: DomainError) -> str:
-    return gettext("{error} Staff can book it anyway: give the reason.").format(error=error.message)
-
-
-def offer_label(offer: PaymentOffer) -> str:
-    if offer.price is None:
-        return offer.label
-    label = offer.label if offer.option == "" else f"{offer.method.label}: {offer.label}"
-    return f"{label} — ¥{offer.price.charge.total_yen:,}"
 
 
 # --- the page -------------------------------------------------------------------------------------------

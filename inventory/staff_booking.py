@@ -1,0 +1,92 @@
+"""What staff can book on a day (電話・来店予約, inventory/admin/staff_booking.py): the day's slots or free
+time steps as the member site computes them, but all of them, with those a member could no longer book
+(past, inside the booking deadline, beyond the booking window) marked; and a read-only preview of one
+booking that sets such a timing error apart, since staff may override it with a reason (never capacity or
+stock)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from core.exceptions import DomainError
+from inventory.availability import (
+    DayAvailability,
+    ItemSchedule,
+    check_fixed_booking,
+    check_free_booking,
+    check_timing,
+    live_bookings,
+    peak_quantity,
+)
+from inventory.exceptions import SlotFullError, SoldOutError, TooEarlyError, TooLateError
+from inventory.models import Item, Slot
+from inventory.quotes import Quote, quote_booking
+
+TIMING_ERRORS = (TooLateError, TooEarlyError)  # what an override reason lifts
+
+
+@dataclass
+class StaffDay:
+    """A day's slots or free segments as the member site computes them, but all of them: also those inside
+    the booking deadline, already past, or beyond the booking window. `needs_reason` holds the starts a
+    member could not book, which staff may book with a reason."""
+
+    day: DayAvailability
+    needs_reason: set[datetime] = field(default_factory=set)
+
+
+def staff_day(item: Item, d: date, *, now: datetime) -> StaffDay:
+    schedule = ItemSchedule(item, d, d)
+    live = [] if schedule.fixed else live_bookings(item, schedule.range_start, schedule.range_end)
+    day = schedule.day(d, live)
+    needs_reason = set()
+    for starts_at in [slot.starts_at for slot in day.slots] + [seg.starts_at for seg in day.segments]:
+        try:
+            check_timing(schedule.settings, starts_at, now)
+        except TIMING_ERRORS:
+            needs_reason.add(starts_at)
+    return StaffDay(day, needs_reason)
+
+
+def staff_preview(
+    item: Item, starts_at: datetime, ends_at: datetime, quantity: int, *, now: datetime
+) -> tuple[Quote, DomainError | None]:
+    """The price of the booking after the service's checks made read-only, and the timing error (too late
+    or too early) that only an override reason lifts, if any. Raises the other DomainErrors (no such slot,
+    closed, out of hours, full…). The service checks everything again under its locks."""
+    timing = None
+    try:
+        check_timing(item.reservation_settings(), starts_at, now)
+    except TIMING_ERRORS as error:
+        timing = error
+    if item.reservation_type == Item.ReservationType.FIXED:
+        _settings, capacity = check_fixed_booking(item, starts_at, ends_at, now=now, timing=False)
+        made = Slot.objects.filter(item=item, starts_at=starts_at, ends_at=ends_at).first()
+        if quantity > (made.capacity - made.booked if made else capacity):
+            raise SlotFullError
+    else:
+        check_free_booking(item, starts_at, ends_at, now=now, timing=False)
+        used = peak_quantity(live_bookings(item, starts_at, ends_at), starts_at, ends_at)
+        if used + quantity > item.stock:
+            raise SoldOutError
+    return quote_booking(item, starts_at, ends_at, quantity), timing
+
+
+@dataclass
+class FreeRange:
+    starts_at: datetime
+    ends_at: datetime
+    remaining: int
+
+
+def free_ranges(day: DayAvailability) -> list[FreeRange]:
+    """A free-type day's time steps, consecutive ones with the same places left merged (10:00–13:00: 2)."""
+    merged: list[FreeRange] = []
+    for segment in day.segments:
+        last = merged[-1] if merged else None
+        if last and last.ends_at == segment.starts_at and last.remaining == segment.remaining:
+            last.ends_at = segment.ends_at
+        else:
+            merged.append(FreeRange(segment.starts_at, segment.ends_at, segment.remaining))
+    return merged
