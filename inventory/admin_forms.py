@@ -84,6 +84,8 @@ class ReservationSettingsForm(forms.ModelForm):
             "booking_deadline_minutes",
             "cancel_deadline_minutes",
             "tentative_hold_minutes",
+            "approval_required",
+            "approval_hours",
         )
 
     def clean(self):
@@ -230,6 +232,18 @@ class PricePreviewForm(forms.Form):
             return cleaned
         cleaned["starts_at"], cleaned["ends_at"] = starts_at, ends_at
         return cleaned
+
+
+class ApprovalMessageForm(forms.Form):
+    """Approve or decline (承認制): an optional message, e-mailed to the member with the decision."""
+
+    message = forms.CharField(
+        label=_("message to the member"),
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_("Optional. Sent in the e-mail that tells the member the decision, and kept in the history."),
+    )
 
 
 class CancelReasonForm(forms.Form):

@@ -5,6 +5,8 @@ from django.utils.translation import gettext_lazy as _
 ACTION_LABELS = {
     "reservation.created": _("Reservation made"),
     "reservation.confirmed": _("Reservation confirmed"),
+    "reservation.approved": _("Booking approved"),
+    "reservation.declined": _("Booking declined"),
     "reservation.cancelled": _("Reservation cancelled"),
     "reservation.no_show": _("Marked as a no-show"),
     "reservation.completed": _("Reservation completed"),

@@ -121,6 +121,21 @@ class ReservationSettings(TimeStampedModel):
         default=30,
         validators=[MinValueValidator(1)],
     )
+    approval_required = models.BooleanField(
+        _("bookings need staff approval"),
+        default=False,
+        help_text=_(
+            "承認制: a member's booking waits, with its places held, until staff approve or decline it. "
+            "Card bookings are paid after approval, through a payment link e-mailed to the member."
+        ),
+    )
+    approval_hours = models.PositiveIntegerField(
+        _("declined automatically when not approved within (hours)"),
+        default=48,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 90)],
+        help_text=_("A booking still waiting is declined at this time after the request, or at its booking "
+                    "deadline when that comes first."),
+    )
 
     class Meta:
         verbose_name = _("reservation settings")
@@ -434,6 +449,7 @@ class Slot(models.Model):
 class Reservation(TimeStampedModel):
     class Status(models.TextChoices):
         TENTATIVE = "tentative", _("Tentative")
+        AWAITING = "awaiting", _("Tentative (awaiting approval)")
         CONFIRMED = "confirmed", _("Confirmed")
         CANCELLED = "cancelled", _("Cancelled")
         NO_SHOW = "no_show", _("No-show")
@@ -443,7 +459,7 @@ class Reservation(TimeStampedModel):
         SITE = "site", _("Member site")
         ADMIN = "admin", _("Admin")
 
-    LIVE_STATUSES = (Status.TENTATIVE, Status.CONFIRMED)
+    LIVE_STATUSES = (Status.TENTATIVE, Status.AWAITING, Status.CONFIRMED)
 
     member = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -474,6 +490,13 @@ class Reservation(TimeStampedModel):
     payment_method = models.CharField(_("payment method"), max_length=20)
     channel = models.CharField(_("channel"), max_length=5, choices=Channel, default=Channel.SITE)
     hold_until = models.DateTimeField(_("held until"), null=True, blank=True)
+    approval_deadline = models.DateTimeField(
+        _("declined automatically at"),
+        null=True,
+        blank=True,
+        help_text=_("Awaiting approval only: the earlier of the request time plus the approval hours and "
+                    "the booking deadline."),
+    )
     confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
     cancelled_by = models.ForeignKey(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext
@@ -20,12 +20,9 @@ if TYPE_CHECKING:
     from inventory.quotes import Quote
 
 
-@dataclass(frozen=True)
-class Authorisation:
-    """What a payment method decided inside the booking transaction."""
-
-    confirmed: bool  # True: the reservation is confirmed now; False: tentative until paid or approved
-    hold_minutes: int | None = None  # tentative only: released when unpaid after this long (None: settings)
+# Places booked by staff with a payment link (or a booking approved before it is paid) are held this long
+# for the member to pay through the e-mailed link.
+PAYMENT_LINK_HOLD_MINUTES = 24 * 60
 
 
 @dataclass(frozen=True)
@@ -57,6 +54,18 @@ class PaymentMethod(ABC):
     key: str = ""
     label: str = ""
     note: str | None = None  # a sentence shown under the choices when the method is offered
+    # True: the booking is confirmed when made (or approved); False: it stays tentative until paid, and is
+    # released when unpaid after `hold_minutes`. Known before the insert, so the row is written once.
+    confirms_at_once: bool = True
+
+    def hold_minutes(self, *, reservation: Reservation) -> int | None:
+        """How long an unpaid booking is held (None: the reservation settings' hold)."""
+        return None
+
+    def payment_url(self, *, reservation: Reservation) -> str | None:
+        """An absolute link that pays the booking without logging in (e-mailed to the member when staff
+        book by phone, or when a booking is approved); None for methods that take no payment online."""
+        return None
 
     def is_available(self, *, item, member, price_yen: int) -> bool:
         """Whether the booking form offers this method for this booking."""
@@ -69,12 +78,11 @@ class PaymentMethod(ABC):
         return None
 
     @abstractmethod
-    def authorise(
-        self, *, reservation: Reservation, now: datetime, option: str = "", by=None
-    ) -> Authorisation:
-        """Called inside the booking transaction, after capacity is secured; raise DomainError to refuse.
-        `option` is what the member picked among the method's choices ("" when it has none); `by` is who
-        books (the member, or staff taking the booking)."""
+    def authorise(self, *, reservation: Reservation, now: datetime, option: str = "", by=None) -> None:
+        """Called inside the booking transaction, after capacity is secured and the reservation row is
+        written (in its final status: see `confirms_at_once`); raise DomainError to refuse (the whole booking
+        rolls back). `option` is what the member picked among the method's choices ("" when it has none);
+        `by` is who books (the member, or staff taking the booking)."""
 
     @abstractmethod
     def release(
@@ -177,10 +185,9 @@ class FreeBooking(PaymentMethod):
     def is_available(self, *, item, member, price_yen: int) -> bool:
         return price_yen == 0
 
-    def authorise(self, *, reservation, now, option: str = "", by=None) -> Authorisation:
+    def authorise(self, *, reservation, now, option: str = "", by=None) -> None:
         if reservation.price_yen != 0:
             raise PaymentMethodError(_("Only bookings that cost 0 yen can be booked without payment."))
-        return Authorisation(confirmed=True)
 
     def release(self, *, reservation, now, by=None, refund=None, system: str = "") -> None:
         """Nothing was taken, so nothing is given back."""
@@ -188,6 +195,3 @@ class FreeBooking(PaymentMethod):
     def no_show(self, *, reservation, now) -> None:
         """Nothing was taken, so nothing is kept."""
 
-
-def hold_until(now: datetime, minutes: int) -> datetime:
-    return now + timedelta(minutes=minutes)

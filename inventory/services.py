@@ -74,11 +74,12 @@ def _give_back_slot_capacity(reservation: Reservation) -> None:
         Slot.objects.filter(pk=reservation.slot_id).update(booked=F("booked") - reservation.quantity)
 
 
-def _check_rules(item: Item, starts_at: datetime, ends_at: datetime, *, now: datetime):
-    """The acceptance rules; returns (settings, slot capacity or None for a free-type item)."""
+def _check_rules(item: Item, starts_at: datetime, ends_at: datetime, *, now: datetime, timing: bool = True):
+    """The acceptance rules; returns (settings, slot capacity or None for a free-type item). `timing=False`
+    leaves out the booking window and deadline (a staff override)."""
     if item.reservation_type == Item.ReservationType.FIXED:
-        return check_fixed_booking(item, starts_at, ends_at, now=now)
-    return check_free_booking(item, starts_at, ends_at, now=now), None
+        return check_fixed_booking(item, starts_at, ends_at, now=now, timing=timing)
+    return check_free_booking(item, starts_at, ends_at, now=now, timing=timing), None
 
 
 def _check_free_stock(item: Item, starts_at: datetime, ends_at: datetime, quantity: int) -> None:
@@ -121,21 +122,32 @@ def reservation_create(
     payment_method: str,
     payment_option: str = "",
     channel: str = Reservation.Channel.SITE,
+    override_reason: str = "",
     system: str = "",
     now: datetime | None = None,
 ) -> Reservation:
     """Book `quantity` units for `member`; `by` is who books (the member on the site, or staff). Never
     oversells: the item row (free type) or the slot row (fixed type) is locked before stock or capacity is
-    checked, in the same transaction as the insert."""
+    checked, in the same transaction as the insert.
+
+    Staff booking for a member (channel "admin") may override the booking window and deadline by giving
+    `override_reason` (recorded in the audit entry); stock and capacity are never overridden. A member's
+    booking of an item under approval (承認制) waits, its places held, in the status "awaiting approval"
+    until staff approve or decline it (reservation_approve / reservation_decline). A card booking staff
+    make, or one approved later, is held PAYMENT_LINK_HOLD_MINUTES for the member to pay through the link
+    the confirmation e-mail carries. The reservation is inserted once, in its final status."""
     now = now or timezone.now()
+    override_reason = override_reason.strip()
     if quantity < 1:
         raise BookingError(gettext("Choose at least one."), field="quantity")
+    if override_reason and channel != Reservation.Channel.ADMIN:
+        raise BookingError(gettext("Only staff can override the booking window."), field="override_reason")
     _check_bookable(item, channel)
     method = payment_methods.get(payment_method)
     slot = None
     if item.reservation_type == Item.ReservationType.FIXED:
         locks.item_key_share(item.pk)  # before the events are read: a capacity edit waits or goes first
-    settings, capacity = _check_rules(item, starts_at, ends_at, now=now)
+    settings, capacity = _check_rules(item, starts_at, ends_at, now=now, timing=not override_reason)
     if capacity is not None:
         if quantity > capacity:
             raise SlotFullError
@@ -148,7 +160,7 @@ def reservation_create(
         raise BookingError(
             gettext("This payment method cannot be used for this booking."), field="payment_method"
         )
-    reservation = Reservation.objects.create(
+    reservation = Reservation(
         member=member,
         item=item,
         store_id=item.store_id,
@@ -161,34 +173,49 @@ def reservation_create(
         payment_method=method.key,
         channel=channel,
     )
-    authorisation = method.authorise(reservation=reservation, now=now, option=payment_option, by=by)
-    if authorisation.confirmed:
+    if channel == Reservation.Channel.SITE and settings.approval_required:
+        reservation.status = Reservation.Status.AWAITING
+        reservation.approval_deadline = approval_deadline(settings, starts_at=starts_at, now=now)
+    elif method.confirms_at_once:
         reservation.status = Reservation.Status.CONFIRMED
         reservation.confirmed_at = now
     else:
-        hold = authorisation.hold_minutes or settings.tentative_hold_minutes
-        reservation.hold_until = now + timedelta(minutes=hold)
-    reservation.save(update_fields=["status", "confirmed_at", "hold_until", "updated_at"])
-    audit_log(
-        action="reservation.created",
-        obj=reservation,
-        by=by,
-        system=system,
-        now=now,
-        payload={
-            "member": member.pk,
-            "item": item.pk,
-            "starts_at": starts_at,
-            "ends_at": ends_at,
-            "quantity": quantity,
-            "price_yen": reservation.price_yen,
-            "payment_method": method.key,
-            "channel": channel,
-            "status": reservation.status,
-        },
-    )
+        reservation.hold_until = now + timedelta(minutes=_hold_minutes(method, reservation, settings))
+    reservation.save(force_insert=True)
+    method.authorise(reservation=reservation, now=now, option=payment_option, by=by)
+    payload = {
+        "member": member.pk,
+        "item": item.pk,
+        "starts_at": starts_at,
+        "ends_at": ends_at,
+        "quantity": quantity,
+        "price_yen": reservation.price_yen,
+        "payment_method": method.key,
+        "channel": channel,
+        "status": reservation.status,
+    }
+    if override_reason:
+        payload["override_reason"] = override_reason
+    audit_log(action="reservation.created", obj=reservation, by=by, system=system, now=now, payload=payload)
     _notify(reservation, "inventory/reservation_booked")
     return reservation
+
+
+def _hold_minutes(method: payment_methods.PaymentMethod, reservation: Reservation, settings) -> int:
+    """How long an unpaid booking waits for its payment: staff's phone booking is paid through an e-mailed
+    link, so it gets a day; otherwise the method's or the settings' hold."""
+    if reservation.channel == Reservation.Channel.ADMIN:
+        return payment_methods.PAYMENT_LINK_HOLD_MINUTES
+    return method.hold_minutes(reservation=reservation) or settings.tentative_hold_minutes
+
+
+def approval_deadline(settings: ReservationSettings, *, starts_at: datetime, now: datetime) -> datetime:
+    """When a booking still awaiting approval is declined automatically: the request time plus the
+    settings' approval hours, or the booking deadline when that comes first."""
+    return min(
+        now + timedelta(hours=settings.approval_hours),
+        starts_at - timedelta(minutes=settings.booking_deadline_minutes),
+    )
 
 
 @transaction.atomic
@@ -216,6 +243,138 @@ def reservation_confirm(
         payload={"changes": {"status": [Reservation.Status.TENTATIVE, reservation.status]}},
     )
     return reservation
+
+
+# --- approval (承認制) -----------------------------------------------------------------------------
+
+DECLINE_JOB = "decline_overdue_approvals"
+
+
+def _awaiting_for_update(reservation: Reservation) -> Reservation:
+    reservation = locks.reservation_for_update(reservation.pk)
+    if reservation.status != Reservation.Status.AWAITING:
+        raise StatusError(
+            gettext("This reservation is not awaiting approval (it is {status}).").format(
+                status=reservation.get_status_display()
+            )
+        )
+    return reservation
+
+
+@transaction.atomic
+def reservation_approve(
+    *, reservation: Reservation, by, message: str = "", now: datetime | None = None
+) -> Reservation:
+    """Staff approve a booking awaiting approval. Paid already (a ticket, the counter, free): confirmed.
+    Paid by card: tentative, held PAYMENT_LINK_HOLD_MINUTES for the member to pay through the link in
+    the approval e-mail (released like any unpaid booking when not paid). The member is e-mailed, with
+    staff's `message`."""
+    now = now or timezone.now()
+    reservation = _awaiting_for_update(reservation)
+    method = payment_methods.get(reservation.payment_method)
+    reservation.approval_deadline = None
+    if method.confirms_at_once:
+        reservation.status = Reservation.Status.CONFIRMED
+        reservation.confirmed_at = now
+    else:
+        reservation.status = Reservation.Status.TENTATIVE
+        reservation.hold_until = now + timedelta(minutes=payment_methods.PAYMENT_LINK_HOLD_MINUTES)
+    reservation.save(update_fields=["status", "confirmed_at", "hold_until", "approval_deadline", "updated_at"])
+    message = message.strip()
+    audit_log(
+        action="reservation.approved",
+        obj=reservation,
+        by=by,
+        now=now,
+        payload={"changes": {"status": [Reservation.Status.AWAITING, reservation.status]}, "message": message},
+    )
+    _notify(reservation, "inventory/reservation_approved", message=message)
+    return reservation
+
+
+@transaction.atomic
+def reservation_decline(
+    *,
+    reservation: Reservation,
+    by,
+    message: str = "",
+    system: str = "",
+    now: datetime | None = None,
+) -> Reservation:
+    """Staff (or, with by=None, the system job DECLINE_JOB) decline a booking awaiting approval: its
+    places and whatever its payment method took (a ticket use, an unpaid order) are given back, it is
+    cancelled with the message as its reason, and the member is e-mailed."""
+    now = now or timezone.now()
+    reservation = _awaiting_for_update(reservation)
+    message = message.strip() or gettext("Not approved")
+    _give_back_slot_capacity(reservation)
+    payment_methods.get(reservation.payment_method).release(
+        reservation=reservation, now=now, by=by, system=system
+    )
+    reservation.status = Reservation.Status.CANCELLED
+    reservation.cancelled_at = now
+    reservation.cancelled_by = by
+    reservation.cancel_reason = message[:200]
+    reservation.approval_deadline = None
+    reservation.save(
+        update_fields=[
+            "status",
+            "cancelled_at",
+            "cancelled_by",
+            "cancel_reason",
+            "approval_deadline",
+            "updated_at",
+        ]
+    )
+    audit_log(
+        action="reservation.declined",
+        obj=reservation,
+        by=by,
+        system=system,
+        now=now,
+        payload={"changes": {"status": [Reservation.Status.AWAITING, reservation.status]}, "message": message},
+    )
+    _notify(reservation, "inventory/reservation_declined", message=message)
+    return reservation
+
+
+def decline_overdue_approvals(*, now: datetime | None = None, dry_run: bool = False) -> list[Reservation]:
+    """Decline the bookings still awaiting approval at their approval deadline. Each is its own durable
+    transaction (one failure keeps the others) and is re-checked under its lock, so one approved or
+    declined meanwhile is skipped."""
+    now = now or timezone.now()
+    due = list(
+        Reservation.objects.filter(status=Reservation.Status.AWAITING, approval_deadline__lte=now)
+        .select_related("item", "member")
+        .order_by("approval_deadline", "pk")
+    )
+    if dry_run:
+        return due
+    declined = []
+    for reservation in due:
+        with transaction.atomic(durable=True):
+            current = locks.reservation_for_update(reservation.pk)
+            if current.status != Reservation.Status.AWAITING or current.approval_deadline > now:
+                continue
+            declined.append(
+                reservation_decline(
+                    reservation=current,
+                    by=None,
+                    system=DECLINE_JOB,
+                    message=gettext("The shop could not confirm your booking in time."),
+                    now=now,
+                )
+            )
+    return declined
+
+
+def awaiting_approval():
+    """Bookings awaiting approval, the soonest deadline first (the staff home and the admin list)."""
+    return (
+        Reservation.objects.filter(status=Reservation.Status.AWAITING)
+        .select_related("member", "item", "item__store")
+        .order_by("approval_deadline", "pk")
+    )
 
 
 def settings_for_items(items: list[Item]) -> dict[int, ReservationSettings]:
@@ -398,11 +557,19 @@ def release_unpaid_reservations(*, now: datetime | None = None, dry_run: bool = 
     return released
 
 
-def _notify(reservation: Reservation, template: str) -> None:
+def _notify(reservation: Reservation, template: str, *, message: str = "") -> None:
+    """E-mail the member about their booking; a tentative card booking's e-mail carries the link that
+    pays it without logging in (staff booked it by phone, or approved it)."""
     try:
-        charged = payment_methods.get(reservation.payment_method).charged_yen(reservations=[reservation])
+        method = payment_methods.get(reservation.payment_method)
     except DomainError:  # a method no app registers any more: its price is all we know
-        charged = {}
+        method = None
+    charged = method.charged_yen(reservations=[reservation]) if method else {}
+    payment_url = None
+    if method and reservation.status == Reservation.Status.TENTATIVE and (
+        reservation.channel == Reservation.Channel.ADMIN or template.endswith("_approved")
+    ):
+        payment_url = method.payment_url(reservation=reservation)
     queue_templated_email(
         template=template,
         context={
@@ -411,6 +578,8 @@ def _notify(reservation: Reservation, template: str) -> None:
             # never a list price the member will not pay.
             "charged_yen": charged.get(reservation.pk, reservation.price_yen),
             "member_name": reservation.member.name,
+            "message": message,
+            "payment_url": payment_url,
             "item_name": reservation.item.name,
             "starts_at": timezone.localtime(reservation.starts_at),
             "ends_at": timezone.localtime(reservation.ends_at),

@@ -286,6 +286,11 @@ def _chosen_payment_choices(
 def _booking_done_message(reservation: Reservation) -> str:
     if reservation.status == Reservation.Status.CONFIRMED:
         return gettext("Your reservation is confirmed. We have sent you a confirmation e-mail.")
+    if reservation.status == Reservation.Status.AWAITING:
+        return gettext(
+            "Your booking request is received: a tentative booking awaiting the shop's approval, with your "
+            "places held. We will e-mail you when the shop approves or declines it."
+        )
     return gettext("Your reservation is held. It will be confirmed when the payment is received.")
 
 

@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from core.audit import audit_log
 from inventory.exceptions import PaymentMethodError
 from inventory.models import Item, Reservation
-from inventory.payment_methods import Authorisation, Charge, MoneyNote, PaymentMethod, RefundChoice
+from inventory.payment_methods import Charge, MoneyNote, PaymentMethod, RefundChoice
 from payments import money_notes
 from payments.exceptions import OrderError
 from payments.models import Order, OrderLine, Payment, PaymentSettings, Refund
@@ -63,13 +63,12 @@ class AtCounter(PaymentMethod):
     def is_available(self, *, item, member, price_yen: int) -> bool:
         return price_yen > 0 and counter_offered(item)
 
-    def authorise(self, *, reservation: Reservation, now, option: str = "", by=None) -> Authorisation:
+    def authorise(self, *, reservation: Reservation, now, option: str = "", by=None) -> None:
         # reservation_create asked is_available already; asked again here so a caller that skips it still
         # cannot book a method the shop switched off.
         if not counter_offered(reservation.item):
             raise PaymentMethodError(_("Paying at the counter is not offered for this item."))
         counter_order_create(reservation=reservation, by=by, now=now)
-        return Authorisation(confirmed=True)
 
     def release(
         self, *, reservation: Reservation, now, by=None, refund: RefundChoice | None = None, system: str = ""

@@ -9,3 +9,7 @@ class OrderError(DomainError):
 
 class FulfilmentError(DomainError):
     default_message = _("The order was paid, but what it pays for could not be delivered.")
+
+
+class PaymentLinkError(DomainError):
+    default_message = _("This payment link is not valid.")

@@ -13,9 +13,10 @@ from django.utils.translation import gettext_noop
 
 from inventory import services as inventory_services
 from inventory.models import Reservation
-from inventory.payment_methods import Authorisation, Charge, MoneyNote, PaymentMethod, RefundChoice
+from inventory.payment_methods import Charge, MoneyNote, PaymentMethod, RefundChoice
 from payments import money_notes
 from payments.exceptions import FulfilmentError
+from payments.links import payment_link_url
 from payments.models import Order, OrderLine, PaymentSettings, Refund
 from payments.registry import Fulfiller
 from payments.services import (
@@ -35,13 +36,14 @@ class CardPayment(PaymentMethod):
 
     key = "card"
     label = _("Card")
+    confirms_at_once = False  # tentative until the card payment completes
 
     def is_available(self, *, item, member, price_yen: int) -> bool:
         # Offered only once the card checkout (Stripe Checkout / the test gateway) is switched on, so no
         # member is left with a booking they cannot pay for.
         return price_yen > 0 and settings.PAYMENTS_CARD_CHECKOUT
 
-    def authorise(self, *, reservation: Reservation, now, option: str = "", by=None) -> Authorisation:
+    def authorise(self, *, reservation: Reservation, now, option: str = "", by=None) -> None:
         order_create(
             by=by,
             system="booking",
@@ -57,7 +59,6 @@ class CardPayment(PaymentMethod):
             ],
             payment_method=Order.Method.CARD,
         )
-        return Authorisation(confirmed=False)
 
     def release(
         self, *, reservation: Reservation, now, by=None, refund: RefundChoice | None = None, system: str = ""
@@ -130,8 +131,16 @@ class CardPayment(PaymentMethod):
         return money_notes.charged_yen(reservations=reservations)
 
     def next_url(self, *, reservation: Reservation) -> str | None:
+        if reservation.status == Reservation.Status.AWAITING:
+            return None  # paid after the shop approves it, through the e-mailed link
         order = order_for_reservation(reservation)
         return reverse("payments:checkout", args=[order.pk]) if order else None
+
+    def payment_url(self, *, reservation: Reservation) -> str | None:
+        order = order_for_reservation(reservation)
+        if order is None or order.status != Order.Status.PENDING:
+            return None
+        return payment_link_url(order)
 
     def price_lines(self, *, member, item, quote) -> Charge:
         return money_notes.booking_charge(
@@ -144,6 +153,12 @@ def order_for_reservation(reservation: Reservation) -> Order | None:
 
 
 class ReservationFulfiller(Fulfiller):
+    def check(self, *, line: OrderLine, now) -> None:
+        if line.reservation.status == Reservation.Status.AWAITING:
+            raise FulfilmentError(
+                _("This booking is waiting for the shop's approval. You can pay once it is approved.")
+            )
+
     def fulfil(self, *, line: OrderLine, now) -> None:
         reservation = line.reservation
         if reservation.status not in Reservation.LIVE_STATUSES:

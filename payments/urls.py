@@ -11,5 +11,7 @@ urlpatterns = [
     path("orders/<int:pk>/pay/", views.checkout, name="checkout"),
     path("orders/<int:pk>/pay/cancelled/", views.checkout_cancelled, name="checkout_cancelled"),
     path("orders/<int:pk>/test-gateway/", views.test_gateway_result, name="test_gateway_result"),
+    path("pay/<str:token>/", views.pay_link, name="pay_link"),
+    path("pay/<str:token>/test-gateway/", views.pay_link_test_gateway, name="pay_link_test_gateway"),
     path("stripe/webhook/", views.stripe_webhook, name="stripe_webhook"),
 ]

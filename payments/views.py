@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from core.exceptions import DomainError
 from payments.gateway import using_test_gateway
+from payments.links import order_for_payment_link
 from payments.models import Order, Refund
 from payments.services import order_checkout_start, payment_test_gateway_result
 from payments.stripe_events import WebhookRejectedError, stripe_event_process, verify
@@ -44,7 +45,15 @@ def checkout(request, pk: int):
         return redirect("payments:order_detail", pk=order.pk)
     if started.url is not None:
         return redirect(started.url)
-    return render(request, "site/payments/test_gateway.html", {"order": order, "payment": started.payment})
+    return render(
+        request,
+        "site/payments/test_gateway.html",
+        {
+            "order": order,
+            "payment": started.payment,
+            "result_url": reverse("payments:test_gateway_result", args=[order.pk]),
+        },
+    )
 
 
 @login_required
@@ -133,3 +142,70 @@ def order_receipt(request, pk: int):
     if order.status not in RECEIPT_STATUSES or order.paid_at is None:
         raise Http404
     return render(request, "site/payments/receipt.html", {"order": order})
+
+
+# --- payment links: paying a pending order from an e-mailed link, without logging in -------------------
+
+
+def _link_order(request, token: str):
+    """The order the link pays, or a page saying why the link does not work (expired, altered)."""
+    try:
+        return order_for_payment_link(token), None
+    except DomainError as error:
+        return None, render(request, "site/payments/pay_link.html", {"error": error.message}, status=404)
+
+
+@require_http_methods(["GET", "POST"])
+def pay_link(request, token: str):
+    """GET: the order and a button to pay it by card. POST: Stripe Checkout (or the test gateway's page).
+    Whoever holds the signed link acts as the order's member, and only on this one order."""
+    order, refused = _link_order(request, token)
+    if refused:
+        return refused
+    here = reverse("payments:pay_link", args=[token])
+    context = {"order": order, "token": token, "done": request.GET.get("done") == "1"}
+    if request.method == "GET" or order.status != Order.Status.PENDING:
+        return render(request, "site/payments/pay_link.html", context)
+    try:
+        started = order_checkout_start(
+            order=order,
+            by=order.member,
+            success_url=request.build_absolute_uri(f"{here}?done=1"),
+            cancel_url=request.build_absolute_uri(here),
+        )
+    except DomainError as error:
+        context["error"] = error.message
+        return render(request, "site/payments/pay_link.html", context)
+    if started.url is not None:
+        return redirect(started.url)
+    return render(
+        request,
+        "site/payments/test_gateway.html",
+        {
+            "order": order,
+            "payment": started.payment,
+            "result_url": reverse("payments:pay_link_test_gateway", args=[token]),
+        },
+    )
+
+
+@require_POST
+def pay_link_test_gateway(request, token: str):
+    """The test gateway's two buttons for a link payment (never in production: no Stripe keys only)."""
+    if not using_test_gateway():
+        raise Http404
+    order, refused = _link_order(request, token)
+    if refused:
+        return refused
+    succeeded = request.POST.get("result") == "succeed"
+    try:
+        payment_test_gateway_result(order=order, succeeded=succeeded, by=order.member)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        if not succeeded:
+            messages.error(
+                request, gettext("The payment failed (test gateway). Nothing was charged; you can try again.")
+            )
+    done = "?done=1" if succeeded else ""
+    return redirect(reverse("payments:pay_link", args=[token]) + done)

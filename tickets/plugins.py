@@ -8,7 +8,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from inventory.payment_methods import Authorisation, Charge, ChargeLine, PaymentMethod
+from inventory.payment_methods import Charge, ChargeLine, PaymentMethod
 from payments.exceptions import FulfilmentError
 from payments.registry import ProductFulfiller
 from tickets import locks, selectors, services
@@ -55,13 +55,12 @@ class TicketPayment(PaymentMethod):
         )
         return [(str(ticket.pk), ticket_choice_label(ticket)) for ticket in tickets]
 
-    def authorise(self, *, reservation, now, option: str = "", by=None) -> Authorisation:
+    def authorise(self, *, reservation, now, option: str = "", by=None) -> None:
         ticket_id = int(option) if option.isdigit() else None
         # Whoever books uses the ticket (the member on the site, staff taking the booking).
         services.ticket_use(
             reservation=reservation, by=by or reservation.member, ticket_id=ticket_id, now=now
         )
-        return Authorisation(confirmed=True)
 
     def release(self, *, reservation, now, by=None, refund=None, system: str = "") -> None:
         # by=None: the system job that cancelled the booking gives the use back.

@@ -195,6 +195,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "inventory.tasks.release_unpaid_reservations",
         "schedule": 60 * 5,
     },
+    # Bookings awaiting approval (承認制) past their deadline are declined, the member e-mailed.
+    "decline-overdue-approvals": {
+        "task": "inventory.tasks.decline_overdue_approvals",
+        "schedule": 60 * 5,
+    },
 }
 
 LOGGING = {

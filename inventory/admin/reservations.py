@@ -25,7 +25,7 @@ from core.exceptions import DomainError
 from inventory import payment_methods, services
 from inventory.admin.staff_booking import URL_NAME as TAKE_URL_NAME
 from inventory.admin.staff_booking import TakeBookingView, take_url
-from inventory.admin_forms import CancelReasonForm, refund_answer, with_refund_question
+from inventory.admin_forms import ApprovalMessageForm, CancelReasonForm, refund_answer, with_refund_question
 from inventory.models import Reservation
 
 # ---------------------------------------------------------------------------------------------------------
@@ -79,7 +79,48 @@ def _refund_choice(reservation: Reservation, form) -> payment_methods.RefundChoi
     return payment_methods.RefundChoice(amount_yen=amount, reason=form.cleaned_data.get("reason", ""))
 
 
+def _awaiting(reservation: Reservation) -> bool:
+    return reservation.status == Reservation.Status.AWAITING
+
+
 OPERATIONS = {
+    "approve": StaffOperation(
+        key="approve",
+        label=_("Approve this booking"),
+        title=_("Approve bookings (承認)"),
+        question=_(
+            "Approve these bookings? The member is e-mailed. A booking paid with a ticket, at the counter or "
+            "free is confirmed; a card booking is held for 24 hours for the member to pay through the link "
+            "in the e-mail."
+        ),
+        button=_("Yes, approve them"),
+        done=lambda n: (
+            ngettext("%(count)d booking was approved.", "%(count)d bookings were approved.", n) % {"count": n}
+        ),
+        run=lambda reservation, request, form: services.reservation_approve(
+            reservation=reservation, by=request.user, message=form.cleaned_data["message"]
+        ),
+        possible=_awaiting,
+        form_class=ApprovalMessageForm,
+    ),
+    "decline": StaffOperation(
+        key="decline",
+        label=_("Decline this booking"),
+        title=_("Decline bookings"),
+        question=_(
+            "Decline these bookings? Their places are freed, a ticket use is given back, nothing is "
+            "charged, and the member is e-mailed with your message."
+        ),
+        button=_("Yes, decline them"),
+        done=lambda n: (
+            ngettext("%(count)d booking was declined.", "%(count)d bookings were declined.", n) % {"count": n}
+        ),
+        run=lambda reservation, request, form: services.reservation_decline(
+            reservation=reservation, by=request.user, message=form.cleaned_data["message"]
+        ),
+        possible=_awaiting,
+        form_class=ApprovalMessageForm,
+    ),
     "cancel": StaffOperation(
         key="cancel",
         label=_("Cancel this reservation"),
@@ -191,7 +232,14 @@ class ReservationAdmin(StaffOperationsMixin, admin.ModelAdmin):
     search_help_text = _("Member e-mail or name, item code or name.")
     date_hierarchy = "starts_at"
     ordering = ("-starts_at", "-id")
-    actions = ("cancel_selected", "mark_no_show", "mark_completed", "confirm_selected")
+    actions = (
+        "approve_selected",
+        "decline_selected",
+        "cancel_selected",
+        "mark_no_show",
+        "mark_completed",
+        "confirm_selected",
+    )
     fieldsets = (
         (
             _("Booking"),
@@ -202,6 +250,7 @@ class ReservationAdmin(StaffOperationsMixin, admin.ModelAdmin):
             {
                 "fields": (
                     "status",
+                    "approval_deadline",
                     "hold_until",
                     "confirmed_at",
                     "cancelled_at",
@@ -225,6 +274,7 @@ class ReservationAdmin(StaffOperationsMixin, admin.ModelAdmin):
         "quantity",
         "channel",
         "status",
+        "approval_deadline",
         "hold_until",
         "confirmed_at",
         "cancelled_at",
@@ -300,6 +350,14 @@ class ReservationAdmin(StaffOperationsMixin, admin.ModelAdmin):
         return obj is None and super().has_change_permission(request)
 
     # --- actions --------------------------------------------------------------------------------------
+
+    @admin.action(description=_("Approve the selected bookings (承認)…"), permissions=["change"])
+    def approve_selected(self, request, queryset):
+        return self.operate(request, queryset, OPERATIONS["approve"], action="approve_selected")
+
+    @admin.action(description=_("Decline the selected bookings…"), permissions=["change"])
+    def decline_selected(self, request, queryset):
+        return self.operate(request, queryset, OPERATIONS["decline"], action="decline_selected")
 
     @admin.action(description=_("Cancel the selected reservations…"), permissions=["change"])
     def cancel_selected(self, request, queryset):

@@ -118,6 +118,7 @@ class ReservationSettingsAdmin(admin.ModelAdmin):
                 )
             },
         ),
+        (_("Approval (承認制)"), {"fields": ("approval_required", "approval_hours")}),
     )
 
     def get_queryset(self, request):

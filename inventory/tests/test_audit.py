@@ -9,7 +9,6 @@ import pytest
 from core.models import AuditEntry
 from inventory import payment_methods
 from inventory.models import Reservation
-from inventory.payment_methods import Authorisation
 from inventory.services import (
     RELEASE_JOB,
     item_duplicate,
@@ -36,8 +35,13 @@ class HoldForPayment(payment_methods.PaymentMethod):
     key = "audit_hold"
     label = "hold"
 
-    def authorise(self, *, reservation, now, option: str = "", by=None) -> Authorisation:
-        return Authorisation(confirmed=False, hold_minutes=15)
+    confirms_at_once = False
+
+    def hold_minutes(self, *, reservation) -> int:
+        return 15
+
+    def authorise(self, *, reservation, now, option: str = "", by=None) -> None:
+        """Takes nothing: the booking waits, tentative, for a payment."""
 
     def release(self, *, reservation, now, by=None, refund=None, system="") -> None:
         """Nothing was taken, so nothing is given back."""

@@ -21,7 +21,6 @@ from inventory.exceptions import (
     TooLateError,
 )
 from inventory.models import AcceptanceOverride, Reservation, ReservationSettings, Slot
-from inventory.payment_methods import Authorisation
 from inventory.services import (
     release_unpaid_reservations,
     reservation_cancel,
@@ -79,8 +78,10 @@ class HoldForPayment(payment_methods.PaymentMethod):
     def is_available(self, *, item, member, price_yen):
         return True
 
+    confirms_at_once = False
+
     def authorise(self, *, reservation, now, option="", by=None):
-        return Authorisation(confirmed=False)
+        """Takes nothing: the booking waits, tentative, for a payment."""
 
     def release(self, *, reservation, now, by=None, refund=None, system=""):
         self.released.append(reservation.pk)
