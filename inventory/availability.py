@@ -28,7 +28,14 @@ from inventory.exceptions import (
     TooEarlyError,
     TooLateError,
 )
-from inventory.models import AcceptanceOverride, Item, Reservation, ReservationSettings, Slot
+from inventory.models import (
+    AcceptanceHours,
+    AcceptanceOverride,
+    Item,
+    Reservation,
+    ReservationSettings,
+    Slot,
+)
 from inventory.pricing import HOLIDAY, is_japanese_holiday
 
 
@@ -93,6 +100,40 @@ def local(dt: datetime) -> datetime:
     return timezone.localtime(dt, JST)
 
 
+def load_settings(item: Item) -> ReservationSettings:
+    """Item.reservation_settings() (its own settings, else the general ones) with the acceptance hours, in
+    one query (the hours LEFT JOINed) instead of two: every booking and calendar reads them."""
+    names = [field.attname for field in ReservationSettings._meta.concrete_fields]
+    item_index = names.index("item_id")
+    wanted = Q(item__isnull=True) | Q(item_id=item.pk) if item.uses_own_settings else Q(item__isnull=True)
+    rows = list(
+        ReservationSettings.objects.filter(wanted)
+        .order_by()
+        .values_list(*names, "hours__id", "hours__weekday", "hours__opens_at", "hours__closes_at")
+    )
+    chosen = [row for row in rows if row[item_index] == item.pk] if item.uses_own_settings else []
+    chosen = chosen or [row for row in rows if row[item_index] is None]
+    if not chosen:  # no general row yet: reservation_settings() makes it
+        return item.reservation_settings()
+    settings = ReservationSettings.from_db("default", names, chosen[0][: len(names)])
+    hours = sorted(
+        (
+            AcceptanceHours.from_db(
+                "default",
+                ["id", "settings_id", "weekday", "opens_at", "closes_at"],
+                (row[-4], settings.pk, *row[-3:]),
+            )
+            for row in chosen
+            if row[-4] is not None
+        ),
+        key=lambda row: row.weekday,
+    )
+    prefetched = settings.hours.all()
+    prefetched._result_cache, prefetched._prefetch_done = hours, True
+    settings._prefetched_objects_cache = {"hours": prefetched}
+    return settings
+
+
 class ItemSchedule:
     """Loads once what decides availability for one item over a date range, then answers per day.
 
@@ -102,7 +143,7 @@ class ItemSchedule:
     def __init__(self, item: Item, first: date, last: date, *, settings: ReservationSettings | None = None):
         self.item = item
         self.first, self.last = first, last
-        self.settings = settings or item.reservation_settings()
+        self.settings = settings or load_settings(item)
         self.hours = {row.weekday: row for row in self.settings.hours.all()}
         self.overrides = list(
             AcceptanceOverride.objects.filter(

@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from core.periods import JST
+from inventory.availability import load_settings
 from inventory.models import Reservation, Slot
 from inventory.tests.factories import (
     AcceptanceOverrideFactory,
@@ -38,8 +39,8 @@ MON = date(2027, 6, 7)
 # checks, the insert, the audit entry), counted here with the SAVEPOINT and RELEASE of the service's
 # transaction inside the test's (2 queries a real request does not make). A change here is a change to the
 # booking path: read the queries the failing assertion prints before raising it.
-FREE_BOOKING_QUERIES = 13
-FIXED_BOOKING_QUERIES = 17
+FREE_BOOKING_QUERIES = 12
+FIXED_BOOKING_QUERIES = 16
 
 
 @pytest.fixture(autouse=True)
@@ -152,3 +153,30 @@ def test_the_final_step_asks_only_the_chosen_payment_method(client, member, monk
     )
     # then only "free" was asked
     assert asked == ["free"]
+
+
+@pytest.mark.parametrize("own", [False, True])
+@pytest.mark.parametrize("with_hours", [False, True])
+def test_load_settings_reads_what_reservation_settings_reads_in_one_query(
+    own, with_hours, django_assert_num_queries
+):
+    # given an item on the general settings or its own, with hours or none
+    item = ItemFactory()
+    ReservationSettingsFactory(hours={0: ("09:00", "12:00"), 7: ("10:00", "11:00")} if with_hours else {})
+    if own:
+        ReservationSettingsFactory(
+            item=item, time_step_minutes=15, hours={3: ("08:00", "20:00")} if with_hours else {}
+        )
+    item.refresh_from_db()
+    expected = item.reservation_settings()
+    # when
+    with django_assert_num_queries(1):
+        loaded = load_settings(item)
+        hours = [(h.pk, h.weekday, h.opens_at, h.closes_at) for h in loaded.hours.all()]
+    # then
+    assert loaded.pk == expected.pk
+    assert loaded.time_step_minutes == expected.time_step_minutes
+    assert {f.attname: getattr(loaded, f.attname) for f in loaded._meta.concrete_fields} == {
+        f.attname: getattr(expected, f.attname) for f in expected._meta.concrete_fields
+    }
+    assert hours == [(h.pk, h.weekday, h.opens_at, h.closes_at) for h in expected.hours.all()]

@@ -46,6 +46,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.db.models import F, Sum
@@ -105,7 +106,11 @@ class Browser:
         text = response.read().decode("utf-8", "replace")
         for header in response.headers.get_all("Set-Cookie") or ():
             for name, morsel in SimpleCookie(header).items():
-                self.cookies[name] = morsel.value
+                # "messages" holds the "booked" notice for the page the booking redirects to, which shows
+                # (and clears) it; the benchmark does not fetch that page, so it does not keep the notice
+                # either (sent back, it would grow with every booking and then spill into the session).
+                if name != CookieStorage.cookie_name:
+                    self.cookies[name] = morsel.value
         if response.getheader("Connection", "").lower() == "close":
             self.reconnect()
         return response.status, response.getheader("Location", ""), text
