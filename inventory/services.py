@@ -48,25 +48,23 @@ from inventory.models import (
 from inventory.quotes import quote_booking
 
 
-def _slot_for_booking(item: Item, starts_at: datetime, ends_at: datetime, capacity: int) -> Slot:
-    """The slot row of this occurrence, made on first booking. INSERT … ON CONFLICT DO NOTHING lets two
-    first bookings race without an error; both then lock the same row."""
+def _take_slot(item: Item, starts_at: datetime, ends_at: datetime, capacity: int, quantity: int) -> int:
+    """Take `quantity` places of this occurrence's slot row, made on its first booking; returns the slot's
+    id. One statement: the INSERT of a first booking, or on conflict (the row exists, or a concurrent first
+    booking made it) a conditional UPDATE of the counter that waits for the row's lock and re-checks the
+    capacity on the row's latest version, so the loser of a race for the last places gets no row back."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {Slot._meta.db_table} (item_id, starts_at, ends_at, capacity, booked) "  # noqa: S608
-            "VALUES (%s, %s, %s, %s, 0) ON CONFLICT ON CONSTRAINT slot_unique_occurrence DO NOTHING",
-            [item.pk, starts_at, ends_at, capacity],
+            f"INSERT INTO {Slot._meta.db_table} AS slot (item_id, starts_at, ends_at, capacity, booked) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT ON CONSTRAINT slot_unique_occurrence "
+            "DO UPDATE SET booked = slot.booked + EXCLUDED.booked "
+            "WHERE slot.booked + EXCLUDED.booked <= slot.capacity RETURNING id",
+            [item.pk, starts_at, ends_at, capacity, quantity],
         )
-    return Slot.objects.get(item=item, starts_at=starts_at, ends_at=ends_at)
-
-
-def _take_slot_capacity(slot: Slot, quantity: int) -> None:
-    # One conditional UPDATE: concurrent bookings queue on the row and the loser sees 0 rows updated.
-    updated = Slot.objects.filter(pk=slot.pk, booked__lte=F("capacity") - quantity).update(
-        booked=F("booked") + quantity
-    )
-    if not updated:
+        row = cursor.fetchone()
+    if row is None:
         raise SlotFullError
+    return row[0]
 
 
 def _give_back_slot_capacity(reservation: Reservation) -> None:
@@ -144,15 +142,14 @@ def reservation_create(
         raise BookingError(gettext("Only staff can override the booking window."), field="override_reason")
     _check_bookable(item, channel)
     method = payment_methods.get(payment_method)
-    slot = None
+    slot_id = None
     if item.reservation_type == Item.ReservationType.FIXED:
         locks.item_key_share(item.pk)  # before the events are read: a capacity edit waits or goes first
     settings, capacity = _check_rules(item, starts_at, ends_at, now=now, timing=not override_reason)
     if capacity is not None:
         if quantity > capacity:
             raise SlotFullError
-        slot = _slot_for_booking(item, starts_at, ends_at, capacity)
-        _take_slot_capacity(slot, quantity)
+        slot_id = _take_slot(item, starts_at, ends_at, capacity, quantity)
     else:
         _check_free_stock(locks.item_for_update(item.pk), starts_at, ends_at, quantity)
     quote = quote_booking(item, starts_at, ends_at, quantity)
@@ -164,7 +161,7 @@ def reservation_create(
         member=member,
         item=item,
         store_id=item.store_id,
-        slot=slot,
+        slot_id=slot_id,
         starts_at=starts_at,
         ends_at=ends_at,
         quantity=quantity,
@@ -279,14 +276,19 @@ def reservation_approve(
     else:
         reservation.status = Reservation.Status.TENTATIVE
         reservation.hold_until = now + timedelta(minutes=payment_methods.PAYMENT_LINK_HOLD_MINUTES)
-    reservation.save(update_fields=["status", "confirmed_at", "hold_until", "approval_deadline", "updated_at"])
+    reservation.save(
+        update_fields=["status", "confirmed_at", "hold_until", "approval_deadline", "updated_at"]
+    )
     message = message.strip()
     audit_log(
         action="reservation.approved",
         obj=reservation,
         by=by,
         now=now,
-        payload={"changes": {"status": [Reservation.Status.AWAITING, reservation.status]}, "message": message},
+        payload={
+            "changes": {"status": [Reservation.Status.AWAITING, reservation.status]},
+            "message": message,
+        },
     )
     _notify(reservation, "inventory/reservation_approved", message=message)
     return reservation
@@ -332,7 +334,10 @@ def reservation_decline(
         by=by,
         system=system,
         now=now,
-        payload={"changes": {"status": [Reservation.Status.AWAITING, reservation.status]}, "message": message},
+        payload={
+            "changes": {"status": [Reservation.Status.AWAITING, reservation.status]},
+            "message": message,
+        },
     )
     _notify(reservation, "inventory/reservation_declined", message=message)
     return reservation
@@ -566,8 +571,10 @@ def _notify(reservation: Reservation, template: str, *, message: str = "") -> No
         method = None
     charged = method.charged_yen(reservations=[reservation]) if method else {}
     payment_url = None
-    if method and reservation.status == Reservation.Status.TENTATIVE and (
-        reservation.channel == Reservation.Channel.ADMIN or template.endswith("_approved")
+    if (
+        method
+        and reservation.status == Reservation.Status.TENTATIVE
+        and (reservation.channel == Reservation.Channel.ADMIN or template.endswith("_approved"))
     ):
         payment_url = method.payment_url(reservation=reservation)
     queue_templated_email(
