@@ -33,6 +33,7 @@ from django.http import HttpRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from core.exceptions import DomainError
 
@@ -138,6 +139,10 @@ class StaffOperationsMixin:
         response = self.operate(request, self.get_queryset(request).filter(pk=obj.pk), operation, ask=True)
         if response is not None:
             return response
+        # Back where staff came from when that is our own page (the staff home's approve buttons).
+        back = request.GET.get("next", "")
+        if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            return redirect(back)
         return redirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk]))
 
     def operation_buttons(self, request, obj) -> list[tuple[str, str]]:

@@ -16,9 +16,10 @@ class InventoryConfig(AppConfig):
         payment_methods.register(payment_methods.FreeBooking())
 
         from core.home import register_daily_series, register_panel
-        from inventory.home import bookings_panel, bookings_series
+        from inventory.home import approvals_panel, bookings_panel, bookings_series
 
         register_panel(bookings_panel())
+        register_panel(approvals_panel())
         register_daily_series(bookings_series())
 
         from members.mypage import Section, register_section

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Count
+from django.db.models import Count, Exists, Q
 from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
@@ -15,9 +15,9 @@ from django.utils.translation import gettext_lazy as _
 
 from core.home import DailySeries, Panel
 from core.periods import JST, start_of_day
-from inventory import payment_methods
+from inventory import payment_methods, services
 from inventory.exceptions import PaymentMethodError
-from inventory.models import Reservation
+from inventory.models import Reservation, ReservationSettings
 
 # A day's list stops here (the rest is one click away in the reservation list): the page stays small.
 SHOWN_PER_PANEL = 200
@@ -93,6 +93,69 @@ def bookings_panel() -> Panel:
         permission="inventory.view_reservation",
         order=20,
     )
+
+
+APPROVALS_SHOWN = 50
+
+
+def approvals_context(request) -> dict:
+    """Bookings awaiting approval, the soonest automatic decline first, with approve / decline buttons
+    (each asks first, with a message for the member): two queries however many there are."""
+    waiting = services.awaiting_approval()
+    rows = list(
+        waiting.only(
+            "id",
+            "starts_at",
+            "ends_at",
+            "quantity",
+            "status",
+            "payment_method",
+            "created_at",
+            "approval_deadline",
+            "member__name",
+            "member__email",
+            "item__name",
+            "item__store__name",
+        )[:APPROVALS_SHOWN]
+    )
+    total = len(rows) if len(rows) < APPROVALS_SHOWN else waiting.count()
+    home = reverse("admin:index")
+    may_decide = request.user.has_perm("inventory.change_reservation")
+    for reservation in rows:
+        reservation.payment_label = payment_label(reservation.payment_method)
+        if may_decide:
+            reservation.approve_url = _operation_url(reservation, "approve", home)
+            reservation.decline_url = _operation_url(reservation, "decline", home)
+    changelist = reverse("admin:inventory_reservation_changelist")
+    return {
+        "waiting": rows,
+        "total": total,
+        "shown_max": APPROVALS_SHOWN,
+        "list_url": f"{changelist}?status__exact={Reservation.Status.AWAITING}",
+    }
+
+
+def _operation_url(reservation: Reservation, key: str, back: str) -> str:
+    url = reverse("admin:inventory_reservation_operate", args=[reservation.pk, key])
+    return f"{url}?next={back}"
+
+
+def approvals_panel() -> Panel:
+    return Panel(
+        key="approvals",
+        template="admin/inventory/home/approvals.html",
+        context=approvals_context,
+        permission="inventory.view_reservation",
+        order=15,
+        shown=lambda user: approval_in_use(),
+    )
+
+
+def approval_in_use() -> bool:
+    """Whether approval is switched on anywhere, or a booking still waits (approval switched off since):
+    one query."""
+    waiting = Reservation.objects.filter(status=Reservation.Status.AWAITING)
+    return ReservationSettings.objects.filter(Q(approval_required=True) | Q(Exists(waiting))).exists()
 
 
 def bookings_per_day(first: date, last: date) -> dict[date, int]:
