@@ -242,7 +242,9 @@ class ApprovalMessageForm(forms.Form):
         required=False,
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text=_("Optional. Sent in the e-mail that tells the member the decision, and kept in the history."),
+        help_text=_(
+            "Optional. Sent in the e-mail that tells the member the decision, and kept in the history."
+        ),
     )
 
 

@@ -133,8 +133,10 @@ class ReservationSettings(TimeStampedModel):
         _("declined automatically when not approved within (hours)"),
         default=48,
         validators=[MinValueValidator(1), MaxValueValidator(24 * 90)],
-        help_text=_("A booking still waiting is declined at this time after the request, or at its booking "
-                    "deadline when that comes first."),
+        help_text=_(
+            "A booking still waiting is declined at this time after the request, or at its booking "
+            "deadline when that comes first."
+        ),
     )
 
     class Meta:
@@ -494,8 +496,10 @@ class Reservation(TimeStampedModel):
         _("declined automatically at"),
         null=True,
         blank=True,
-        help_text=_("Awaiting approval only: the earlier of the request time plus the approval hours and "
-                    "the booking deadline."),
+        help_text=_(
+            "Awaiting approval only: the earlier of the request time plus the approval hours and "
+            "the booking deadline."
+        ),
     )
     confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)

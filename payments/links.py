@@ -39,7 +39,9 @@ def order_for_payment_link(token: str) -> Order:
             _("This payment link has expired. Please contact the shop for a new one.")
         ) from None
     except signing.BadSignature:
-        raise PaymentLinkError(_("This payment link is not valid. Please check the address in the e-mail.")) from None
+        raise PaymentLinkError(
+            _("This payment link is not valid. Please check the address in the e-mail.")
+        ) from None
     order = (
         Order.objects.prefetch_related("lines")
         .filter(pk=data.get("order"), member_id=data.get("member"))
