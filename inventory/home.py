@@ -1,6 +1,6 @@
 """What inventory puts on the staff home (core.home): today's and tomorrow's live bookings, by JST day,
-ordered by start. There is no per-store permission model yet: staff who may view reservations see every
-store, and each row names its store."""
+ordered by start, and the bookings awaiting approval; each of the stores the staff member sees
+(inventory.stores), each row naming its store."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.home import DailySeries, Panel
 from core.periods import JST, start_of_day
-from inventory import payment_methods, services
+from inventory import payment_methods, services, stores
 from inventory.exceptions import PaymentMethodError
 from inventory.models import Reservation, ReservationSettings
 
@@ -37,12 +37,14 @@ def payment_label(key: str) -> str:
         return key
 
 
-def upcoming_bookings(today: date) -> dict[date, list[Reservation]]:
-    """Live bookings starting on `today` or the next JST day, by day, in start order: one query."""
+def upcoming_bookings(today: date, user=None) -> dict[date, list[Reservation]]:
+    """Live bookings starting on `today` or the next JST day, by day, in start order, of the stores `user`
+    sees (every store without a user): one query, and one for the user's stores."""
     tomorrow = today + timedelta(days=1)
     days: dict[date, list[Reservation]] = {today: [], tomorrow: []}
+    live = Reservation.objects.all() if user is None else stores.for_user(Reservation.objects.all(), user)
     rows = (
-        Reservation.objects.filter(
+        live.filter(
             status__in=Reservation.LIVE_STATUSES,
             starts_at__gte=start_of_day(today),
             starts_at__lt=start_of_day(tomorrow + timedelta(days=1)),
@@ -70,7 +72,7 @@ def upcoming_bookings(today: date) -> dict[date, list[Reservation]]:
 
 def bookings_context(request) -> dict:
     today = timezone.localdate()
-    by_day = upcoming_bookings(today)
+    by_day = upcoming_bookings(today, request.user)
     changelist = reverse("admin:inventory_reservation_changelist")
     labels = (_("Today"), _("Tomorrow"))
     days = [
@@ -101,7 +103,7 @@ APPROVALS_SHOWN = 50
 def approvals_context(request) -> dict:
     """Bookings awaiting approval, the soonest automatic decline first, with approve / decline buttons
     (each asks first, with a message for the member): two queries however many there are."""
-    waiting = services.awaiting_approval()
+    waiting = stores.for_user(services.awaiting_approval(), request.user)
     rows = list(
         waiting.only(
             "id",

@@ -38,6 +38,17 @@ class Store(TimeStampedModel):
     is_public = models.BooleanField(
         _("public"), default=True, help_text=_("Hidden from the member site when off.")
     )
+    staff = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("staff of this store"),
+        blank=True,
+        related_name="staff_stores",
+        limit_choices_to={"is_staff": True},
+        help_text=_(
+            "Staff who work here see this store's bookings on the staff home and in the reservation list. "
+            "A staff member named at no store (and every superuser) sees every store."
+        ),
+    )
 
     class Meta:
         verbose_name = _("store")

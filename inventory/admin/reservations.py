@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin_operations import StaffOperation, StaffOperationsMixin
 from core.exceptions import DomainError
-from inventory import payment_methods, services
+from inventory import payment_methods, services, stores
 from inventory.admin.staff_booking import URL_NAME as TAKE_URL_NAME
 from inventory.admin.staff_booking import TakeBookingView, take_url
 from inventory.admin_forms import ApprovalMessageForm, CancelReasonForm, refund_answer, with_refund_question
@@ -340,6 +340,10 @@ class ReservationAdmin(StaffOperationsMixin, admin.ModelAdmin):
     def get_urls(self):
         take = self.admin_site.admin_view(TakeBookingView(self))
         return [path("take/", take, name=TAKE_URL_NAME), *super().get_urls()]
+
+    def get_queryset(self, request):
+        # Staff named at some stores see those stores' bookings only (inventory.stores).
+        return stores.for_user(super().get_queryset(request), request.user)
 
     def has_delete_permission(self, request, obj=None):
         return False  # cancel instead: the history and the payment ledgers refer to reservations

@@ -36,7 +36,8 @@ class StoreAdmin(admin.ModelAdmin):
     list_editable = ("display_order", "is_public")
     list_filter = ("is_public",)
     search_fields = ("name", "address", "phone")
-    fields = ("name", "address", "phone", "opening_hours", "display_order", "is_public")
+    fields = ("name", "address", "phone", "opening_hours", "display_order", "is_public", "staff")
+    filter_horizontal = ("staff",)
 
 
 @admin.register(Category)

@@ -73,7 +73,7 @@ def test_bookings_are_split_by_jst_day_live_only_and_ordered_by_start(client):
 
 
 def test_each_store_is_shown_and_named_on_its_rows(client):
-    # no per-store permission model yet: staff who may view reservations see every store
+    # staff named at no store see every store
     north, south = StoreFactory(name="北店"), StoreFactory(name="南店")
     booking(jst(TODAY, "10:00"), item=ItemFactory(store=north))
     booking(jst(TODAY, "11:00"), item=ItemFactory(store=south))
@@ -81,6 +81,35 @@ def test_each_store_is_shown_and_named_on_its_rows(client):
     response = home(client, staff_with("inventory.view_reservation"))
 
     assert [r.store.name for r in days(response)[TODAY]] == ["北店", "南店"]
+
+
+def test_staff_named_at_a_store_see_that_stores_bookings_only(client):
+    north, south = StoreFactory(name="北店"), StoreFactory(name="南店")
+    mine = booking(jst(TODAY, "10:00"), item=ItemFactory(store=north))
+    theirs = booking(jst(TODAY, "11:00"), item=ItemFactory(store=south))
+    staff = staff_with("inventory.view_reservation", "inventory.change_reservation")
+    north.staff.add(staff)
+
+    response = home(client, staff)
+
+    assert days(response)[TODAY] == [mine]
+    # the reservation list and a booking's page agree
+    listed = client.get("/admin/inventory/reservation/").content.decode()
+    assert f"#{mine.pk}" in listed
+    assert f"#{theirs.pk}" not in listed
+    assert client.get(f"/admin/inventory/reservation/{theirs.pk}/change/").status_code == 302
+    # named at both, they see both
+    south.staff.add(staff)
+    assert days(home(client, staff))[TODAY] == [mine, theirs]
+
+
+def test_a_superuser_sees_every_store_even_when_named_at_one(client):
+    north, south = StoreFactory(name="北店"), StoreFactory(name="南店")
+    booking(jst(TODAY, "10:00"), item=ItemFactory(store=north))
+    booking(jst(TODAY, "11:00"), item=ItemFactory(store=south))
+    boss = MemberFactory(is_staff=True, is_superuser=True)
+    north.staff.add(boss)
+    assert len(days(home(client, boss))[TODAY]) == 2
 
 
 def test_the_empty_state(client):
