@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import itertools
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -31,7 +32,9 @@ from inventory.exceptions import (
 from inventory.models import (
     AcceptanceHours,
     AcceptanceOverride,
+    IrregularEvent,
     Item,
+    RepeatingEvent,
     Reservation,
     ReservationSettings,
     Slot,
@@ -134,6 +137,82 @@ def load_settings(item: Item) -> ReservationSettings:
     return settings
 
 
+def _rules_sql() -> str:
+    qn = connection.ops.quote_name
+    settings_meta, hours_meta = ReservationSettings._meta, AcceptanceHours._meta
+    columns = ", ".join(f"s.{qn(field.column)}" for field in settings_meta.concrete_fields)
+    return f"""
+SELECT {columns},
+    (SELECT COALESCE(json_agg(json_build_array(h.id, h.weekday, h.opens_at, h.closes_at)), '[]')::text
+        FROM {qn(hours_meta.db_table)} h WHERE h.settings_id = s.id),
+    (SELECT COALESCE(json_agg(json_build_array(o.id, o.item_id, o.kind, o.start_date, o.end_date)
+                              ORDER BY o.start_date, o.id), '[]')::text
+        FROM {qn(AcceptanceOverride._meta.db_table)} o
+        WHERE (o.item_id = %(item)s OR (o.item_id IS NULL AND o.store_id = %(store)s))
+            AND o.start_date <= %(last)s AND o.end_date >= %(first)s)
+FROM {qn(settings_meta.db_table)} s
+WHERE s.item_id IS NULL OR (%(own)s AND s.item_id = %(item)s)
+"""  # noqa: S608 - table and column names from the models
+
+
+def load_rules(item: Item, first: date, last: date) -> tuple[ReservationSettings, list[AcceptanceOverride]]:
+    """What load_settings returns, and the closures and openings (手動受付設定) touching first…last, in one
+    round trip: a booking needs both before anything else."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _rules_sql(),
+            {
+                "item": item.pk,
+                "store": item.store_id,
+                "own": item.uses_own_settings,
+                "first": first,
+                "last": last,
+            },
+        )
+        rows = cursor.fetchall()
+    names = [field.attname for field in ReservationSettings._meta.concrete_fields]
+    item_index = names.index("item_id")
+    row = next((row for row in rows if item.uses_own_settings and row[item_index] == item.pk), None)
+    row = row or next((row for row in rows if row[item_index] is None), None)
+    if row is None:  # no general row yet: reservation_settings() makes it
+        settings = item.reservation_settings()
+        overrides = list(
+            AcceptanceOverride.objects.filter(
+                Q(item=item) | Q(item__isnull=True, store_id=item.store_id),
+                start_date__lte=last,
+                end_date__gte=first,
+            )
+        )
+        return settings, overrides
+    settings = ReservationSettings.from_db("default", names, row[: len(names)])
+    hours = sorted(
+        (
+            AcceptanceHours.from_db(
+                "default",
+                ["id", "settings_id", "weekday", "opens_at", "closes_at"],
+                (pk, settings.pk, weekday, time.fromisoformat(opens), time.fromisoformat(closes)),
+            )
+            for pk, weekday, opens, closes in json.loads(row[-2])
+        ),
+        key=lambda hours_row: hours_row.weekday,
+    )
+    prefetched = settings.hours.all()
+    prefetched._result_cache, prefetched._prefetch_done = hours, True
+    settings._prefetched_objects_cache = {"hours": prefetched}
+    overrides = [
+        AcceptanceOverride(
+            pk=pk,
+            store_id=item.store_id,
+            item_id=item_id,
+            kind=kind,
+            start_date=date.fromisoformat(start),
+            end_date=date.fromisoformat(end),
+        )
+        for pk, item_id, kind, start, end in json.loads(row[-1])
+    ]
+    return settings, overrides
+
+
 class ItemSchedule:
     """Loads once what decides availability for one item over a date range, then answers per day.
 
@@ -143,15 +222,18 @@ class ItemSchedule:
     def __init__(self, item: Item, first: date, last: date, *, settings: ReservationSettings | None = None):
         self.item = item
         self.first, self.last = first, last
-        self.settings = settings or load_settings(item)
-        self.hours = {row.weekday: row for row in self.settings.hours.all()}
-        self.overrides = list(
-            AcceptanceOverride.objects.filter(
-                Q(item=item) | Q(item__isnull=True, store_id=item.store_id),
-                start_date__lte=last,
-                end_date__gte=first,
+        if settings is None:
+            self.settings, self.overrides = load_rules(item, first, last)
+        else:
+            self.settings = settings
+            self.overrides = list(
+                AcceptanceOverride.objects.filter(
+                    Q(item=item) | Q(item__isnull=True, store_id=item.store_id),
+                    start_date__lte=last,
+                    end_date__gte=first,
+                )
             )
-        )
+        self.hours = {row.weekday: row for row in self.settings.hours.all()}
         self.fixed = item.reservation_type == Item.ReservationType.FIXED
         self.range_start = aware(first, time.min)
         self.range_end = aware(last + timedelta(days=1), time.min)
@@ -160,20 +242,53 @@ class ItemSchedule:
             self.load_events()
 
     def load_events(self) -> None:
-        """(Re)read the fixed-type events of the range: a booking calls it again once it holds the item's
-        key-share lock, so a capacity edit committed meanwhile is seen (inventory.locks.item_key_share)."""
-        repeating = self.item.repeating_events.filter(
-            Q(valid_from__isnull=True) | Q(valid_from__lte=self.last),
-            Q(valid_until__isnull=True) | Q(valid_until__gte=self.first),
-        )
-        if (self.last - self.first).days < 6:
-            weekdays, d = set(), self.first
-            while d <= self.last:
-                weekdays.add(d.weekday())
-                d += timedelta(days=1)
-            repeating = repeating.filter(weekday__in=sorted(weekdays))
-        self.repeating = list(repeating)
-        self.irregular = list(self.item.irregular_events.filter(date__gte=self.first, date__lte=self.last))
+        """(Re)read the fixed-type events of the range, repeating and irregular in one query: a booking
+        calls it again once it holds the item's key-share lock, so a capacity edit committed meanwhile is
+        seen (inventory.locks.item_key_share)."""
+        weekdays, d = set(), self.first
+        while d <= self.last and len(weekdays) < 7:
+            weekdays.add(d.weekday())
+            d += timedelta(days=1)
+        qn = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                SELECT true, id, weekday, NULL::date, starts_at, ends_at, capacity, valid_from, valid_until
+                FROM {qn(RepeatingEvent._meta.db_table)}
+                WHERE item_id = %(item)s AND weekday = ANY(%(weekdays)s)
+                    AND (valid_from IS NULL OR valid_from <= %(last)s)
+                    AND (valid_until IS NULL OR valid_until >= %(first)s)
+                UNION ALL
+                SELECT false, id, NULL, date, starts_at, ends_at, capacity, NULL, NULL
+                FROM {qn(IrregularEvent._meta.db_table)}
+                WHERE item_id = %(item)s AND date >= %(first)s AND date <= %(last)s
+                """,  # noqa: S608 - table names from the models
+                {"item": self.item.pk, "weekdays": sorted(weekdays), "first": self.first, "last": self.last},
+            )
+            rows = cursor.fetchall()
+        repeating_fields = [
+            "id",
+            "item_id",
+            "weekday",
+            "starts_at",
+            "ends_at",
+            "capacity",
+            "valid_from",
+            "valid_until",
+        ]
+        irregular_fields = ["id", "item_id", "date", "starts_at", "ends_at", "capacity"]
+        self.repeating = [
+            RepeatingEvent.from_db("default", repeating_fields, (pk, self.item.pk, weekday, *rest))
+            for is_repeating, pk, weekday, _date, *rest in rows
+            if is_repeating
+        ]
+        self.irregular = [
+            IrregularEvent.from_db(
+                "default", irregular_fields, (pk, self.item.pk, day, starts, ends, capacity)
+            )
+            for is_repeating, pk, _weekday, day, starts, ends, capacity, *_validity in rows
+            if not is_repeating
+        ]
 
     @property
     def slots(self) -> dict[tuple[datetime, datetime], Slot]:

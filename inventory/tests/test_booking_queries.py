@@ -39,8 +39,8 @@ MON = date(2027, 6, 7)
 # checks, the insert, the audit entry), counted here with the SAVEPOINT and RELEASE of the service's
 # transaction inside the test's (2 queries a real request does not make). A change here is a change to the
 # booking path: read the queries the failing assertion prints before raising it.
-FREE_BOOKING_QUERIES = 11
-FIXED_BOOKING_QUERIES = 13
+FREE_BOOKING_QUERIES = 10
+FIXED_BOOKING_QUERIES = 11
 
 
 @pytest.fixture(autouse=True)
