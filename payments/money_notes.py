@@ -88,6 +88,12 @@ def money_note(*, reservation: Reservation, for_staff: bool = False) -> MoneyNot
             if for_staff
             else gettext("The shop will contact you about refunding your payment.")
         )
+    elif order.status == Order.Status.PENDING and reservation.status == Reservation.Status.AWAITING:
+        text = (
+            gettext("To be paid at the store: %(amount)s.")
+            if order.payment_method == Order.Method.COUNTER
+            else gettext("To be paid by card once the shop approves the booking: %(amount)s.")
+        ) % {"amount": yen(order.total_yen)}
     elif order.status == Order.Status.PENDING:
         text = (
             gettext("To be paid at the store: %(amount)s.")

@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.exceptions import DomainError
+from inventory.models import Reservation
 from payments.gateway import using_test_gateway
 from payments.links import order_for_payment_link
 from payments.models import Order, Refund
@@ -97,7 +98,13 @@ def test_gateway_result(request, pk: int):
 def order_detail(request, pk: int):
     order = _own_order(request, pk)
     refunds = list(order.refunds.exclude(state=Refund.State.SUPERSEDED).order_by("created_at", "pk"))
-    return render(request, "site/payments/order_detail.html", {"order": order, "refunds": refunds})
+    # A booking awaiting the shop's approval (承認制) is paid after approval, not before.
+    awaiting = order.lines.filter(reservation__status=Reservation.Status.AWAITING).exists()
+    return render(
+        request,
+        "site/payments/order_detail.html",
+        {"order": order, "refunds": refunds, "awaiting_approval": awaiting},
+    )
 
 
 @csrf_exempt

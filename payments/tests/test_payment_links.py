@@ -195,6 +195,19 @@ def test_a_card_booking_awaiting_approval_cannot_be_paid_yet(approval_rental):
     assert payment_methods.get("card").next_url(reservation=booking) is None
 
 
+def test_the_member_is_told_they_pay_after_approval(client, approval_rental):
+    member = MemberFactory()
+    client.force_login(member)
+    client.cookies["django_language"] = "en"
+    booking = member_card_booking(approval_rental, member)
+    order = order_for_reservation(booking)
+    page = client.get(reverse("payments:order_detail", args=[order.pk])).content.decode()
+    assert "waiting for the shop's approval" in page
+    assert reverse("payments:checkout", args=[order.pk]) not in page
+    detail = client.get(reverse("site:reservation_detail", args=[booking.pk])).content.decode()
+    assert "To be paid by card once the shop approves the booking: ¥2,000." in detail
+
+
 def test_approving_a_card_booking_holds_it_a_day_for_the_link_payment(client, frozen, approval_rental, staff):
     booking = member_card_booking(approval_rental, MemberFactory())
     approved = reservation_approve(reservation=booking, by=staff, message="お待ちしています", now=NOW)
