@@ -55,6 +55,7 @@ WEEKEND_AND_HOLIDAYS = [SAT, SUN, HOLIDAY]
 RENTAL_CODE = "RENT-TENT-4"
 ROOM_CODE = "ROOM-A"
 LESSON_CODE = "LESSON-YOGA"
+STUDIO_CODE = "STUDIO-PHOTO"
 
 
 def load(stdout) -> None:
@@ -77,8 +78,9 @@ def load(stdout) -> None:
     rental = _rental_item(stores["渋谷店"], categories["レンタル用品"])
     _room_item(stores["渋谷店"], categories["会議室"], season)
     lesson = _lesson_item(stores["横浜店"], categories["レッスン"])
-    stdout.write(f"Items        {RENTAL_CODE}, {ROOM_CODE}, {LESSON_CODE}")
-    _demo_reservations(stdout, rental, lesson)
+    studio = _studio_item(stores["横浜店"], categories["会議室"])
+    stdout.write(f"Items        {RENTAL_CODE}, {ROOM_CODE}, {LESSON_CODE}, {STUDIO_CODE} (承認制)")
+    _demo_reservations(stdout, rental, lesson, studio)
 
 
 def _general_settings() -> ReservationSettings:
@@ -195,8 +197,41 @@ def _lesson_item(store: Store, category: Category) -> Item:
     return item
 
 
-def _demo_reservations(stdout, rental: Item, lesson: Item) -> None:
-    """Two bookings of the demo member a few days ahead, made through the booking service."""
+def _studio_item(store: Store, category: Category) -> Item:
+    """A photo studio under approval (承認制, its own settings): members' bookings wait for staff."""
+    item, created = Item.objects.get_or_create(
+        code=STUDIO_CODE,
+        defaults={
+            "store": store,
+            "category": category,
+            "name": "撮影スタジオ(承認制)",
+            "stock": 1,
+            "display_order": 4,
+            "catchphrase": "自然光の白ホリゾントスタジオ",
+            "summary": "ご予約はスタッフが内容を確認してから確定します(承認制)。1時間 3,000円。",
+            "display_price": "1時間 3,000円",
+            "price_type": Item.PriceType.PER_UNIT,
+            "reservation_type": Item.ReservationType.FREE,
+        },
+    )
+    if created:
+        PriceUnit.objects.create(item=item, minutes=60, price_yen=3000)
+        # Its own settings (個別予約設定): the general hours, under approval, declined after 48 hours.
+        own = ReservationSettings.objects.create(
+            item=item, time_step_minutes=30, min_minutes=60, approval_required=True, approval_hours=48
+        )
+        AcceptanceHours.objects.bulk_create(
+            AcceptanceHours(settings=own, weekday=weekday, opens_at=time(10), closes_at=time(20))
+            for weekday in EVERY_DAY
+        )
+        Item.objects.filter(pk=item.pk).update(uses_own_settings=True)
+        item.refresh_from_db()
+    return item
+
+
+def _demo_reservations(stdout, rental: Item, lesson: Item, studio: Item) -> None:
+    """Bookings of the demo member a few days ahead, made through the booking service (one of them a
+    request awaiting approval, for the staff home)."""
     from members.demo import MEMBER_EMAIL  # members loads its demo data first (INSTALLED_APPS order)
     from members.models import Member
 
@@ -213,6 +248,7 @@ def _demo_reservations(stdout, rental: Item, lesson: Item) -> None:
     bookings = [
         (rental, rental_day, time(10), time(13), 2, "counter"),
         (lesson, lesson_day, time(10), time(11), 1, "counter"),
+        (studio, rental_day, time(14), time(16), 1, "counter"),
     ]
     for item, day, start, end, quantity, method in bookings:
         try:
