@@ -350,7 +350,10 @@ class Command(BaseCommand):
     # --- measuring ---------------------------------------------------------------------------------------
 
     def _run(self, data: Data, *, clients: int, workers: int, threads: int, seconds: float, rounds: int):
-        self.stdout.write(f"queries per booking (in-process, same view): {self._queries_per_booking(data)}")
+        self.stdout.write(
+            f"queries per booking (in-process, same view, BEGIN and COMMIT included): "
+            f"{self._queries_per_booking(data)}"
+        )
         port = free_port()
         self.stdout.write(
             f"server: gunicorn on 127.0.0.1:{port}, {workers} gthread workers × {threads} threads, "
