@@ -162,7 +162,9 @@ class TakeBookingView:
         now = timezone.now()
         step = data.get("step", "")
         context: dict = {"member": member}
-        item_form = ItemDayForm(data if data.get("item") else None, initial={"date": timezone.localdate()})
+        item_form = ItemDayForm(
+            data if data.get("item") else None, user=request.user, initial={"date": timezone.localdate()}
+        )
         context.update(step="item", item_form=item_form)
         if not item_form.is_valid():
             return self.render(request, context)

@@ -11,6 +11,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.exceptions import DomainError
+from inventory import stores
 from inventory.booking_choices import PaymentOffer
 from inventory.exceptions import TooEarlyError
 from inventory.forms import FAR_FUTURE_DAYS, FixedBookingForm, FreeBookingForm, slot_value, time_label
@@ -58,12 +59,16 @@ class RegisterCustomerForm(forms.Form):
     )
 
 
-def item_choices() -> list[tuple[str, list[tuple[int, str]]]]:
-    """Every item, grouped by store (private ones too: staff may book them; they are marked)."""
+def bookable_items(user):
+    """The items `user` may book for a customer: those of the stores they see (inventory.stores), private
+    ones too (staff may book them)."""
+    return stores.for_user(Item.objects.select_related("store"), user)
+
+
+def item_choices(user) -> list[tuple[str, list[tuple[int, str]]]]:
+    """The bookable items grouped by store, private ones marked."""
     groups: dict[str, list[tuple[int, str]]] = {}
-    for item in Item.objects.select_related("store").order_by(
-        "store__display_order", "store_id", "display_order", "id"
-    ):
+    for item in bookable_items(user).order_by("store__display_order", "store_id", "display_order", "id"):
         label = f"{item.name} ({item.code})"
         if not item.is_public or not item.store.is_public:
             label = gettext("{item} — private").format(item=label)
@@ -75,12 +80,13 @@ class ItemDayForm(forms.Form):
     item = forms.TypedChoiceField(label=_("Item"), coerce=int)
     date = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["item"].choices = [("", "---------"), *item_choices()]
+        self.user = user
+        self.fields["item"].choices = [("", "---------"), *item_choices(user)]
 
     def clean_item(self) -> Item:
-        item = Item.objects.select_related("store").filter(pk=self.cleaned_data["item"]).first()
+        item = bookable_items(self.user).filter(pk=self.cleaned_data["item"]).first()
         if item is None:
             raise forms.ValidationError(gettext("Choose an item."))
         return item

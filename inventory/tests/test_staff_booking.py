@@ -537,3 +537,25 @@ def test_the_search_and_the_item_step_keep_their_query_counts(staff, customer):
     # then the pages read no more
     assert queries({"q": "山田"}) == search
     assert queries({"member": customer.pk}) == item_step
+
+
+def test_staff_named_at_a_store_book_only_its_items(client, customer, lesson, rental):
+    # given a clerk on the staff list of the lesson's store only
+    clerk = MemberFactory(is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="add_reservation"))
+    lesson.store.staff.add(clerk)
+    client.force_login(clerk)
+    # then only that store's items are offered
+    page = client.get(url(member=customer.pk))
+    offered = [
+        value
+        for _group, options in page.context["item_form"].fields["item"].choices[1:]
+        for value, _ in options
+    ]
+    assert offered == [lesson.pk]
+    # and another store's item cannot be booked by its id
+    data = booking(customer, rental, free_time("10:00", "11:00"), payment_method="counter", step="book")
+    refused = client.post(reverse(TAKE), data)
+    assert refused.context["step"] == "item"
+    assert refused.context["item_form"].errors["item"]
+    assert not Reservation.objects.exists()
