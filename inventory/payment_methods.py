@@ -194,4 +194,3 @@ class FreeBooking(PaymentMethod):
 
     def no_show(self, *, reservation, now) -> None:
         """Nothing was taken, so nothing is kept."""
-
