@@ -141,19 +141,20 @@ class PhaseResult:
     requests: int = 0
     errors: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    by_kind: dict[str, list[float]] = field(default_factory=dict)  # latencies per kind of request
     seconds: float = 0.0
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
-    def percentile(self, p: float) -> float:
-        ordered = sorted(self.latencies)
+    def percentile(self, p: float, kind: str | None = None) -> float:
+        ordered = sorted(self.latencies if kind is None else self.by_kind.get(kind, []))
         return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000 if ordered else 0.0
 
 
-# One request of client `index` (its k-th): returns (method, path, fields, expected status).
-Request = Callable[[int, int, "Browser"], tuple[str, str, dict, int]]
+# One request of client `index` (its k-th): returns (method, path, fields, expected status, kind).
+Request = Callable[[int, int, "Browser"], tuple[str, str, dict, int, str]]
 
 
 def run_phase(browsers: list[Browser], make: Request, seconds: float) -> PhaseResult:
@@ -165,11 +166,11 @@ def run_phase(browsers: list[Browser], make: Request, seconds: float) -> PhaseRe
         browser.reconnect()  # an idle kept-alive connection may have timed out between phases
 
     def client(index: int, browser: Browser) -> None:
-        latencies, errors, k = [], [], 0
+        latencies, errors, k, by_kind = [], [], 0, {}
         barrier.wait()
         deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
-            method, path, fields, expected = make(index, k, browser)
+            method, path, fields, expected, kind = make(index, k, browser)
             k += 1
             started = time.perf_counter()
             try:
@@ -179,10 +180,13 @@ def run_phase(browsers: list[Browser], make: Request, seconds: float) -> PhaseRe
                 browser.reconnect()
                 continue
             latencies.append(time.perf_counter() - started)
+            by_kind.setdefault(kind, []).append(latencies[-1])
             if status != expected:
                 errors.append(f"{path}: HTTP {status} {location} {_error_text(body)}")
         with lock:
             result.latencies.extend(latencies)
+            for kind, values in by_kind.items():
+                result.by_kind.setdefault(kind, []).extend(values)
             result.errors.extend(errors)
 
     threads = [threading.Thread(target=client, args=(i, b)) for i, b in enumerate(browsers)]
@@ -377,6 +381,7 @@ class Command(BaseCommand):
                     trivial_path,
                     {"store": data.store.pk, "csrfmiddlewaretoken": browser.token},
                     200,
+                    "trivial",
                 )
 
             booking = self._booking_requests(data, clients)
@@ -410,6 +415,10 @@ class Command(BaseCommand):
                 f"p50 {median(name, lambda r: r.percentile(0.5)):.1f} ms, "
                 f"p95 {median(name, lambda r: r.percentile(0.95)):.1f} ms (median of {rounds} rounds)"
             )
+        for kind in ("free-type", "fixed slot"):
+            p50 = median("booking", lambda r, kind=kind: r.percentile(0.5, kind))
+            p95 = median("booking", lambda r, kind=kind: r.percentile(0.95, kind))
+            self.stdout.write(f"  {kind} bookings: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
         bookings = Reservation.objects.filter(
             item__store=data.store, status__in=Reservation.LIVE_STATUSES
         ).count()
@@ -437,9 +446,9 @@ class Command(BaseCommand):
             fields["csrfmiddlewaretoken"] = browser.token
             if k % 2 == 0:
                 fields.update(start_time=f"{hour:02d}:00", end_time=f"{hour + 1:02d}:00")
-                return "POST", rng.choice(free_paths), fields, 302
+                return "POST", rng.choice(free_paths), fields, 302, "free-type"
             fields["slot"] = f"{hour:02d}:00-{hour + 1:02d}:00"
-            return "POST", rng.choice(fixed_paths), fields, 302
+            return "POST", rng.choice(fixed_paths), fields, 302, "fixed slot"
 
         return make
 
