@@ -791,9 +791,12 @@ def test_demo_data_loads_twice_without_duplicates():
     assert lesson.repeating_events.count() == 6
     # the room is priced the way the seed recommends: no rule warnings
     assert item_price_warnings(Item.objects.get(code=demo.ROOM_CODE)) == []
-    # and the demo member has a couple of bookings made through the booking service
+    # and the demo member has a few bookings made through the booking service, the studio's awaiting
+    # the shop's approval (承認制)
     member = Member.objects.get(email=member_demo.MEMBER_EMAIL)
-    assert Reservation.objects.filter(member=member).count() == 2
+    assert Reservation.objects.filter(member=member).count() == 3
+    studio = Reservation.objects.get(member=member, item__code=demo.STUDIO_CODE)
+    assert studio.status == Reservation.Status.AWAITING
     assert Reservation.objects.get(member=member, item=rental).price_yen == 2000 * 2
 
 
