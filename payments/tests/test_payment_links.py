@@ -35,7 +35,9 @@ NOW = jst(date(2027, 6, 1), "09:00")
 
 
 @pytest.fixture(autouse=True)
-def english():
+def english(client):
+    """Messages are asserted in their English source text, in the code and on the pages."""
+    client.cookies["django_language"] = "en"
     with translation.override("en"):
         yield
 
