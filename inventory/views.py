@@ -26,6 +26,7 @@ from inventory import payment_methods, services
 from inventory.availability import (
     DayAvailability,
     item_availability,
+    load_settings,
     local,
     month_availability,
 )
@@ -387,6 +388,8 @@ def book(request, pk: int):
         "starts_at": local(starts_at),
         "ends_at": local(ends_at),
         "quantity": quantity,
+        # 承認制: said before the member books (one query, on this page only)
+        "needs_approval": load_settings(item).approval_required,
     }
     return render(request, "site/inventory/book_confirm.html", context)
 

@@ -40,6 +40,7 @@ def test_a_member_books_an_approval_item_staff_approve_and_the_member_sees_it_co
     page.select_option("select[name=start_time]", "10:00")
     page.select_option("select[name=end_time]", "12:00")
     page.get_by_role("button", name="Check the price").click()
+    assert page.locator("#needs-approval").is_visible()  # said before they book
     page.get_by_label("Card").check()
     page.get_by_role("button", name="Book now").click()
 
