@@ -389,6 +389,19 @@ class ItemSchedule:
         return DayAvailability(d, True, window=window, segments=segments)
 
 
+def merged_segments(day: DayAvailability) -> list[Segment]:
+    """A free-type day's time steps with consecutive ones of the same places left merged, for a list of
+    times (10:00–13:00: 2 left), as new Segments (the day's own are left as they are)."""
+    merged: list[Segment] = []
+    for segment in day.segments:
+        last = merged[-1] if merged else None
+        if last and last.ends_at == segment.starts_at and last.remaining == segment.remaining:
+            last.ends_at = segment.ends_at
+        else:
+            merged.append(Segment(segment.starts_at, segment.ends_at, segment.remaining))
+    return merged
+
+
 def peak_quantity(live: Iterable[tuple[datetime, datetime, int]], start: datetime, end: datetime) -> int:
     """The most units out at any instant of [start, end) among (start, end, quantity) bookings."""
     events = []

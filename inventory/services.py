@@ -92,13 +92,21 @@ def _check_bookable(item: Item, channel: str) -> None:
 
 
 def booking_preview(
-    *, item: Item, starts_at: datetime, ends_at: datetime, quantity: int = 1, now: datetime | None = None
+    *,
+    item: Item,
+    starts_at: datetime,
+    ends_at: datetime,
+    quantity: int = 1,
+    now: datetime | None = None,
+    channel: str = Reservation.Channel.SITE,
+    timing: bool = True,
 ):
     """What reservation_create would charge, after the same checks made read-only (for the confirm page;
-    the booking itself checks again under its locks). Raises the same DomainErrors."""
+    the booking itself checks again under its locks). Raises the same DomainErrors. Staff's page passes
+    channel "admin" (private items too) and timing=False (the window and deadline they may override)."""
     now = now or timezone.now()
-    _check_bookable(item, Reservation.Channel.SITE)
-    _settings, capacity = _check_rules(item, starts_at, ends_at, now=now)
+    _check_bookable(item, channel)
+    _settings, capacity = _check_rules(item, starts_at, ends_at, now=now, timing=timing)
     if capacity is not None:
         made = Slot.objects.filter(item=item, starts_at=starts_at, ends_at=ends_at).first()
         if quantity > (made.capacity - made.booked if made else capacity):

@@ -10,18 +10,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from core.exceptions import DomainError
+from inventory import services
 from inventory.availability import (
     DayAvailability,
     ItemSchedule,
-    check_fixed_booking,
-    check_free_booking,
     check_timing,
     live_bookings,
-    peak_quantity,
 )
-from inventory.exceptions import SlotFullError, SoldOutError, TooEarlyError, TooLateError
-from inventory.models import Item, Slot
-from inventory.quotes import Quote, quote_booking
+from inventory.exceptions import TooEarlyError, TooLateError
+from inventory.models import Item, Reservation
+from inventory.quotes import Quote
 
 TIMING_ERRORS = (TooLateError, TooEarlyError)  # what an override reason lifts
 
@@ -60,33 +58,13 @@ def staff_preview(
         check_timing(item.reservation_settings(), starts_at, now)
     except TIMING_ERRORS as error:
         timing = error
-    if item.reservation_type == Item.ReservationType.FIXED:
-        _settings, capacity = check_fixed_booking(item, starts_at, ends_at, now=now, timing=False)
-        made = Slot.objects.filter(item=item, starts_at=starts_at, ends_at=ends_at).first()
-        if quantity > (made.capacity - made.booked if made else capacity):
-            raise SlotFullError
-    else:
-        check_free_booking(item, starts_at, ends_at, now=now, timing=False)
-        used = peak_quantity(live_bookings(item, starts_at, ends_at), starts_at, ends_at)
-        if used + quantity > item.stock:
-            raise SoldOutError
-    return quote_booking(item, starts_at, ends_at, quantity), timing
-
-
-@dataclass
-class FreeRange:
-    starts_at: datetime
-    ends_at: datetime
-    remaining: int
-
-
-def free_ranges(day: DayAvailability) -> list[FreeRange]:
-    """A free-type day's time steps, consecutive ones with the same places left merged (10:00–13:00: 2)."""
-    merged: list[FreeRange] = []
-    for segment in day.segments:
-        last = merged[-1] if merged else None
-        if last and last.ends_at == segment.starts_at and last.remaining == segment.remaining:
-            last.ends_at = segment.ends_at
-        else:
-            merged.append(FreeRange(segment.starts_at, segment.ends_at, segment.remaining))
-    return merged
+    quote = services.booking_preview(
+        item=item,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        quantity=quantity,
+        now=now,
+        channel=Reservation.Channel.ADMIN,
+        timing=False,
+    )
+    return quote, timing

@@ -28,6 +28,7 @@ from inventory.availability import (
     item_availability,
     load_settings,
     local,
+    merged_segments,
     month_availability,
 )
 from inventory.forms import (
@@ -172,25 +173,6 @@ def _calendar_weeks(year: int, month: int, days: list[DayAvailability], today: d
     return weeks
 
 
-@dataclass
-class TimeRange:
-    starts_at: datetime
-    ends_at: datetime
-    remaining: int
-
-
-def _merge_segments(day: DayAvailability) -> list[TimeRange]:
-    """Consecutive time steps with the same units left, as one row: 10:00–13:00 2 left."""
-    merged: list[TimeRange] = []
-    for segment in day.segments:
-        last = merged[-1] if merged else None
-        if last and last.ends_at == segment.starts_at and last.remaining == segment.remaining:
-            last.ends_at = segment.ends_at
-        else:
-            merged.append(TimeRange(segment.starts_at, segment.ends_at, segment.remaining))
-    return merged
-
-
 def item_detail(request, pk: int):
     item = get_object_or_404(public_items().prefetch_related("images"), pk=pk)
     today = timezone.localdate()
@@ -220,7 +202,7 @@ def item_detail(request, pk: int):
         ),
         "day": day,
         "day_reason": DAY_REASONS.get(day.reason, "") if day else "",
-        "day_ranges": _merge_segments(day) if day else [],
+        "day_ranges": merged_segments(day) if day else [],
         "day_slots": [(slot, slot_value(slot.starts_at, slot.ends_at)) for slot in day.slots] if day else [],
         "is_fixed": item.reservation_type == Item.ReservationType.FIXED,
     }

@@ -39,10 +39,10 @@ from inventory.admin.staff_booking_forms import (
     StaffPaymentForm,
     reason_needed_message,
 )
-from inventory.availability import local
+from inventory.availability import local, merged_segments
 from inventory.booking_choices import payment_offers
 from inventory.models import Item, Reservation
-from inventory.staff_booking import TIMING_ERRORS, free_ranges, staff_day, staff_preview
+from inventory.staff_booking import TIMING_ERRORS, staff_day, staff_preview
 from members.models import Member
 from members.selectors import member_search
 from members.services import member_register_by_staff
@@ -188,7 +188,7 @@ class TakeBookingView:
             staff_day=found,
             day_reason=DAY_REASONS.get(found.day.reason, ""),
             time_form=time_form,
-            free_ranges=free_ranges(found.day),
+            free_ranges=merged_segments(found.day),
             day_links=self._day_links(member, item, day),
         )
         if not step or not time_form.is_valid():
