@@ -44,16 +44,18 @@ def checkout(request, pk: int):
     except DomainError as error:
         messages.error(request, error.message)
         return redirect("payments:order_detail", pk=order.pk)
+    return _payment_page(request, order, started, reverse("payments:test_gateway_result", args=[order.pk]))
+
+
+def _payment_page(request, order: Order, started, result_url: str):
+    """Where a started checkout goes on: Stripe's page, or the test gateway's with its buttons posting to
+    `result_url` (no Stripe keys)."""
     if started.url is not None:
         return redirect(started.url)
     return render(
         request,
         "site/payments/test_gateway.html",
-        {
-            "order": order,
-            "payment": started.payment,
-            "result_url": reverse("payments:test_gateway_result", args=[order.pk]),
-        },
+        {"order": order, "payment": started.payment, "result_url": result_url},
     )
 
 
@@ -183,17 +185,7 @@ def pay_link(request, token: str):
     except DomainError as error:
         context["error"] = error.message
         return render(request, "site/payments/pay_link.html", context)
-    if started.url is not None:
-        return redirect(started.url)
-    return render(
-        request,
-        "site/payments/test_gateway.html",
-        {
-            "order": order,
-            "payment": started.payment,
-            "result_url": reverse("payments:pay_link_test_gateway", args=[token]),
-        },
-    )
+    return _payment_page(request, order, started, reverse("payments:pay_link_test_gateway", args=[token]))
 
 
 @require_POST
