@@ -2,8 +2,17 @@
 
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils import translation
 
-from core.tasks import send_email
+from core.tasks import send_email, send_templated_email
+
+
+def render_templated_email(*, template: str, context: dict) -> tuple[str, str]:
+    """The subject (`emails/<template>_subject.txt`, on one line) and body (`emails/<template>.txt`)."""
+    context = {"SHOP_NAME": settings.SHOP_NAME, **context}
+    subject = "".join(render_to_string(f"emails/{template}_subject.txt", context).splitlines()).strip()
+    body = render_to_string(f"emails/{template}.txt", context)
+    return subject, body
 
 
 def queue_templated_email(*, template: str, context: dict, to: list[str]) -> None:
@@ -12,7 +21,18 @@ def queue_templated_email(*, template: str, context: dict, to: list[str]) -> Non
     The message is enqueued only when the surrounding transaction commits, so a rolled-back sign-up
     never sends a link to an account that does not exist.
     """
-    context = {"SHOP_NAME": settings.SHOP_NAME, **context}
-    subject = "".join(render_to_string(f"emails/{template}_subject.txt", context).splitlines()).strip()
-    body = render_to_string(f"emails/{template}.txt", context)
+    subject, body = render_templated_email(template=template, context=context)
     send_email.delay_on_commit(subject=subject, body=body, to=to)
+
+
+def queue_email_rendered_by_worker(*, template: str, context: dict, to: list[str]) -> None:
+    """Like queue_templated_email, but the worker renders the templates, in the language active now: a
+    busy page (the member's booking) spends no time on them.
+
+    `context` travels in the task message, so it holds plain values only (str, int, bool, None, dates and
+    aware datetimes, and lists and dicts of them; a template reads `reservation.status` from a dict as from
+    a model). It is the snapshot of what the e-mail says as of this transaction: a change made after the
+    commit but before the worker runs does not alter it. Enqueued only when the transaction commits."""
+    send_templated_email.delay_on_commit(
+        template=template, context=context, to=to, language=translation.get_language()
+    )

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from core.audit import audit_log
-from core.emails import queue_templated_email
+from core.emails import queue_email_rendered_by_worker
 from core.exceptions import DomainError
 from inventory import locks, payment_methods
 from inventory.availability import (
@@ -572,7 +572,11 @@ def release_unpaid_reservations(*, now: datetime | None = None, dry_run: bool = 
 
 def _notify(reservation: Reservation, template: str, *, message: str = "") -> None:
     """E-mail the member about their booking; a tentative card booking's e-mail carries the link that
-    pays it without logging in (staff booked it by phone, or approved it)."""
+    pays it without logging in (staff booked it by phone, or approved it).
+
+    The worker renders the e-mail (core.emails.queue_email_rendered_by_worker) from what it must say as
+    of this transaction, taken here as plain values: a cancellation committed before the worker gets to
+    the booking's e-mail does not turn it into "cancelled"."""
     try:
         method = payment_methods.get(reservation.payment_method)
     except DomainError:  # a method no app registers any more: its price is all we know
@@ -585,15 +589,21 @@ def _notify(reservation: Reservation, template: str, *, message: str = "") -> No
         and (reservation.channel == Reservation.Channel.ADMIN or template.endswith("_approved"))
     ):
         payment_url = method.payment_url(reservation=reservation)
-    queue_templated_email(
+    queue_email_rendered_by_worker(
         template=template,
         context={
-            "reservation": reservation,
+            "reservation": {
+                "pk": reservation.pk,
+                "status": str(reservation.status),
+                "quantity": reservation.quantity,
+                "hold_until": reservation.hold_until,
+                "cancel_reason": reservation.cancel_reason,
+            },
             # What the booking's payment method charges (an order net of the member discount, a ticket 0),
             # never a list price the member will not pay.
             "charged_yen": charged.get(reservation.pk, reservation.price_yen),
             "member_name": reservation.member.name,
-            "message": message,
+            "message": str(message),
             "payment_url": payment_url,
             "item_name": reservation.item.name,
             "starts_at": timezone.localtime(reservation.starts_at),

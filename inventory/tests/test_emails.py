@@ -3,7 +3,9 @@
 from datetime import date
 
 import pytest
+from django.conf import settings
 from django.core import mail
+from django.utils import translation
 
 from inventory.services import reservation_cancel, reservation_create
 from inventory.tests.factories import ItemFactory, ReservationSettingsFactory, jst
@@ -40,3 +42,48 @@ def test_booking_and_cancellation_mails_come_from_the_worker(celery_worker):
     cancelled = celery_worker.wait_for("booker@example.com", body_contains="予定変更")
     assert str(reservation.pk) in celery_worker.body(cancelled)
     assert mail.outbox == []
+
+
+@pytest.mark.django_db
+def test_the_booking_mail_is_rendered_by_the_worker_as_of_the_commit(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    # given the request renders no template and the task is captured instead of sent
+    from kombu.utils.json import dumps, loads
+
+    from core import emails, tasks
+
+    def no_rendering(*args, **kwargs):
+        raise AssertionError("the request rendered an e-mail template")
+
+    queued = []
+    monkeypatch.setattr(emails, "render_to_string", no_rendering)
+    monkeypatch.setattr(tasks.send_templated_email, "delay", lambda **kwargs: queued.append(kwargs))
+    ReservationSettingsFactory()
+    member = MemberFactory(email="booker@example.com", name="Taro")
+    item = ItemFactory(name="Tent", units=[(60, 1000)])
+    # when a member browsing in English books
+    with translation.override("en"), django_capture_on_commit_callbacks(execute=True):
+        reservation = reservation_create(
+            member=member,
+            by=member,
+            item=item,
+            starts_at=jst(MONDAY, "10:00"),
+            ends_at=jst(MONDAY, "12:00"),
+            payment_method="counter",
+            now=NOW,
+        )
+    # and it is cancelled before the worker gets to its e-mail
+    monkeypatch.undo()
+    reservation_cancel(reservation=reservation, by=member, reason="予定変更", now=NOW)
+    # then the task's message (through Celery's JSON) renders the booking as it was committed, in English
+    [message] = queued
+    tasks.send_templated_email(**loads(dumps(message)))
+    [sent] = mail.outbox
+    assert sent.to == ["booker@example.com"]
+    assert sent.subject == f"[{settings.SHOP_NAME}] Your reservation for Tent"
+    assert "Your reservation is confirmed." in sent.body
+    assert "2027-06-07 (Mon) 10:00 – 2027-06-07 12:00" in sent.body
+    assert "¥2,000" in sent.body
+    assert str(reservation.pk) in sent.body
+    assert "cancelled" not in sent.body
