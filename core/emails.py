@@ -33,6 +33,9 @@ def queue_email_rendered_by_worker(*, template: str, context: dict, to: list[str
     aware datetimes, and lists and dicts of them; a template reads `reservation.status` from a dict as from
     a model). It is the snapshot of what the e-mail says as of this transaction: a change made after the
     commit but before the worker runs does not alter it. Enqueued only when the transaction commits."""
-    send_templated_email.delay_on_commit(
-        template=template, context=context, to=to, language=translation.get_language()
+    send_templated_email.apply_async_on_commit(
+        kwargs={"template": template, "context": context, "to": to, "language": translation.get_language()},
+        # What monitoring shows of the task: the template, not the member's details, and no time spent on
+        # Celery's own repr of the context.
+        kwargsrepr=repr({"template": template}),
     )

@@ -80,9 +80,12 @@ def _check_rules(item: Item, starts_at: datetime, ends_at: datetime, *, now: dat
     return check_free_booking(item, starts_at, ends_at, now=now, timing=timing), None
 
 
-def _check_free_stock(item: Item, starts_at: datetime, ends_at: datetime, quantity: int) -> None:
+def _check_free_stock(
+    item: Item, starts_at: datetime, ends_at: datetime, quantity: int, *, stock: int | None = None
+) -> None:
+    """`stock`: the item's stock as read under its row lock (a booking); the item's own (a preview)."""
     used = peak_quantity(live_bookings(item, starts_at, ends_at), starts_at, ends_at)
-    if used + quantity > item.stock:
+    if used + quantity > (item.stock if stock is None else stock):
         raise SoldOutError
 
 
@@ -159,7 +162,7 @@ def reservation_create(
             raise SlotFullError
         slot_id = _take_slot(item, starts_at, ends_at, capacity, quantity)
     else:
-        _check_free_stock(locks.item_for_update(item.pk), starts_at, ends_at, quantity)
+        _check_free_stock(item, starts_at, ends_at, quantity, stock=locks.item_stock_for_update(item.pk))
     quote = quote_booking(item, starts_at, ends_at, quantity)
     if not method.is_available(item=item, member=member, price_yen=quote.total_yen):
         raise BookingError(

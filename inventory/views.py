@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -277,6 +278,19 @@ def _booking_done_message(reservation: Reservation) -> str:
     return gettext("Your reservation is held. It will be confirmed when the payment is received.")
 
 
+def _bookable_item_or_404(pk: int) -> Item:
+    """The item of public_items() with this pk, with its store (the service checks both are public) and
+    not its category: the lookup by primary key alone, the publicness checked here, is a smaller query to
+    build and to plan on every step of the booking."""
+    try:
+        item = Item.objects.select_related("store").get(pk=pk)
+    except Item.DoesNotExist:
+        raise Http404 from None
+    if not (item.is_public and item.store.is_public):
+        raise Http404
+    return item
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def book(request, pk: int):
@@ -286,7 +300,7 @@ def book(request, pk: int):
     The day's availability (its times and places left) is read only for the page that shows it: the
     confirm step and the booking itself have the schedule read once, by the service's checks, and a
     booking that goes through shows no form."""
-    item = get_object_or_404(public_items(), pk=pk)
+    item = _bookable_item_or_404(pk)
     now = timezone.now()
     source = request.POST if request.method == "POST" else request.GET
     today = timezone.localdate()

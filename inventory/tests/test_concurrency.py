@@ -128,7 +128,11 @@ def test_the_item_lock_holds_even_when_the_check_is_slow(settings_row, monkeypat
 def test_control_without_the_item_lock_the_race_oversells(settings_row, monkeypatch):
     # given the same bookings with the row lock switched off (a plain read instead of SELECT … FOR UPDATE)
     monkeypatch.setattr(services, "peak_quantity", _slow_peak(availability.peak_quantity))
-    monkeypatch.setattr(locks, "item_for_update", lambda item_id: Item.objects.get(pk=item_id))
+    monkeypatch.setattr(
+        locks,
+        "item_stock_for_update",
+        lambda item_id: Item.objects.values_list("stock", flat=True).get(pk=item_id),
+    )
     item = ItemFactory(stock=3)
     attempts = [
         {"member": m, "item": item, "starts_at": jst(MONDAY, "10:00"), "ends_at": jst(MONDAY, "11:00")}

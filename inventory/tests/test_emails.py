@@ -58,7 +58,9 @@ def test_the_booking_mail_is_rendered_by_the_worker_as_of_the_commit(
 
     queued = []
     monkeypatch.setattr(emails, "render_to_string", no_rendering)
-    monkeypatch.setattr(tasks.send_templated_email, "delay", lambda **kwargs: queued.append(kwargs))
+    monkeypatch.setattr(
+        tasks.send_templated_email, "apply_async", lambda kwargs, **options: queued.append(kwargs)
+    )
     ReservationSettingsFactory()
     member = MemberFactory(email="booker@example.com", name="Taro")
     item = ItemFactory(name="Tent", units=[(60, 1000)])
