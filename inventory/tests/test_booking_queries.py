@@ -155,6 +155,34 @@ def test_the_final_step_asks_only_the_chosen_payment_method(client, member, monk
     assert asked == ["free"]
 
 
+def test_the_booking_post_renders_no_template_and_queues_one_email_after_the_commit(
+    client, member, django_capture_on_commit_callbacks
+):
+    # given
+    item = ItemFactory(stock=5)
+    # when the member books
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(
+            reverse("site:book", args=[item.pk]),
+            {
+                "date": MON,
+                "start_time": "10:00",
+                "end_time": "11:00",
+                "quantity": 1,
+                "payment_method": "free",
+                "step": "book",
+            },
+        )
+    # then it redirects without rendering any page or e-mail: the worker renders the e-mail, from the task
+    # queued once the booking commits
+    assert response.status_code == 302
+    assert response.templates == []
+    [queued] = callbacks
+    assert queued.func.__self__.name == "core.tasks.send_templated_email"
+    assert queued.keywords["kwargs"]["template"] == "inventory/reservation_booked"
+    assert queued.keywords["kwargs"]["context"]["reservation"]["status"] == Reservation.Status.CONFIRMED
+
+
 @pytest.mark.parametrize("own", [False, True])
 @pytest.mark.parametrize("with_hours", [False, True])
 def test_load_settings_reads_what_reservation_settings_reads_in_one_query(
