@@ -25,16 +25,23 @@ def queue_templated_email(*, template: str, context: dict, to: list[str]) -> Non
     send_email.delay_on_commit(subject=subject, body=body, to=to)
 
 
-def queue_email_rendered_by_worker(*, template: str, context: dict, to: list[str]) -> None:
-    """Like queue_templated_email, but the worker renders the templates, in the language active now: a
-    busy page (the member's booking) spends no time on them.
+def queue_email_rendered_by_worker(
+    *, template: str, context: dict, to: list[str], language: str | None = None
+) -> None:
+    """Like queue_templated_email, but the worker renders the templates, in `language` (default: the one
+    active now): a busy page (the member's booking) spends no time on them.
 
     `context` travels in the task message, so it holds plain values only (str, int, bool, None, dates and
     aware datetimes, and lists and dicts of them; a template reads `reservation.status` from a dict as from
     a model). It is the snapshot of what the e-mail says as of this transaction: a change made after the
     commit but before the worker runs does not alter it. Enqueued only when the transaction commits."""
     send_templated_email.apply_async_on_commit(
-        kwargs={"template": template, "context": context, "to": to, "language": translation.get_language()},
+        kwargs={
+            "template": template,
+            "context": context,
+            "to": to,
+            "language": language or translation.get_language(),
+        },
         # What monitoring shows of the task: the template, not the member's details, and no time spent on
         # Celery's own repr of the context.
         kwargsrepr=repr({"template": template}),

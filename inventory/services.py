@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings as django_settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -205,7 +206,7 @@ def reservation_create(
     if override_reason:
         payload["override_reason"] = override_reason
     audit_log(action="reservation.created", obj=reservation, by=by, system=system, now=now, payload=payload)
-    _notify(reservation, "inventory/reservation_booked")
+    _notify(reservation, "inventory/reservation_booked", by=by)
     return reservation
 
 
@@ -301,7 +302,7 @@ def reservation_approve(
             "message": message,
         },
     )
-    _notify(reservation, "inventory/reservation_approved", message=message)
+    _notify(reservation, "inventory/reservation_approved", message=message, by=by)
     return reservation
 
 
@@ -350,7 +351,7 @@ def reservation_decline(
             "message": message,
         },
     )
-    _notify(reservation, "inventory/reservation_declined", message=message)
+    _notify(reservation, "inventory/reservation_declined", message=message, by=by)
     return reservation
 
 
@@ -475,7 +476,7 @@ def reservation_cancel(
         payload["refund_yen"] = refund.amount_yen
     audit_log(action="reservation.cancelled", obj=reservation, by=by, system=system, now=now, payload=payload)
     if notify:
-        _notify(reservation, "inventory/reservation_cancelled")
+        _notify(reservation, "inventory/reservation_cancelled", by=by)
     return reservation
 
 
@@ -573,9 +574,10 @@ def release_unpaid_reservations(*, now: datetime | None = None, dry_run: bool = 
     return released
 
 
-def _notify(reservation: Reservation, template: str, *, message: str = "") -> None:
+def _notify(reservation: Reservation, template: str, *, message: str = "", by=None) -> None:
     """E-mail the member about their booking; a tentative card booking's e-mail carries the link that
-    pays it without logging in (staff booked it by phone, or approved it).
+    pays it without logging in (staff booked it by phone, or approved it). `by` is who acted (None: a
+    system job): it decides the e-mail's language.
 
     The worker renders the e-mail (core.emails.queue_email_rendered_by_worker) from what it must say as
     of this transaction, taken here as plain values: a cancellation committed before the worker gets to
@@ -613,6 +615,9 @@ def _notify(reservation: Reservation, template: str, *, message: str = "") -> No
             "ends_at": timezone.localtime(reservation.ends_at),
         },
         to=[reservation.member.email],
+        # In the member's language when they act on the member site; when staff or a job act (an
+        # approval, a phone booking, a release), in the shop's language, not the staff's admin language.
+        language=None if by is not None and by.pk == reservation.member_id else django_settings.LANGUAGE_CODE,
     )
 
 

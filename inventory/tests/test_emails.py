@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core import mail
 from django.utils import translation
 
-from inventory.services import reservation_cancel, reservation_create
+from inventory.services import reservation_approve, reservation_cancel, reservation_create
 from inventory.tests.factories import ItemFactory, ReservationSettingsFactory, jst
 from members.tests.factories import MemberFactory
 
@@ -89,3 +89,40 @@ def test_the_booking_mail_is_rendered_by_the_worker_as_of_the_commit(
     assert "¥2,000" in sent.body
     assert str(reservation.pk) in sent.body
     assert "cancelled" not in sent.body
+
+
+@pytest.mark.django_db
+def test_staff_acting_in_english_send_the_member_mail_in_the_shops_language(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    # given a booking awaiting approval, and the e-mail task captured instead of sent
+    from kombu.utils.json import dumps, loads
+
+    from core import tasks
+
+    ReservationSettingsFactory(approval_required=True)
+    member = MemberFactory(email="request@example.com", name="花子")
+    item = ItemFactory(name="スタジオ")
+    reservation = reservation_create(
+        member=member,
+        by=member,
+        item=item,
+        starts_at=jst(MONDAY, "10:00"),
+        ends_at=jst(MONDAY, "11:00"),
+        payment_method="free",
+        now=NOW,
+    )
+    queued = []
+    monkeypatch.setattr(
+        tasks.send_templated_email, "apply_async", lambda kwargs, **options: queued.append(kwargs)
+    )
+    # when staff, whose admin is in English, approve it
+    with translation.override("en"), django_capture_on_commit_callbacks(execute=True):
+        reservation_approve(reservation=reservation, by=MemberFactory(is_staff=True), now=NOW)
+    # then the member's e-mail is written in the shop's language (Japanese), not the staff's
+    [message] = queued
+    assert message["language"] == settings.LANGUAGE_CODE == "ja"
+    tasks.send_templated_email(**loads(dumps(message)))
+    [sent] = mail.outbox
+    assert "承認しました" in sent.subject
+    assert "Your" not in sent.body
