@@ -188,6 +188,16 @@ class FixedBookingForm(BookingForm):
         if not self.is_bound and len(open_values) == 1:
             self.initial.setdefault("slot", open_values[0])
 
+    def clean_slot(self) -> str:
+        # The pattern lets through times that do not exist (25:99-26:00): refuse them here, not with a 500.
+        value = self.cleaned_data["slot"]
+        try:
+            for part in value.split("-"):
+                time.fromisoformat(part)
+        except ValueError:
+            raise forms.ValidationError(SLOT_VALIDATOR.message, code="invalid") from None
+        return value
+
     def booking_range(self) -> tuple[datetime, datetime]:
         day = self.cleaned_data["date"]
         starts, ends = self.cleaned_data["slot"].split("-")

@@ -74,7 +74,7 @@ def _parse_month(value: str | None) -> tuple[int, int] | None:
     try:
         year, month = (int(part) for part in (value or "").split("-"))
         date(year, month, 1)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a year beyond C's int (99999999999999999999-1)
         return None
     return year, month
 
