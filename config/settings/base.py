@@ -48,6 +48,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "core.middleware.ShopLocaleMiddleware",
+    # before anything that queries the database (the session, the user, any view): PostgreSQL refuses NUL
+    "core.guards.RefuseNulMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -127,6 +129,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "site/members/locked_out.html"
 AXES_USERNAME_FORM_FIELD = "username"
+# One counter per account whatever the case or width the address is typed in (NFKC, lower case): the
+# same normalisation as authentication and sign-up (members/normalise.py; issue 12, item 2).
+AXES_USERNAME_CALLABLE = "members.normalise.axes_username"
 
 LANGUAGE_CODE = "ja"
 LANGUAGES = [("ja", _("Japanese")), ("en", _("English"))]
