@@ -51,6 +51,13 @@ OTHER_GROUP = "system"
 
 
 class ShopAdminSite(admin.AdminSite):
+    @property
+    def login_form(self):
+        # Imported here: this module is loaded with the app registry, before auth's forms can be.
+        from core.auth_forms import AdminLoginForm
+
+        return AdminLoginForm
+
     def get_app_list(self, request, app_label=None):
         if app_label is not None:
             return super().get_app_list(request, app_label)
