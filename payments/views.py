@@ -1,5 +1,3 @@
-import json
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -115,11 +113,11 @@ def stripe_webhook(request):
     """Stripe's webhook endpoint: 400 for a body that fails verification, 200 once stored (a duplicate
     is answered 200 too, so Stripe stops retrying)."""
     try:
-        verify(request.body, request.headers.get("Stripe-Signature", ""))
+        # Verified and of an event's shape: processed exactly as Stripe sent it.
+        event = verify(request.body, request.headers.get("Stripe-Signature", ""))
     except WebhookRejectedError as error:
         return JsonResponse({"error": str(error.message)}, status=400)
-    # Verified: process the payload exactly as Stripe sent it.
-    processed, result = stripe_event_process(event=json.loads(request.body), now=timezone.now())
+    processed, result = stripe_event_process(event=event, now=timezone.now())
     return JsonResponse({"received": True, "processed": processed, "result": result})
 
 
