@@ -41,7 +41,15 @@ from core.exceptions import DomainError
 from core.jobs import JobOutcome, JobProgress, job_create
 from core.models import Job
 from core.periods import JST
-from tickets.resources import COLUMNS, ERROR_COLUMN, NAME, TICKET_ID, TicketTypeResource, row_error_message
+from tickets.resources import (
+    COLUMNS,
+    ERROR_COLUMN,
+    NAME,
+    NUMBER_COLUMNS,
+    TICKET_ID,
+    TicketTypeResource,
+    row_error_message,
+)
 
 EXPORT_KIND = "tickets.export"
 IMPORT_KIND = "tickets.import"
@@ -79,7 +87,7 @@ def export_ticket_types(progress: JobProgress | None = None) -> ExportResult:
     queryset = resource.export_queryset()
     if progress is not None:
         progress.total(queryset.count())
-    writer = Cp932CsvWriter(resource.get_export_headers())
+    writer = Cp932CsvWriter(resource.get_export_headers(), numeric=NUMBER_COLUMNS)
     rows = 0
     for ticket_type in resource.iter_queryset(queryset):
         writer.writerow(resource.export_resource(ticket_type), where=f"{TICKET_ID} {ticket_type.pk}")
@@ -234,14 +242,16 @@ class ImportResult:
     def error_file(self) -> tuple[bytes, list[Unencodable]]:
         """The header and each failed row as they were, plus the reason (cp932, CRLF). A UTF-8 file's
         character that cp932 cannot hold is reported like an export's."""
-        writer = Cp932CsvWriter([*self.header, ERROR_COLUMN])
+        writer = Cp932CsvWriter([*self.header, ERROR_COLUMN], numeric=NUMBER_COLUMNS)
         for error in self.errors:
             writer.writerow([*error.cells, error.text])
         return writer.getvalue(), writer.problems
 
     def result_file(self) -> bytes:
         """One row per line of the file: what happened to it."""
-        writer = Cp932CsvWriter([gettext("Line"), TICKET_ID, NAME, gettext("Result"), gettext("Details")])
+        writer = Cp932CsvWriter(
+            [gettext("Line"), TICKET_ID, NAME, gettext("Result"), gettext("Details")], numeric=[TICKET_ID]
+        )
         outcomes = sorted(
             [(preview.line, preview) for preview in self.previews] + [(e.line, e) for e in self.errors],
             key=lambda pair: pair[0],

@@ -21,6 +21,8 @@ How each column reads on import:
 - 利用可能プランID: item IDs separated by commas (、 and spaces are accepted too); an unknown ID is a row
   error.
 - 利用可能プラン名 and 登録日時 are for reading only and are ignored: the IDs decide the items.
+- A text cell the export wrote with a leading ' (a name starting with = + - @ tab or CR, which a
+  spreadsheet would run as a formula) is read without it (core.csvio), so the name comes back as it was.
 - チケット名 in a Shift_JIS file: a name the export had to write differently (〜 as ～, 🍣 as ?: see
   core.csvio) is kept as it is when the cell still holds exactly what the export wrote; an edited cell is
   applied. So export → import never changes a name behind anyone's back.
@@ -87,6 +89,17 @@ COLUMNS = (
     ITEM_NAMES,
     DISPLAY_ORDER,
     CREATED_AT,
+)
+# The columns that hold whole numbers: written as numbers (a cell of any other column that a spreadsheet
+# would run as a formula gets a leading ', see core.csvio).
+NUMBER_COLUMNS = (
+    TICKET_ID,
+    USES,
+    MAX_CONCURRENT,
+    MAX_CONCURRENT_PER_DAY,
+    MAX_PURCHASES,
+    VALIDITY_DAYS,
+    DISPLAY_ORDER,
 )
 # The reason column the error file adds; a corrected error file can be imported as it is.
 ERROR_COLUMN = "エラー内容"
