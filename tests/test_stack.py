@@ -4,11 +4,16 @@ It runs scripts/stack.py with the suite's own PostgreSQL and Redis (DATABASE_URL
 `make test`, so nothing embedded is started twice) on a free port and a queue of its own.
 """
 
+import contextlib
 import os
+import queue
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -121,3 +126,114 @@ def test_the_browser_tests_chromium_is_the_one_chromium_path_names_or_found_on_t
     monkeypatch.delenv("CHROMIUM_PATH")
     monkeypatch.setenv("PATH", str(fake_bin))
     assert stack.find_chromium() == str(fake_bin / "chromium")
+
+
+# --- every way of stopping the launcher stops what it started ---------------------------------------------
+
+STACK = ROOT / "scripts" / "stack.py"
+LAUNCHER_UP_TIMEOUT = 60
+LAUNCHER_STOP_TIMEOUT = 30
+
+
+@pytest.fixture(scope="module")
+def services_dir():
+    """One data folder for the four runs below, so PostgreSQL's initdb happens once; it is not .local/, which
+    a developer's `make services` may be using. A folder of its own under the system's temporary folder, as
+    `make test` makes: PostgreSQL runs as another user when we are root, and cannot enter pytest's folders."""
+    folder = Path(tempfile.mkdtemp(prefix="shop-stack-test-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _processes_of(folder: Path) -> list[psutil.Process]:
+    """The servers started for `folder`, and their children: postgres names it on its command line (-D …);
+    redis-server renames itself to its address, but works in it (--dir …)."""
+    found: dict[int, psutil.Process] = {}
+    for process in psutil.process_iter(["cmdline", "cwd"]):
+        if str(folder) in " ".join(process.info["cmdline"] or ()) or (process.info["cwd"] or "").startswith(
+            str(folder)
+        ):
+            found[process.pid] = process
+            with contextlib.suppress(psutil.Error):
+                found.update((child.pid, child) for child in process.children(recursive=True))
+    return list(found.values())
+
+
+def _read_lines(stream, lines: queue.Queue) -> None:
+    # The stream is closed here, at its end, not by the test: closing it while this thread reads would block
+    # until every process holding the pipe (an orphaned Redis too) has gone.
+    with stream:
+        for line in stream:
+            lines.put(line)
+    lines.put(None)
+
+
+def _ignore_sigint() -> None:
+    # What a shell does to a command it starts in the background (`make services &`).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    ("signum", "background"),
+    [
+        pytest.param(signal.SIGINT, False, id="SIGINT"),
+        pytest.param(signal.SIGINT, True, id="SIGINT-to-a-background-launcher"),
+        pytest.param(signal.SIGTERM, False, id="SIGTERM"),
+        pytest.param(signal.SIGHUP, False, id="SIGHUP"),
+    ],
+)
+def test_every_way_of_stopping_the_launcher_stops_postgres_and_redis(signum, background, services_dir):
+    # given `stack.py services` with its own PostgreSQL and Redis (not the suite's), in a session of its own
+    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}}
+    env["STACK_LOCAL_DIR"] = str(services_dir)
+    launcher = subprocess.Popen(
+        [sys.executable, str(STACK), "services"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_ignore_sigint if background else None,
+    )
+    lines: queue.Queue = queue.Queue()
+    reader = threading.Thread(target=_read_lines, args=(launcher.stdout, lines), daemon=True)
+    reader.start()
+    output: list[str] = []
+    started: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + LAUNCHER_UP_TIMEOUT
+        while not any("Services are up" in line for line in output):
+            assert time.monotonic() < deadline, "".join(output)
+            with contextlib.suppress(queue.Empty):
+                line = lines.get(timeout=0.5)
+                assert line is not None, "".join(output)  # the launcher ended before it was up
+                output.append(line)
+        started = _processes_of(services_dir)
+        commands = " ".join(" ".join(process.cmdline()) for process in started)
+        assert "postgres" in commands, commands
+        assert "redis-server" in commands, commands
+
+        # when the signal reaches the launcher
+        launcher.send_signal(signum)
+        launcher.wait(LAUNCHER_STOP_TIMEOUT)
+    finally:
+        # the test failed midway (or the launcher orphaned its servers): leave no process behind
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait(10)
+        orphans = _processes_of(services_dir)
+        for orphan in orphans:
+            with contextlib.suppress(psutil.Error):
+                orphan.terminate()
+        _, still = psutil.wait_procs(orphans, timeout=10)
+        for orphan in still:
+            with contextlib.suppress(psutil.Error):
+                orphan.kill()
+        reader.join(10)
+
+    # then PostgreSQL and Redis are gone, and the launcher said so and ended without an error
+    assert orphans == [], [" ".join(process.cmdline()) for process in orphans if process.is_running()]
+    _, alive = psutil.wait_procs(started, timeout=10)
+    assert alive == [], [process.pid for process in alive]
+    assert launcher.returncode == 0, "".join(output)
