@@ -40,15 +40,20 @@ class WebhookRejectedError(DomainError):
 def verify(payload: bytes, signature_header: str) -> dict:
     """Signature and timestamp (5 minutes' tolerance) checked by the official client, then the body's
     shape by event_from_payload (the client's construct_event fails with an AttributeError on a signed
-    body that is not a JSON object, so it is not used)."""
+    body that is not a JSON object, so it is not used).
+
+    Whatever fails the signature, the sender gets the same plain refusal (the default message): the
+    client's own reasons would tell anyone whether a secret is configured. The reason is logged."""
+    secret = settings.STRIPE_WEBHOOK_SECRET
     try:
+        if not secret:
+            raise stripe.SignatureVerificationError("STRIPE_WEBHOOK_SECRET is not set", signature_header)
         stripe.WebhookSignature.verify_header(
-            payload, signature_header, settings.STRIPE_WEBHOOK_SECRET, stripe.Webhook.DEFAULT_TOLERANCE
+            payload, signature_header, secret, stripe.Webhook.DEFAULT_TOLERANCE
         )
-    except ValueError as error:
-        raise WebhookRejectedError(_("The webhook body is not valid JSON.")) from error
-    except stripe.SignatureVerificationError as error:
-        raise WebhookRejectedError(str(error)) from error
+    except (ValueError, stripe.SignatureVerificationError) as error:
+        logger.warning("Stripe webhook refused: %s", error)
+        raise WebhookRejectedError() from error
     return event_from_payload(payload)
 
 
