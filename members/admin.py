@@ -4,18 +4,21 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils.translation import gettext_lazy as _
 
 from members.models import Member
+from members.normalise import NormalisedEmailField
 
 
 class MemberCreationForm(AdminUserCreationForm):
     class Meta:
         model = Member
         fields = ("email", "name")
+        field_classes = {"email": NormalisedEmailField}  # any case or width; stored as members/normalise.py
 
 
 class MemberChangeForm(UserChangeForm):
     class Meta:
         model = Member
         fields = "__all__"
+        field_classes = {"email": NormalisedEmailField}
 
 
 @admin.register(Member)

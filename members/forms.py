@@ -5,12 +5,15 @@ from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
 from core.tasks import send_email
-from members.exceptions import EmailAlreadyRegisteredError
 from members.models import Member
+from members.normalise import NormalisedEmailField, NormalisedUsernameField, normalise_email
 from members.services import member_password_reset_done
 
 
 class SignUpForm(forms.ModelForm):
+    email = NormalisedEmailField(
+        label=_("E-mail address"), max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
     password1 = forms.CharField(
         label=_("Password"),
         strip=False,
@@ -25,26 +28,21 @@ class SignUpForm(forms.ModelForm):
 
     class Meta:
         model = Member
-        fields = ("email", "name", "name_kana", "phone")
+        # Not "email": the model's unique checks would tell whether the address is registered, which
+        # sign-up never does (issue 12, item 3); member_sign_up e-mails the owner instead.
+        fields = ("name", "name_kana", "phone")
         widgets = {
-            "email": forms.EmailInput(attrs={"autocomplete": "email"}),
             "name": forms.TextInput(attrs={"autocomplete": "name", "placeholder": "山田 花子"}),
             "name_kana": forms.TextInput(attrs={"placeholder": "ヤマダ ハナコ"}),
             "phone": forms.TextInput(attrs={"autocomplete": "tel", "placeholder": "090-1234-5678"}),
         }
 
+    field_order = ("email", "name", "name_kana", "phone", "password1", "password2")
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name in ("name", "name_kana", "phone"):
             self.fields[name].required = True
-
-    def clean_email(self) -> str:
-        email = Member.objects.normalize_email(self.cleaned_data["email"]).strip().lower()
-        if Member.objects.filter(email__iexact=email).exists():
-            # Checked here for a message next to the field; member_sign_up checks again under the
-            # database's unique constraint for the race between two sign-ups.
-            raise forms.ValidationError(EmailAlreadyRegisteredError.default_message, code="duplicate")
-        return email
 
     def clean(self):
         cleaned = super().clean()
@@ -65,7 +63,10 @@ class SignUpForm(forms.ModelForm):
 
 
 class LoginForm(AuthenticationForm):
-    """Log in with e-mail and password; an unverified address is refused with a way forward."""
+    """Log in with e-mail and password; an unverified address is refused with a way forward. The address
+    is normalised (members/normalise.py) before authentication, as axes and the backend do too."""
+
+    username = NormalisedUsernameField(widget=forms.EmailInput(attrs={"autofocus": True}))
 
     error_messages = {
         **AuthenticationForm.error_messages,
@@ -79,7 +80,6 @@ class LoginForm(AuthenticationForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["username"].label = _("E-mail address")
-        self.fields["username"].widget = forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
 
     def confirm_login_allowed(self, user):
         super().confirm_login_allowed(user)
@@ -88,17 +88,22 @@ class LoginForm(AuthenticationForm):
 
 
 class ResendVerificationForm(forms.Form):
-    email = forms.EmailField(label=_("E-mail address"))
+    email = NormalisedEmailField(label=_("E-mail address"))
 
 
 class QueuedPasswordResetForm(PasswordResetForm):
     """Django's reset form, but the e-mail is sent by the Celery worker after commit, and also to members
     without a usable password: a customer staff registered on the phone (member_register_by_staff) has
     none and sets their first one here. Django's form skips them (it is meant for accounts whose password
-    is managed elsewhere, e.g. LDAP, which this shop has none of)."""
+    is managed elsewhere, e.g. LDAP, which this shop has none of). The address may be typed in any case or
+    width (members/normalise.py)."""
+
+    email = NormalisedEmailField(
+        label=_("E-mail address"), max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
 
     def get_users(self, email):
-        return Member.objects.filter(email__iexact=email.strip(), is_active=True)
+        return Member.objects.filter(email=normalise_email(email), is_active=True)
 
     def send_mail(
         self,

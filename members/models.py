@@ -6,6 +6,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from members.normalise import normalise_email
+
 KANA_VALIDATOR = RegexValidator(
     r"^[\u30A0-\u30FF\u3040-\u309F\u30FC\s　]+$",
     _("Enter the name in katakana or hiragana."),
@@ -19,10 +21,15 @@ PHONE_VALIDATOR = RegexValidator(
 class MemberManager(BaseUserManager):
     use_in_migrations = True
 
+    @classmethod
+    def normalize_email(cls, email: str | None) -> str:
+        # The whole address, not only the domain as Django's does: see members/normalise.py.
+        return normalise_email(email)
+
     def _create(self, email: str, password: str | None, **fields) -> "Member":
         if not email:
             raise ValueError("An e-mail address is required")
-        member = self.model(email=self.normalize_email(email).lower(), **fields)
+        member = self.model(email=self.normalize_email(email), **fields)
         member.set_password(password)
         member.save(using=self._db)
         return member
@@ -38,7 +45,9 @@ class MemberManager(BaseUserManager):
         return self._create(email, password, **fields)
 
     def get_by_natural_key(self, username):
-        return self.get(email__iexact=username)
+        # Stored addresses are normalised (migration members 0003 did the old rows), so an exact match on
+        # the normalised input finds the account under any case or width, through the unique index.
+        return self.get(email=normalise_email(username))
 
 
 class Member(AbstractBaseUser, PermissionsMixin):
@@ -78,6 +87,11 @@ class Member(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>" if self.name else self.email
+
+    @classmethod
+    def normalize_username(cls, username):
+        # AbstractBaseUser.clean() calls this: the admin's add and change forms store the one spelling too.
+        return normalise_email(username)
 
     @property
     def email_verified(self) -> bool:

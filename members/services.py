@@ -1,25 +1,22 @@
 """Members' own account changes. Sign-up and e-mail verification are done by the visitor themself, so
 their audit entries name the member as who acted (there is no one else to pass as `by`)."""
 
+from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from core.audit import audit_log
 from core.emails import queue_templated_email
-from members.exceptions import (
-    EmailAlreadyRegisteredError,
-    InvalidVerificationLinkError,
-    StaffEmailAlreadyRegisteredError,
-)
+from members.exceptions import InvalidVerificationLinkError, StaffEmailAlreadyRegisteredError
 from members.models import Member
+from members.normalise import normalise_email
 from members.tokens import email_verification_token
 
 
 def verification_path(member: Member) -> str:
-    from django.urls import reverse
-
     uidb64 = urlsafe_base64_encode(force_bytes(member.pk))
     return reverse("members:verify_email", args=[uidb64, email_verification_token.make_token(member)])
 
@@ -33,24 +30,49 @@ def member_send_verification(*, member: Member, base_url: str) -> None:
     )
 
 
+def member_send_sign_up_attempt_notice(*, member: Member, base_url: str) -> None:
+    """Tell the owner of an address that someone tried to sign up with it, with the ways in that they
+    have: log in, or reset the password (sent by the worker after commit, like the verification)."""
+    base_url = base_url.rstrip("/")
+    queue_templated_email(
+        template="members/sign_up_attempted",
+        context={
+            "member": member,
+            "login_url": base_url + reverse("members:login"),
+            "password_reset_url": base_url + reverse("members:password_reset"),
+        },
+        to=[member.email],
+    )
+
+
 @transaction.atomic
 def member_sign_up(
     *, email: str, password: str, name: str, name_kana: str = "", phone: str = "", base_url: str
-) -> Member:
-    """Create an unverified member and send the verification e-mail. Login waits for verification."""
-    email = Member.objects.normalize_email(email).strip().lower()
-    if Member.objects.filter(email__iexact=email).exists():
-        raise EmailAlreadyRegisteredError(field="email")
-    try:
-        with transaction.atomic():
-            member = Member.objects.create_user(
-                email=email, password=password, name=name, name_kana=name_kana, phone=phone
-            )
-    except IntegrityError as exc:  # a concurrent sign-up with the same address won the race
-        raise EmailAlreadyRegisteredError(field="email") from exc
-    audit_log(action="member.signed_up", obj=member, by=member, payload={"email": member.email})
-    member_send_verification(member=member, base_url=base_url)
-    return member
+) -> Member | None:
+    """Create an unverified member and send the verification e-mail. Login waits for verification.
+
+    An address that is already registered is never told to the visitor (issue 12, item 3): nothing is
+    created, the owner of the address is e-mailed instead, and None is returned, which the view answers
+    exactly as a new sign-up. The password is hashed either way so the time taken does not tell either."""
+    email = normalise_email(email)
+    existing = Member.objects.filter(email=email).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                member = Member.objects.create_user(
+                    email=email, password=password, name=name, name_kana=name_kana, phone=phone
+                )
+        except IntegrityError:  # a concurrent sign-up with the same address won the race
+            existing = Member.objects.filter(email=email).first()
+            if existing is None:
+                raise
+        else:
+            audit_log(action="member.signed_up", obj=member, by=member, payload={"email": member.email})
+            member_send_verification(member=member, base_url=base_url)
+            return member
+    make_password(password)
+    member_send_sign_up_attempt_notice(member=existing, base_url=base_url)
+    return None
 
 
 @transaction.atomic
@@ -79,8 +101,8 @@ def member_register_by_staff(*, by, email: str, name: str, name_kana: str = "", 
     nobody can log in as them until they set one through the password reset, whose e-mailed link also
     proves the address (member_password_reset_done marks it verified). Staff, unlike a visitor signing up,
     are told plainly when the address is already registered: they can then pick that member instead."""
-    email = Member.objects.normalize_email(email).strip().lower()
-    if Member.objects.filter(email__iexact=email).exists():
+    email = normalise_email(email)
+    if Member.objects.filter(email=email).exists():
         raise StaffEmailAlreadyRegisteredError(field="email")
     try:
         with transaction.atomic():

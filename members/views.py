@@ -72,7 +72,7 @@ def resend_verification(request):
     form = ResendVerificationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         member = Member.objects.filter(
-            email__iexact=form.cleaned_data["email"], email_verified_at__isnull=True, is_active=True
+            email=form.cleaned_data["email"], email_verified_at__isnull=True, is_active=True
         ).first()
         if member is not None:
             member_send_verification(member=member, base_url=_base_url(request))

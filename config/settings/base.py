@@ -129,6 +129,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "site/members/locked_out.html"
 AXES_USERNAME_FORM_FIELD = "username"
+# One counter per account whatever the case or width the address is typed in (NFKC, lower case): the
+# same normalisation as authentication and sign-up (members/normalise.py; issue 12, item 2).
+AXES_USERNAME_CALLABLE = "members.normalise.axes_username"
 
 LANGUAGE_CODE = "ja"
 LANGUAGES = [("ja", _("Japanese")), ("en", _("English"))]

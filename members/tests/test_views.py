@@ -14,27 +14,6 @@ def _login(client, email, password, *, ip="10.0.0.1", url="members:login"):
     return client.post(reverse(url), {"username": email, "password": password}, REMOTE_ADDR=ip)
 
 
-def test_sign_up_rejects_an_address_already_registered_in_any_case(client):
-    # given
-    MemberFactory(email="taken@example.com")
-    # when
-    response = client.post(
-        reverse("members:sign_up"),
-        {
-            "email": "TAKEN@example.com",
-            "name": "別人",
-            "name_kana": "ベツジン",
-            "phone": "090-1111-2222",
-            "password1": "another-strong-pass",
-            "password2": "another-strong-pass",
-        },
-    )
-    # then the error sits on the e-mail field and nothing was created
-    assert response.status_code == 200
-    assert response.context["form"].errors["email"]
-    assert Member.objects.count() == 1
-
-
 @pytest.mark.parametrize(
     ("field", "value", "error_field"),
     [
