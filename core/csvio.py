@@ -177,17 +177,17 @@ class Cp932CsvWriter:
 
     def writerow(self, cells: Iterable, *, where: str = "") -> list[Unencodable]:
         """Writes one row; returns the problems found in it (also added to `problems`)."""
-        return self._write([self._cell(index, cell) for index, cell in enumerate(cells)], where=where)
+        cells = list(cells)
+        texts = ["" if cell is None else str(cell) for cell in cells]
+        for index, text in enumerate(texts):
+            if text[:1] in _FORMULA_FIRST and not self._is_number(index, cells[index], text):
+                texts[index] = neutralise_formula(text)
+        return self._write(texts, where=where)
 
-    def _cell(self, index: int, cell) -> str:
-        if cell is None:
-            return ""
-        if isinstance(cell, int | float | Decimal):
-            return str(cell)
-        text = str(cell)
-        if text[:1] not in _FORMULA_FIRST or (index in self._numeric and _NUMBER.fullmatch(text)):
-            return text
-        return neutralise_formula(text)
+    def _is_number(self, index: int, cell, text: str) -> bool:
+        return isinstance(cell, int | float | Decimal) or (
+            index in self._numeric and bool(_NUMBER.fullmatch(text))
+        )
 
     def _write(self, cells: list[str], *, where: str) -> list[Unencodable]:
         self.line += 1
