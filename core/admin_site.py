@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.db.models.base import ModelBase
 from django.urls import reverse
 from django.utils.translation import pgettext_lazy
 
@@ -50,7 +53,31 @@ MENU_GROUPS = (
 OTHER_GROUP = "system"
 
 
+class ShopChangeList(ChangeList):
+    """Django's list, with a date-hierarchy year out of datetime's range (?created_at__year=99999999999,
+    or 9999, whose next year does not exist) refused like any bad filter (the list reloads with ?e=1)
+    instead of answering 500: Django catches only the ValueError of building the first day."""
+
+    def get_filters(self, request):
+        try:
+            return super().get_filters(request)
+        except (OverflowError, ValueError) as error:
+            raise IncorrectLookupParameters(error) from error
+
+
 class ShopAdminSite(admin.AdminSite):
+    def register(self, model_or_iterable, admin_class=None, **options):
+        super().register(model_or_iterable, admin_class, **options)
+        models = [model_or_iterable] if isinstance(model_or_iterable, ModelBase) else model_or_iterable
+        for model in models:
+            model_admin = self._registry.get(model)  # None: a swapped model (auth.User), not registered
+            if (
+                model_admin is not None
+                and type(model_admin).get_changelist is admin.ModelAdmin.get_changelist
+            ):
+                # Every list of the site, unless an admin chose its own list class.
+                model_admin.get_changelist = lambda request, **kwargs: ShopChangeList
+
     @property
     def login_form(self):
         # Imported here: this module is loaded with the app registry, before auth's forms can be.

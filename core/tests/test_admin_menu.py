@@ -161,3 +161,12 @@ def test_the_index_query_count_is_constant(client, django_assert_max_num_queries
     client.force_login(staff_with("inventory.view_reservation", "members.view_member"))
     with django_assert_max_num_queries(9):
         assert client.get("/admin/").status_code == 200
+
+
+@pytest.mark.parametrize("year", ["99999999999999999999", "9999", "-1", "0"])
+def test_a_date_hierarchy_year_out_of_range_is_refused_like_a_bad_filter(client, year):
+    client.force_login(superuser())
+    for url in ("/admin/payments/order/", "/admin/core/auditentry/", "/admin/inventory/reservation/"):
+        response = client.get(url, {"created_at__year": year, "starts_at__year": year})
+        assert response.status_code == 302, (url, response.status_code)
+        assert response["Location"].endswith("?e=1")

@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.admin_widgets import SafeAutocompleteSelect
 from inventory.admin_forms import (
     AcceptanceHoursForm,
     AcceptanceOverrideForm,
@@ -175,6 +176,13 @@ class AcceptanceOverrideAdmin(admin.ModelAdmin):
     search_fields = ("note", "item__code", "item__name")
     date_hierarchy = "start_date"
     autocomplete_fields = ("item",)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in self.autocomplete_fields:
+            # Django's own widget answers 500 when the form comes back with an item that is no id.
+            kwargs["widget"] = SafeAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using"))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     fieldsets = (
         (
             None,

@@ -862,3 +862,15 @@ def test_a_bulk_delete_refused_half_way_leaves_no_deleted_entry_in_the_audit_tra
     assert response.status_code == 302
     assert Item.objects.filter(pk=item.pk).exists()
     assert not AuditEntry.objects.filter(action="inventory.item.deleted", object_id=str(item.pk)).exists()
+
+
+def test_a_closure_form_sent_back_with_an_item_that_is_no_id_shows_the_error(admin_client):
+    """Django's autocomplete widget queried the items with the value as sent (500); now the form says so."""
+    page = admin_client.get("/admin/inventory/acceptanceoverride/add/", {"item": "1.5"})
+    assert page.status_code == 200
+    answer = admin_client.post(
+        "/admin/inventory/acceptanceoverride/add/",
+        {"kind": "closed", "item": "=HYPERLINK(1)", "start_date": "2027-06-01", "end_date": "2027-06-01"},
+    )
+    assert answer.status_code == 200
+    assert answer.context["adminform"].form.errors["item"]
