@@ -102,3 +102,20 @@ def test_password_reset_for_an_unknown_address_sends_nothing_and_says_the_same(c
     assert response["Location"] == reverse("members:password_reset_done")
     with pytest.raises(AssertionError, match="no e-mail"):
         celery_worker.wait_for("nobody@example.com", timeout=2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sign_up_with_a_registered_address_e_mails_its_owner_through_the_worker(client, celery_worker):
+    # given a member
+    owner = MemberFactory(email="hanako.yamada@example.com", name="山田 花子")
+    # when someone signs up with that address (in another case)
+    response = client.post(reverse("members:sign_up"), SIGN_UP)
+    # then they are answered as a new sign-up, no account is made, and the worker mails the owner
+    assert response.status_code == 302
+    assert response["Location"] == reverse("members:sign_up_done")
+    assert list(Member.objects.all()) == [owner]
+    message = celery_worker.wait_for("hanako.yamada@example.com", subject_contains="会員登録が試みられました")
+    body = celery_worker.body(message)
+    assert "山田 花子" in body
+    assert reverse("members:login") in body
+    assert reverse("members:password_reset") in body
