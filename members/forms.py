@@ -4,6 +4,7 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, Set
 from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
+from core.auth_forms import UsernameLengthMixin
 from core.tasks import send_email
 from members.models import Member
 from members.normalise import NormalisedEmailField, NormalisedUsernameField, normalise_email
@@ -62,7 +63,7 @@ class SignUpForm(forms.ModelForm):
         return cleaned
 
 
-class LoginForm(AuthenticationForm):
+class LoginForm(UsernameLengthMixin, AuthenticationForm):
     """Log in with e-mail and password; an unverified address is refused with a way forward. The address
     is normalised (members/normalise.py) before authentication, as axes and the backend do too."""
 
