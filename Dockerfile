@@ -9,7 +9,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DJANGO_SETTINGS_MODULE=config.settings.production \
     STATIC_ROOT=/app/staticfiles \
-    MEDIA_ROOT=/app/media
+    MEDIA_ROOT=/app/media \
+    PRIVATE_ROOT=/app/private
 
 WORKDIR /app
 
@@ -31,8 +32,8 @@ RUN python scripts/compile_messages.py \
        DATABASE_URL=postgres://build@localhost:5432/build \
        STRIPE_SECRET_KEY=build-time-only STRIPE_WEBHOOK_SECRET=build-time-only \
        python manage.py collectstatic --noinput \
-    && mkdir -p /app/media \
-    && chown app:app /app/media
+    && mkdir -p /app/media /app/private \
+    && chown app:app /app/media /app/private
 
 USER app
 EXPOSE 8000

@@ -75,8 +75,19 @@ def media_root(tmp_path_factory):
         yield path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_root(tmp_path_factory):
+    """Job files (private storage, outside MEDIA_ROOT) go to another folder of this pytest run; the Celery
+    worker is given the same folder."""
+    from django.test import override_settings
+
+    path = tmp_path_factory.mktemp("private")
+    with override_settings(PRIVATE_ROOT=str(path)):
+        yield path
+
+
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, tmp_path_factory, media_root):
+def celery_worker(django_db_setup, tmp_path_factory, media_root, private_root):
     """A real `celery worker` process on the test Redis and the test database.
 
     Yields the Mailbox the worker's e-mails land in. Tests that use it must be
@@ -92,6 +103,7 @@ def celery_worker(django_db_setup, tmp_path_factory, media_root):
         "DATABASE_URL": _test_database_url(),
         "EMAIL_FILE_PATH": str(mail_dir),
         "MEDIA_ROOT": str(media_root),
+        "PRIVATE_ROOT": str(private_root),
     }
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     with log_path.open("w") as log:

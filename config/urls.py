@@ -29,14 +29,9 @@ if getattr(settings, "BENCHMARK_VIEWS", False):
     urlpatterns += [path(benchmark_views.PATH, benchmark_views.trivial_insert)]
 
 if settings.DEBUG:
-    from django.views.static import serve
+    from core.views import serve_media
 
-    # Uploaded images for local development. Job files (jobs/…: CSVs with member and business data) are
-    # left out: they are downloaded only through the staff-only job-history view.
-    urlpatterns += [
-        re_path(
-            rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<path>(?!jobs/).*)$",
-            serve,
-            {"document_root": settings.MEDIA_ROOT},
-        )
-    ]
+    # Uploaded images for local development. Job files (CSVs with member and business data) are not under
+    # MEDIA_ROOT: they live in private storage (PRIVATE_ROOT), which no URL serves, and are downloaded only
+    # through the staff-only job-history view.
+    urlpatterns += [re_path(rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<path>.*)$", serve_media)]

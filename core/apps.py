@@ -7,6 +7,7 @@ class CoreConfig(AppConfig):
     verbose_name = _("Core")
 
     def ready(self):
+        from core import checks  # noqa: F401 - registers the system checks
         from core.audit import register_action_labels
         from core.audit_labels import ACTION_LABELS
 

@@ -3,6 +3,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from core.storage import private_storage
+
 
 class TimeStampedModel(models.Model):
     """Every business table records when a row was made and last changed."""
@@ -36,8 +38,9 @@ class Job(TimeStampedModel):
     """ジョブ履歴: a long staff job (CSV import/export, a grant run) and its outcome. The worker updates
     progress while it runs; the staff user who started it sees it in the admin header when it finishes.
 
-    Files are kept in the default storage under jobs/ and downloaded through a staff-only view, never from
-    a public media URL (they hold member and business data)."""
+    Files are kept in private storage (PRIVATE_ROOT, outside MEDIA_ROOT, see core.storage) under jobs/ and
+    downloaded only through a staff-only view, never from a URL of their own (they hold member and business
+    data)."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
@@ -68,9 +71,15 @@ class Job(TimeStampedModel):
     progress_total = models.PositiveIntegerField(_("total"), null=True, blank=True)
     counts = models.JSONField(_("counts"), default=dict, blank=True)
     messages = models.JSONField(_("messages"), default=list, blank=True)
-    input_file = models.FileField(_("input file"), upload_to=job_input_path, blank=True, max_length=255)
-    result_file = models.FileField(_("result file"), upload_to=job_result_path, blank=True, max_length=255)
-    error_file = models.FileField(_("error file"), upload_to=job_error_path, blank=True, max_length=255)
+    input_file = models.FileField(
+        _("input file"), upload_to=job_input_path, storage=private_storage, blank=True, max_length=255
+    )
+    result_file = models.FileField(
+        _("result file"), upload_to=job_result_path, storage=private_storage, blank=True, max_length=255
+    )
+    error_file = models.FileField(
+        _("error file"), upload_to=job_error_path, storage=private_storage, blank=True, max_length=255
+    )
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     seen_at = models.DateTimeField(

@@ -288,6 +288,15 @@ class Supervisor:
                 process.wait()
 
 
+def runserver_address(environ: dict[str, str]) -> str:
+    """Where `run`'s web server listens: 127.0.0.1 (this machine only) unless BIND_ADDRESS says otherwise
+    (BIND_ADDRESS=0.0.0.0 lets other machines in; the development server is not made for that)."""
+    host = environ.get("BIND_ADDRESS", "").strip() or "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address
+    return f"{host}:{environ.get('PORT', '8000')}"
+
+
 def command_run() -> int:
     port = os.environ.get("PORT", "8000")
     LOCAL.mkdir(exist_ok=True)  # beat's schedule lives here even when no embedded service made it
@@ -307,7 +316,8 @@ def command_run() -> int:
             return code
         supervisor = Supervisor(env)
         try:
-            supervisor.start("web", [str(BIN / "python"), "manage.py", "runserver", f"0.0.0.0:{port}"])
+            address = runserver_address(os.environ)
+            supervisor.start("web", [str(BIN / "python"), "manage.py", "runserver", address])
             supervisor.start(
                 "worker",
                 [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "2"],

@@ -45,7 +45,7 @@ def test_run_serves_the_site_and_admin_then_ctrl_c_stops_every_process():
     # given the launcher started the way `make run` starts it
     port = _free_port()
     env = {
-        **os.environ,
+        **{key: value for key, value in os.environ.items() if key != "BIND_ADDRESS"},
         "PORT": str(port),
         "DJANGO_SETTINGS_MODULE": "config.settings.local",
         "CELERY_QUEUE": f"stack-test-{port}",
@@ -74,6 +74,14 @@ def test_run_serves_the_site_and_admin_then_ctrl_c_stops_every_process():
         assert "runserver" in commands
         assert "worker" in commands
         assert "beat" in commands
+        # and the development server listens on this machine only (no BIND_ADDRESS given)
+        listening = {
+            connection.laddr.ip
+            for child in children
+            for connection in child.net_connections(kind="inet")
+            if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port
+        }
+        assert listening == {"127.0.0.1"}
 
         # when Ctrl-C reaches the launcher
         launcher.send_signal(signal.SIGINT)
@@ -101,6 +109,15 @@ def _stack_module():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_run_listens_on_127_0_0_1_unless_bind_address_says_otherwise():
+    stack = _stack_module()
+
+    assert stack.runserver_address({}) == "127.0.0.1:8000"
+    assert stack.runserver_address({"PORT": "9000", "BIND_ADDRESS": " "}) == "127.0.0.1:9000"
+    assert stack.runserver_address({"BIND_ADDRESS": "0.0.0.0"}) == "0.0.0.0:8000"  # noqa: S104 - asked for
+    assert stack.runserver_address({"BIND_ADDRESS": "::1", "PORT": "8001"}) == "[::1]:8001"
 
 
 def test_the_browser_tests_chromium_is_the_one_chromium_path_names_or_found_on_the_path(

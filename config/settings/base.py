@@ -145,6 +145,9 @@ STATIC_ROOT = BASE_DIR / ".local" / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / ".local" / "media")
+# Job files (CSV imports, exports, error files: member and business data) live here, outside MEDIA_ROOT,
+# and are served by no URL of their own: staff download them through the job-history view (core.storage).
+PRIVATE_ROOT = env.path("PRIVATE_ROOT", default=BASE_DIR / ".local" / "private")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

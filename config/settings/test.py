@@ -20,9 +20,10 @@ EMAIL_BACKEND = (
 )
 # Files on disk, not in memory: the Celery worker that tests start is another process, and it must read
 # what a test stored (a job's input) and store what the test then reads (a job's result). The root
-# conftest.py points MEDIA_ROOT at a folder of the pytest run and passes it to the worker; this default
-# only keeps a stray test run away from .local/media.
+# conftest.py points MEDIA_ROOT and PRIVATE_ROOT at folders of the pytest run and passes them to the
+# worker; these defaults only keep a stray test run away from .local/.
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(Path(tempfile.gettempdir()) / "shop-test-media"))
+PRIVATE_ROOT = env.path("PRIVATE_ROOT", default=str(Path(tempfile.gettempdir()) / "shop-test-private"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -10,10 +10,8 @@ from urllib.parse import quote
 import pytest
 from django.contrib.auth.models import Permission
 from django.db import connection
-from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
-from django.urls import Resolver404, URLResolver, reverse
-from django.urls.resolvers import RegexPattern
+from django.urls import reverse
 from django.utils import timezone, translation
 
 from core.exceptions import DomainError
@@ -596,25 +594,6 @@ def test_notifications_come_in_one_query_with_the_full_count(django_assert_num_q
     assert (len(jobs), unread) == (5, 7)
     assert job_mark_seen(user=owner, now=timezone.now()) == 7
     assert job_notifications(owner) == ([], 0)
-
-
-def test_job_files_are_not_served_from_the_media_url_in_development():
-    # given: DEBUG serves uploaded images from MEDIA_URL
-    import importlib
-
-    import config.urls
-
-    with override_settings(DEBUG=True):
-        urls = importlib.reload(config.urls)
-    try:
-        resolver = URLResolver(RegexPattern(r"^/"), urls.urlpatterns)
-
-        # when / then
-        assert resolver.resolve("/media/items/photo.jpg").kwargs["path"] == "items/photo.jpg"
-        with pytest.raises(Resolver404):
-            resolver.resolve("/media/jobs/2026/11/1/result/tickets.csv")
-    finally:
-        importlib.reload(config.urls)
 
 
 # --- stale jobs ------------------------------------------------------------------------------------------
