@@ -26,7 +26,6 @@ from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -40,9 +39,11 @@ from core.csvio import CsvFileError
 from core.exceptions import DomainError
 from core.jobs import JobAction
 from core.models import Job
+from core.storage import private_storage
 from tickets import csv_jobs
 from tickets.models import TicketType
 
+# An uploaded file waits here for "Import" (member and business data: private storage, like job files).
 PENDING_DIR = "jobs/pending"
 PENDING_MAX_AGE = timedelta(days=1)
 PENDING_SIGNATURE_SALT = "tickets.admin_csv.import"
@@ -194,16 +195,16 @@ class TicketTypeCsvAdminMixin:
         if (
             not pending
             or pending.get("user") != request.user.pk
-            or not default_storage.exists(pending["path"])
+            or not private_storage.exists(pending["path"])
         ):
             self.message_user(
                 request, gettext("The uploaded file is no longer there. Upload it again."), messages.ERROR
             )
             return redirect(reverse("admin:tickets_tickettype_csv_import"))
-        with default_storage.open(pending["path"], "rb") as handle:
+        with private_storage.open(pending["path"], "rb") as handle:
             data = handle.read()
         job = csv_jobs.ticket_import_start(by=request.user, file_name=pending["name"], data=data)
-        default_storage.delete(pending["path"])
+        private_storage.delete(pending["path"])
         self._import_started(request, job)
         return self._go_to_job(job)
 
@@ -252,7 +253,7 @@ class TicketTypeCsvAdminMixin:
     @staticmethod
     def _keep_upload(request: HttpRequest, name: str, data: bytes) -> str:
         _forget_old_uploads()
-        stored = default_storage.save(
+        stored = private_storage.save(
             posixpath.join(PENDING_DIR, f"{uuid.uuid4().hex}.csv"), ContentFile(data)
         )
         return signing.dumps(
@@ -299,14 +300,14 @@ def import_job_actions(job: Job, request: HttpRequest) -> list[JobAction]:
 def _forget_old_uploads() -> None:
     """Uploads previewed but never imported are deleted after a day."""
     try:
-        _folders, names = default_storage.listdir(PENDING_DIR)
+        _folders, names = private_storage.listdir(PENDING_DIR)
     except FileNotFoundError:
         return
     cutoff = timezone.now() - PENDING_MAX_AGE
     for name in names:
         stored = posixpath.join(PENDING_DIR, name)
         try:
-            if default_storage.get_modified_time(stored) < cutoff:
-                default_storage.delete(stored)
+            if private_storage.get_modified_time(stored) < cutoff:
+                private_storage.delete(stored)
         except FileNotFoundError:
             continue  # another request deleted it meanwhile

@@ -130,3 +130,23 @@ def test_the_settings_keep_private_root_apart_from_the_public_folders():
     from core.checks import private_root_is_outside_public_folders
 
     assert private_root_is_outside_public_folders(None) == []
+
+
+def test_an_uploaded_csv_waiting_for_its_import_is_kept_in_private_storage_too(client):
+    # given
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tickets.tests.test_csv import csv_bytes, row, staff_with
+
+    client.force_login(staff_with("add_tickettype", "change_tickettype", "view_tickettype"))
+
+    # when the staff member uploads a file to preview it
+    response = client.post(
+        reverse("admin:tickets_tickettype_csv_import"),
+        {"file": SimpleUploadedFile("チケット.csv", csv_bytes([row(name="新規チケット")]))},
+    )
+
+    # then the file waits for "Import" in private storage, and nothing of it is under MEDIA_ROOT
+    assert response.status_code == 200
+    assert list((Path(settings.PRIVATE_ROOT) / "jobs" / "pending").glob("*.csv"))
+    assert not list(Path(settings.MEDIA_ROOT).rglob("*.csv"))
