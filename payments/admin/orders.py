@@ -278,7 +278,7 @@ class OrderAdmin(StaffOperationsMixin, admin.ModelAdmin):
         """The status, with a 要返金 badge when staff must decide about a refund."""
         if obj.refund_needed:
             return format_html(
-                '{} <strong class="badge refund-needed" style="color:#ba2121">{}</strong>',
+                '{} <strong class="badge refund-needed">{}</strong>',
                 obj.get_status_display(),
                 gettext("Refund needed (要返金)"),
             )

@@ -28,7 +28,10 @@ CHROMIUM_FLAGS = [
 def page(live_server, monkeypatch):
     """A browser on the live server, started for this test and stopped after it (Playwright's loop must not
     outlive the test: the other tests' ORM calls would be refused), with no cookies and English pages (the
-    source strings, so the journeys read the same whatever the translations say)."""
+    source strings, so the journeys read the same whatever the translations say).
+
+    Every page runs under the site's Content-Security-Policy; a violation Chromium reports on any page of
+    the journey (a refused inline script, style or handler, a form posted elsewhere) fails the test."""
     from playwright.sync_api import sync_playwright
 
     path = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -40,8 +43,22 @@ def page(live_server, monkeypatch):
         context = browser.new_context(base_url=live_server.url)
         context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
         context.set_default_timeout(20_000)
+        violations: list[str] = []
+
+        def watch(page) -> None:
+            page.on(
+                "console",
+                lambda message: (
+                    violations.append(f"{page.url}: {message.text}")
+                    if "Content Security Policy" in message.text
+                    else None
+                ),
+            )
+
+        context.on("page", watch)
         try:
             yield context.new_page()
+            assert violations == [], "Content-Security-Policy violations:\n" + "\n".join(violations)
         finally:
             context.close()
             browser.close()
