@@ -192,3 +192,16 @@ def test_my_page_shows_the_cards_other_apps_registered(client):
     client.force_login(MemberFactory())
     body = client.get(reverse("members:mypage")).content.decode()
     assert reverse("site:reservation_list") in body
+
+
+@pytest.mark.django_db
+def test_staff_cannot_delete_their_own_account_from_the_admin(client):
+    staff = MemberFactory(is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    url = f"/admin/members/member/{staff.pk}/delete/"
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"post": "yes"}).status_code == 403
+    assert Member.objects.filter(pk=staff.pk).exists()
+    other = MemberFactory()
+    assert client.post(f"/admin/members/member/{other.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert not Member.objects.filter(pk=other.pk).exists()
