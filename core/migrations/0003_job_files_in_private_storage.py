@@ -19,10 +19,12 @@ def _move(apps, source: Path, target: Path) -> None:
     Job = apps.get_model("core", "Job")
     for names in Job.objects.values_list(*FILE_FIELDS).iterator():
         for name in filter(None, names):
-            old, new = source / name, target / name
-            if old.is_file() and not new.exists():
-                new.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(old, new)
+            _move_file(source / name, target / name)
+    # Ticket CSV uploads waiting for their Import (tickets.admin_csv.PENDING_DIR) have no job row yet.
+    pending = source / "jobs" / "pending"
+    if pending.is_dir():
+        for old in pending.iterdir():
+            _move_file(old, target / "jobs" / "pending" / old.name)
     # Leave no empty jobs/… folders behind in the old place.
     old_jobs = source / "jobs"
     if old_jobs.is_dir():
@@ -31,6 +33,12 @@ def _move(apps, source: Path, target: Path) -> None:
                 folder.rmdir()
         if not any(old_jobs.iterdir()):
             old_jobs.rmdir()
+
+
+def _move_file(old: Path, new: Path) -> None:
+    if old.is_file() and not new.exists():
+        new.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(old, new)
 
 
 def to_private_storage(apps, schema_editor):

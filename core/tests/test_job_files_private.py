@@ -68,13 +68,16 @@ def test_no_spelling_of_the_media_url_serves_a_job_file(client, prefix):
 
 
 def test_a_job_file_from_before_the_move_is_served_only_through_the_download_view(client, debug_urls):
-    # given a job whose file was written to MEDIA_ROOT and then moved by the migration
+    # given a job whose file was written to MEDIA_ROOT, and an upload waiting for its import there
     owner = staff()
     job = finished_job(owner, result=("tickets.csv", b"old"))
     name = job.result_file.name
     private, media = Path(settings.PRIVATE_ROOT) / name, Path(settings.MEDIA_ROOT) / name
     media.parent.mkdir(parents=True, exist_ok=True)
     private.rename(media)
+    waiting = Path(settings.MEDIA_ROOT) / "jobs" / "pending" / "upload.csv"
+    waiting.parent.mkdir(parents=True)
+    waiting.write_bytes(b"uploaded")
     migration = importlib.import_module("core.migrations.0003_job_files_in_private_storage")
     from django.apps import apps
 
@@ -83,6 +86,7 @@ def test_a_job_file_from_before_the_move_is_served_only_through_the_download_vie
 
     # then
     assert private.read_bytes() == b"old"
+    assert (Path(settings.PRIVATE_ROOT) / "jobs" / "pending" / "upload.csv").read_bytes() == b"uploaded"
     assert not (Path(settings.MEDIA_ROOT) / "jobs").exists()
     client.force_login(owner)
     response, body = download(client, reverse("admin:core_job_download", args=[job.pk, "result"]))
