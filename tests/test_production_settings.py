@@ -121,6 +121,28 @@ def test_production_debug_is_off_even_when_the_environment_turns_it_on():
     assert debug == "False"
 
 
+def test_production_sends_the_content_security_policy():
+    # given
+    env = _production_env()
+    request = (
+        "from django.test import Client; "
+        "response = Client().get('/healthz', secure=True, HTTP_HOST='shop.example.com'); "
+        "print(response['Content-Security-Policy'])"
+    )
+
+    # when
+    result = _run("-c", f"{SETUP}; {request}", env=env)
+
+    # then
+    assert result.returncode == 0, result.stderr
+    header = result.stdout.strip()
+    assert "default-src 'self'" in header
+    assert "script-src 'self'" in header
+    assert "frame-ancestors 'none'" in header
+    assert "form-action 'self' https://checkout.stripe.com" in header
+    assert "unsafe-inline" not in header
+
+
 def test_production_keeps_database_connections_open_by_default():
     # given
     default_env = _production_env(CONN_MAX_AGE=None)
