@@ -8,6 +8,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core import limits
 from core.models import TimeStampedModel
 from core.sanitize import sanitize_html
 
@@ -34,7 +35,9 @@ class Store(TimeStampedModel):
         blank=True,
         help_text=_("Shown to members as written, e.g. 10:00〜20:00 (closed on Tuesdays)."),
     )
-    display_order = models.PositiveIntegerField(_("display order"), default=1)
+    display_order = models.PositiveIntegerField(
+        _("display order"), default=1, validators=limits.at_most(limits.MAX_DISPLAY_ORDER)
+    )
     is_public = models.BooleanField(
         _("public"), default=True, help_text=_("Hidden from the member site when off.")
     )
@@ -63,7 +66,9 @@ class Category(TimeStampedModel):
     """分類: groups items on the member site."""
 
     name = models.CharField(_("name"), max_length=100, unique=True)
-    display_order = models.PositiveIntegerField(_("display order"), default=1)
+    display_order = models.PositiveIntegerField(
+        _("display order"), default=1, validators=limits.at_most(limits.MAX_DISPLAY_ORDER)
+    )
 
     class Meta:
         verbose_name = _("category")
@@ -112,25 +117,37 @@ class ReservationSettings(TimeStampedModel):
         _("acceptance schedule"), max_length=10, choices=Schedule, default=Schedule.REGULAR
     )
     time_step_minutes = models.PositiveIntegerField(
-        _("time step (minutes)"), default=30, validators=[MinValueValidator(5), MaxValueValidator(1440)]
+        _("time step (minutes)"), default=30, validators=limits.between(5, limits.MINUTES_PER_DAY)
     )
-    min_minutes = models.PositiveIntegerField(_("minimum length (minutes)"), default=30)
+    min_minutes = models.PositiveIntegerField(
+        _("minimum length (minutes)"), default=30, validators=limits.at_most(limits.MINUTES_PER_DAY)
+    )
     max_minutes = models.PositiveIntegerField(
-        _("maximum length (minutes)"), default=0, help_text=_("0 means no limit.")
+        _("maximum length (minutes)"),
+        default=0,
+        validators=limits.at_most(limits.MINUTES_PER_DAY),
+        help_text=_("0 means no limit."),
     )
     book_ahead_days = models.PositiveIntegerField(
-        _("bookable days ahead"), default=60, help_text=_("How far ahead bookings open. 0 means no limit.")
+        _("bookable days ahead"),
+        default=60,
+        validators=limits.at_most(limits.MAX_DAYS),
+        help_text=_("How far ahead bookings open. 0 means no limit."),
     )
     booking_deadline_minutes = models.PositiveIntegerField(
-        _("booking deadline (minutes before start)"), default=0
+        _("booking deadline (minutes before start)"),
+        default=0,
+        validators=limits.at_most(limits.MAX_DEADLINE_MINUTES),
     )
     cancel_deadline_minutes = models.PositiveIntegerField(
-        _("cancellation deadline (minutes before start)"), default=24 * 60
+        _("cancellation deadline (minutes before start)"),
+        default=24 * 60,
+        validators=limits.at_most(limits.MAX_DEADLINE_MINUTES),
     )
     tentative_hold_minutes = models.PositiveIntegerField(
         _("unpaid tentative reservations are released after (minutes)"),
         default=30,
-        validators=[MinValueValidator(1)],
+        validators=limits.between(1, limits.MAX_HOLD_MINUTES),
     )
     approval_required = models.BooleanField(
         _("bookings need staff approval"),
@@ -218,13 +235,15 @@ class Item(TimeStampedModel):
     is_public = models.BooleanField(
         _("public"), default=True, help_text=_("Private items are hidden from the member site.")
     )
-    display_order = models.PositiveIntegerField(_("display order"), default=1)
+    display_order = models.PositiveIntegerField(
+        _("display order"), default=1, validators=limits.at_most(limits.MAX_DISPLAY_ORDER)
+    )
     code = models.CharField(_("item code"), max_length=50, unique=True)
     name = models.CharField(_("item name"), max_length=120)
     stock = models.PositiveIntegerField(
         _("stock"),
         default=1,
-        validators=[MinValueValidator(1)],
+        validators=limits.between(1, limits.MAX_COUNT),
         help_text=_("Units that can be out at once."),
     )
     staff_memo = models.TextField(_("staff memo"), blank=True)
@@ -292,7 +311,9 @@ class ItemImage(models.Model):
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="images")
     image = models.ImageField(_("image"), upload_to="items/")
     caption = models.CharField(_("caption"), max_length=100, blank=True)
-    display_order = models.PositiveIntegerField(_("display order"), default=1)
+    display_order = models.PositiveIntegerField(
+        _("display order"), default=1, validators=limits.at_most(limits.MAX_DISPLAY_ORDER)
+    )
 
     class Meta:
         verbose_name = _("detail image")
@@ -307,8 +328,10 @@ class PriceUnit(models.Model):
     """単位時間料金: e.g. 1 hour 1,000 yen. The cheapest combination covering the booking is charged."""
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="price_units")
-    minutes = models.PositiveIntegerField(_("length (minutes)"), validators=[MinValueValidator(1)])
-    price_yen = models.PositiveIntegerField(_("price (yen)"))
+    minutes = models.PositiveIntegerField(
+        _("length (minutes)"), validators=limits.between(1, limits.MINUTES_PER_DAY)
+    )
+    price_yen = models.PositiveIntegerField(_("price (yen)"), validators=limits.at_most(limits.MAX_YEN))
 
     class Meta:
         verbose_name = _("time unit price")
@@ -327,12 +350,14 @@ class WeekdayPriceRule(models.Model):
     """曜日毎の料金: checked top to bottom; the first rule matching the day gives its price."""
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="weekday_rules")
-    position = models.PositiveIntegerField(_("order"), default=1)
+    position = models.PositiveIntegerField(
+        _("order"), default=1, validators=limits.at_most(limits.MAX_DISPLAY_ORDER)
+    )
     weekdays = ArrayField(
         models.PositiveSmallIntegerField(choices=WEEKDAY_CHOICES), verbose_name=_("weekdays"), size=8
     )
     label = models.CharField(_("label"), max_length=50)
-    price_yen = models.PositiveIntegerField(_("price (yen)"))
+    price_yen = models.PositiveIntegerField(_("price (yen)"), validators=limits.at_most(limits.MAX_YEN))
     season = models.ForeignKey(
         Season, verbose_name=_("season"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -354,7 +379,11 @@ class RepeatingEvent(models.Model):
     starts_at = models.TimeField(_("start"))
     ends_at = models.TimeField(_("end"))
     capacity = models.PositiveIntegerField(
-        _("capacity"), null=True, blank=True, help_text=_("Empty: the stock.")
+        _("capacity"),
+        null=True,
+        blank=True,
+        validators=limits.at_most(limits.MAX_COUNT),
+        help_text=_("Empty: the stock."),
     )
     valid_from = models.DateField(_("from"), null=True, blank=True)
     valid_until = models.DateField(_("until"), null=True, blank=True)
@@ -381,7 +410,11 @@ class IrregularEvent(models.Model):
     starts_at = models.TimeField(_("start"))
     ends_at = models.TimeField(_("end"))
     capacity = models.PositiveIntegerField(
-        _("capacity"), null=True, blank=True, help_text=_("Empty: the stock.")
+        _("capacity"),
+        null=True,
+        blank=True,
+        validators=limits.at_most(limits.MAX_COUNT),
+        help_text=_("Empty: the stock."),
     )
 
     class Meta:
@@ -440,7 +473,7 @@ class Slot(models.Model):
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="slots")
     starts_at = models.DateTimeField(_("start"))
     ends_at = models.DateTimeField(_("end"))
-    capacity = models.PositiveIntegerField(_("capacity"))
+    capacity = models.PositiveIntegerField(_("capacity"), validators=limits.at_most(limits.MAX_COUNT))
     booked = models.PositiveIntegerField(_("booked"), default=0)
 
     class Meta:
@@ -494,11 +527,15 @@ class Reservation(TimeStampedModel):
     )
     starts_at = models.DateTimeField(_("start"), db_index=True)
     ends_at = models.DateTimeField(_("end"))
-    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+    quantity = models.PositiveIntegerField(
+        _("quantity"), default=1, validators=limits.at_most(limits.MAX_COUNT)
+    )
     status = models.CharField(
         _("status"), max_length=10, choices=Status, default=Status.TENTATIVE, db_index=True
     )
-    price_yen = models.PositiveIntegerField(_("price (yen)"), default=0)
+    price_yen = models.PositiveIntegerField(
+        _("price (yen)"), default=0, validators=limits.at_most(limits.MAX_YEN)
+    )
     price_breakdown = models.JSONField(_("price breakdown"), default=dict, blank=True)
     payment_method = models.CharField(_("payment method"), max_length=20)
     channel = models.CharField(_("channel"), max_length=5, choices=Channel, default=Channel.SITE)

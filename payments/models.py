@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from core import limits
 from core.models import TimeStampedModel
 from payments import registry
 
@@ -18,15 +19,25 @@ class Product(TimeStampedModel):
     sku = models.CharField(_("SKU"), max_length=50, unique=True)
     name = models.CharField(_("product name"), max_length=120)
     kind = models.CharField(_("kind"), max_length=10, choices=Kind, default=Kind.ONE_TIME)
-    price_yen = models.PositiveIntegerField(_("price (yen, tax included)"))
+    price_yen = models.PositiveIntegerField(
+        _("price (yen, tax included)"), validators=limits.at_most(limits.MAX_YEN)
+    )
     points_payable = models.BooleanField(_("points can pay for it"), default=True)
     is_fee = models.BooleanField(_("fee line (enrollment fee)"), default=False)
     is_active = models.BooleanField(_("on sale"), default=True)
     points_per_unit = models.PositiveIntegerField(
-        _("purchase points per unit"), null=True, blank=True, help_text=_("Overrides the shop's base rate.")
+        _("purchase points per unit"),
+        null=True,
+        blank=True,
+        validators=limits.at_most(limits.MAX_POINTS_PER_UNIT),
+        help_text=_("Overrides the shop's base rate."),
     )
     points_rate_pct = models.PositiveSmallIntegerField(
-        _("purchase points rate (%)"), null=True, blank=True, help_text=_("Overrides the shop's base rate.")
+        _("purchase points rate (%)"),
+        null=True,
+        blank=True,
+        validators=limits.at_most(limits.MAX_PERCENT),
+        help_text=_("Overrides the shop's base rate."),
     )
 
     class Meta:
@@ -150,8 +161,12 @@ class OrderLine(models.Model):
         related_name="order_lines",
     )
     description = models.CharField(_("description"), max_length=200)
-    quantity = models.PositiveIntegerField(_("quantity"), default=1)
-    unit_price_yen = models.PositiveIntegerField(_("unit price (yen)"))
+    quantity = models.PositiveIntegerField(
+        _("quantity"), default=1, validators=limits.at_most(limits.MAX_COUNT)
+    )
+    unit_price_yen = models.PositiveIntegerField(
+        _("unit price (yen)"), validators=limits.at_most(limits.MAX_YEN)
+    )
     fulfilled_at = models.DateTimeField(_("fulfilled at"), null=True, blank=True)
 
     class Meta:

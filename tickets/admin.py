@@ -21,6 +21,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core import limits
 from core.exceptions import DomainError
 from core.templatetags.core_tags import yen
 from payments.models import Product
@@ -159,6 +160,7 @@ class HandOutForm(forms.Form):
     uses = forms.IntegerField(
         label=_("number of uses"),
         min_value=1,
+        max_value=limits.bounds_of(TicketType, "uses")["max_value"],
         required=False,
         help_text=_("Empty: the ticket type's number."),
     )
@@ -173,7 +175,9 @@ class HandOutForm(forms.Form):
 
 class AdjustForm(forms.Form):
     delta = forms.IntegerField(
-        label=_("change in uses"), help_text=_("Positive to add uses, negative to take some away.")
+        label=_("change in uses"),
+        **limits.bounds_of(TicketEntry, "delta"),
+        help_text=_("Positive to add uses, negative to take some away."),
     )
     reason = forms.CharField(label=_("reason"), max_length=200)
 

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from core import limits
 from core.models import TimeStampedModel
 
 
@@ -39,15 +40,20 @@ class TicketType(TimeStampedModel):
     max_concurrent = models.PositiveIntegerField(
         _("max concurrent reservations"),
         default=0,
+        validators=limits.at_most(limits.MAX_COUNT),
         help_text=_("Tentative and confirmed reservations made with this ticket at once. 0: no limit."),
     )
     max_concurrent_per_day = models.PositiveIntegerField(
         _("max concurrent reservations per day"),
         default=0,
+        validators=limits.at_most(limits.MAX_COUNT),
         help_text=_("Tentative and confirmed reservations made with this ticket on one day. 0: no limit."),
     )
     max_purchases_per_member = models.PositiveIntegerField(
-        _("max purchases per member"), default=0, help_text=_("0: no limit.")
+        _("max purchases per member"),
+        default=0,
+        validators=limits.at_most(limits.MAX_COUNT),
+        help_text=_("0: no limit."),
     )
     product = models.OneToOneField(
         "payments.Product",
@@ -59,13 +65,18 @@ class TicketType(TimeStampedModel):
         help_text=_("The one-time product members buy. It cannot be changed once set."),
     )
     kind = models.CharField(_("ticket kind"), max_length=20, choices=Kind, default=Kind.PUNCH_CARD)
-    uses = models.PositiveIntegerField(_("number of uses"), default=1)
+    uses = models.PositiveIntegerField(
+        _("number of uses"), default=1, validators=limits.at_most(limits.MAX_COUNT)
+    )
     validity_days = models.PositiveIntegerField(
         _("validity (days)"),
         default=0,
+        validators=limits.at_most(limits.MAX_DAYS),
         help_text=_("Days from the purchase, the purchase day being day 1. 0: no limit."),
     )
-    display_order = models.PositiveIntegerField(_("display order"), default=1)
+    display_order = models.PositiveIntegerField(
+        _("display order"), default=1, validators=limits.at_most(limits.MAX_DISPLAY_ORDER)
+    )
 
     class Meta:
         verbose_name = _("ticket type")
@@ -162,8 +173,8 @@ class MemberTicket(TimeStampedModel):
         TicketType, verbose_name=_("ticket type"), on_delete=models.PROTECT, related_name="member_tickets"
     )
     status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.ACTIVE)
-    uses_total = models.PositiveIntegerField(_("uses (total)"))
-    uses_left = models.PositiveIntegerField(_("uses left"))
+    uses_total = models.PositiveIntegerField(_("uses (total)"), validators=limits.at_most(limits.MAX_COUNT))
+    uses_left = models.PositiveIntegerField(_("uses left"), validators=limits.at_most(limits.MAX_COUNT))
     valid_from = models.DateField(_("valid from"))
     valid_through = models.DateField(
         _("valid through"), null=True, blank=True, help_text=_("Inclusive, JST. Empty: no limit.")
@@ -235,7 +246,7 @@ class TicketEntry(models.Model):
 
     ticket = models.ForeignKey(MemberTicket, on_delete=models.PROTECT, related_name="entries")
     kind = models.CharField(_("kind"), max_length=10, choices=Kind)
-    delta = models.IntegerField(_("change"))
+    delta = models.IntegerField(_("change"), validators=limits.between(-limits.MAX_COUNT, limits.MAX_COUNT))
     uses_left_after = models.PositiveIntegerField(_("uses left after"))
     reservation = models.ForeignKey(
         "inventory.Reservation",

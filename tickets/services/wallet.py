@@ -15,6 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from core import limits
 from core.audit import audit_log
 from core.exceptions import DomainError
 from core.periods import valid_through_days
@@ -139,6 +140,13 @@ def ticket_adjust(*, ticket: MemberTicket, delta: int, by, reason: str, now: dat
         raise TicketError(
             gettext("Only {left} uses are left; at most {left} can be taken away.").format(
                 left=ticket.uses_left
+            ),
+            field="delta",
+        )
+    if ticket.uses_total + delta > limits.MAX_COUNT:
+        raise TicketError(
+            gettext("A ticket holds at most {max} uses; at most {more} can be added.").format(
+                max=limits.MAX_COUNT, more=limits.MAX_COUNT - ticket.uses_total
             ),
             field="delta",
         )
