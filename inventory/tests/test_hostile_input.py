@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 from django.urls import reverse
+from django.utils import translation
 
 from inventory.models import Reservation
 from inventory.tests.test_views import (  # noqa: F401 - the fixtures are used by name
@@ -34,7 +35,8 @@ def test_a_slot_that_is_no_time_of_day_is_a_form_error(client, member, lesson, s
     )
     # then the form says so next to the slot, and nothing is booked
     assert response.status_code == 200
-    assert "Choose a slot." in response.context["form"].errors["slot"]
+    with translation.override("en"):
+        assert "Choose a slot." in response.context["form"].errors["slot"]
     assert Reservation.objects.count() == before
 
 
