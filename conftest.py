@@ -64,6 +64,18 @@ def _test_database_url() -> str:
     return urlunparse(parsed._replace(path="/" + settings.DATABASES["default"]["NAME"]))
 
 
+@pytest.fixture(autouse=True)
+def _shop_language():
+    """Every test starts in the shop's language (LANGUAGE_CODE) whatever ran before it in this thread: a
+    test-client request leaves the visitor's language active (as Django's LocaleMiddleware does), and the
+    tests run in random order (pytest-randomly), so no test may inherit another's."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def media_root(tmp_path_factory):
     """Stored files (job inputs and results, item images) go to a folder of this pytest run, which pytest
@@ -143,3 +155,14 @@ def stripe_api(settings):
         settings.STRIPE_SECRET_KEY = "sk_test_" + "k" * 24
         settings.STRIPE_API_BASE = double.url
         yield double
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """The seed of the random order (pytest-randomly) at the end of the run too, where a failure is read,
+    also under -q, which hides pytest-randomly's own header line."""
+    if config.pluginmanager.hasplugin("randomly") and config.getoption("randomly_reorganize"):
+        seed = config.getoption("randomly_seed")
+        terminalreporter.write_line(
+            f"Tests ran in random order, --randomly-seed={seed}; the same order again: "
+            f'make test ARGS="--randomly-seed={seed}"'
+        )

@@ -101,6 +101,22 @@ def test_a_visitor_who_chose_english_gets_english(client):
     assert response["Content-Language"] == "en"
 
 
+@pytest.mark.django_db
+def test_a_request_in_english_leaves_english_active_in_the_thread(client):
+    """As with Django's LocaleMiddleware, the visitor's language stays active in the thread after the
+    response (a test reads the response's lazy messages in it); the root conftest's autouse fixture puts
+    the shop's language back before the next test, which test_each_test_starts_in_the_shop_language checks
+    when it runs after this one (as it does in file order)."""
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    client.get(reverse("site:home"))
+    assert translation.get_language() == "en"
+
+
+def test_each_test_starts_in_the_shop_language():
+    assert translation.get_language() == settings.LANGUAGE_CODE == "ja"
+    assert translation.gettext("Log in") == "ログイン"
+
+
 def test_every_japanese_message_is_translated():
     import polib
 

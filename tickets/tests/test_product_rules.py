@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.forms.models import model_to_dict
 from django.urls import reverse
+from django.utils import translation
 
 from core.models import AuditEntry
 from payments.models import Product
@@ -130,8 +131,9 @@ def test_the_ticket_side_keeps_its_messages_on_its_product_field():
     ticket_type = TicketTypeFactory.build(
         kind=TicketType.Kind.FREE_TRIAL, product=ProductFactory(price_yen=500), display_order=1
     )
-    errors = ticket_type.rule_errors(stored_product_id=None, product_holder_id=None)
-    assert errors == {"product": "A free trial ticket needs a product that costs 0 yen."}
+    with translation.override("en"):
+        errors = ticket_type.rule_errors(stored_product_id=None, product_holder_id=None)
+        assert errors == {"product": "A free trial ticket needs a product that costs 0 yen."}
 
 
 @pytest.mark.django_db(transaction=True)
