@@ -11,11 +11,12 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core import limits
 from core.exceptions import DomainError
 from core.periods import JST
 from inventory import exceptions
 from inventory.availability import DayAvailability, local
-from inventory.models import Category, Item, Store
+from inventory.models import Category, Item, Reservation, Store
 
 FAR_FUTURE_DAYS = 3660
 
@@ -70,7 +71,12 @@ class BookingForm(forms.Form):
     """Shared by both reservation types: the day, the quantity and where a DomainError belongs."""
 
     date = forms.DateField(label=_("Date"), widget=DateInput())
-    quantity = forms.IntegerField(label=_("Quantity"), min_value=1, initial=1)
+    quantity = forms.IntegerField(
+        label=_("Quantity"),
+        min_value=1,
+        max_value=limits.bounds_of(Reservation, "quantity")["max_value"],
+        initial=1,
+    )
 
     # Which field a booking error is about, when the error does not say it itself.
     error_fields: dict[type[DomainError], str] = {}

@@ -54,3 +54,15 @@ def test_a_month_out_of_any_range_shows_the_current_month(client, rental, month,
     # then the calendar falls back to this month
     assert response.status_code == 200
     assert response.context["month"].strftime("%Y-%m") == "2027-06"
+
+
+@pytest.mark.parametrize("quantity", ["2147483648", "1000"])
+def test_a_quantity_beyond_the_shops_bound_is_a_form_error(client, member, lesson, quantity):
+    before = Reservation.objects.count()
+    response = client.post(
+        reverse("site:book", args=[lesson.pk]),
+        {**_fixed(MON, "10:00-11:00", quantity=quantity), "step": "book", "payment_method": "free"},
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["quantity"]
+    assert Reservation.objects.count() == before
