@@ -8,11 +8,15 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
+from core.jobs import job_create, job_run
 from core.limits import MAX_COUNT
+from core.models import Job
 from members.tests.factories import MemberFactory
+from tickets import csv_jobs
 from tickets.models import MemberTicket, TicketEntry, TicketType
 from tickets.tests.helpers import give, ticket_type
 from tickets.tests.test_admin import form_data
+from tickets.tests.test_csv import csv_bytes, row
 
 pytestmark = pytest.mark.django_db
 
@@ -81,3 +85,22 @@ def test_the_ticket_type_form_refuses_numbers_out_of_bounds(admin_client, field,
     assert response.status_code == 200
     assert response.context["adminform"].form.errors[field]
     assert not TicketType.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("uses", "2147483648"),
+        ("uses", "1000"),
+        ("concurrent", "1000"),
+        ("validity", "99999"),
+        ("order", "10000"),
+    ],
+)
+def test_the_csv_import_refuses_numbers_out_of_bounds_through_the_model(column, value):
+
+    data = csv_bytes([row(name="良い行"), row(name="大きすぎる行", **{column: value})])
+    job = job_create(kind=csv_jobs.IMPORT_KIND, label="import", input_name="tickets.csv", input_bytes=data)
+    job = job_run(job.pk, csv_jobs.ticket_import_job)
+    assert job.status == Job.Status.PARTIAL
+    assert list(TicketType.objects.values_list("name", flat=True)) == ["良い行"]
