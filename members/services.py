@@ -71,7 +71,8 @@ def member_sign_up(
             member_send_verification(member=member, base_url=base_url)
             return member
     make_password(password)
-    member_send_sign_up_attempt_notice(member=existing, base_url=base_url)
+    if existing.is_active:  # a closed account has no way in to offer; it is not told either
+        member_send_sign_up_attempt_notice(member=existing, base_url=base_url)
     return None
 
 

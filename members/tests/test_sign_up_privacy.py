@@ -84,3 +84,12 @@ def test_the_someone_tried_e_mail_is_in_japanese(client, queued):
     (notice,) = queued
     assert notice["to"] == ["taken@example.com"]
     assert "登録" in notice["subject"]
+
+
+def test_a_closed_account_is_not_e_mailed_and_the_visitor_is_answered_the_same(client, queued):
+    MemberFactory(email="closed@example.com", is_active=False)
+    response = _sign_up(client, "closed@example.com")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("members:sign_up_done")
+    assert queued == []
+    assert Member.objects.count() == 1
