@@ -19,17 +19,25 @@ BIN = Path(sys.executable).parent
 
 
 class Mailbox:
-    """E-mails that the worker process delivered through Django's file backend."""
+    """E-mails that the worker process delivered through Django's file backend.
+
+    One worker serves the whole run, so its folder also holds earlier tests' e-mails (in random order, an
+    e-mail to the same address may come from any test before): a test's mailbox (`from_now`) reads only
+    what was written after it started."""
 
     separator = "-" * 79
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, offsets: dict[Path, int] | None = None):
         self.directory = directory
+        self.offsets = offsets or {}
+
+    def from_now(self) -> Mailbox:
+        return Mailbox(self.directory, {path: path.stat().st_size for path in self.directory.glob("*.log")})
 
     def messages(self) -> list[Message]:
         found = []
         for path in sorted(self.directory.glob("*.log")):
-            for chunk in path.read_bytes().split(self.separator.encode()):
+            for chunk in path.read_bytes()[self.offsets.get(path, 0) :].split(self.separator.encode()):
                 if chunk.strip():
                     found.append(email.message_from_bytes(chunk.lstrip()))
         return found
@@ -98,8 +106,14 @@ def private_root(tmp_path_factory):
         yield path
 
 
+@pytest.fixture
+def celery_worker(_celery_worker_process) -> Mailbox:
+    """The real worker (started once per run) and the e-mails it delivers from this test on."""
+    return _celery_worker_process.from_now()
+
+
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, tmp_path_factory, media_root, private_root):
+def _celery_worker_process(django_db_setup, tmp_path_factory, media_root, private_root):
     """A real `celery worker` process on the test Redis and the test database.
 
     Yields the Mailbox the worker's e-mails land in. Tests that use it must be
