@@ -142,9 +142,11 @@ class TakeBookingView:
             try:
                 member = member_register_by_staff(by=request.user, **form.cleaned_data)
             except DomainError as error:
-                email = form.cleaned_data["email"].strip()
+                # the address as the form normalised it (stored addresses are written the same one way),
+                # read before add_error takes the field out of cleaned_data
+                email = form.cleaned_data["email"]
                 form.add_error(error.field if error.field in form.fields else None, str(error.message))
-                existing = Member.objects.filter(email__iexact=email, is_active=True).first()
+                existing = Member.objects.filter(email=email, is_active=True).first()
                 return self.member_step(request, {}, register_form=form, existing=existing)
             messages.success(
                 request,

@@ -17,6 +17,7 @@ from inventory.exceptions import TooEarlyError
 from inventory.forms import FAR_FUTURE_DAYS, FixedBookingForm, FreeBookingForm, slot_value, time_label
 from inventory.models import Item
 from members.models import KANA_VALIDATOR, PHONE_VALIDATOR
+from members.normalise import NormalisedEmailField
 
 
 class MemberSearchForm(forms.Form):
@@ -50,7 +51,7 @@ class RegisterCustomerForm(forms.Form):
         validators=[PHONE_VALIDATOR],
         widget=forms.TextInput(attrs={"placeholder": "090-1234-5678"}),
     )
-    email = forms.EmailField(
+    email = NormalisedEmailField(  # full-width input from a Japanese keyboard is accepted, stored one way
         label=_("E-mail address"),
         help_text=_(
             "Booking e-mails (and a card payment link) go to this address. The customer can set a password "

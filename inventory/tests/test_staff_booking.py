@@ -195,6 +195,19 @@ def test_registering_an_address_already_used_says_so_and_offers_that_member(staf
     assert Member.objects.count() == 2  # the customer and the staff user
 
 
+def test_a_full_width_address_typed_on_a_japanese_keyboard_is_the_same_member(staff, customer):
+    # ＨＡＮＡＫＯ＠ｅｘａｍｐｌｅ．ｃｏｍ is hanako@example.com once normalised (NFKC, lower case)
+    full_width = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in customer.email.upper())
+    response = staff.post(
+        url(),
+        {"action": "register", "name": "別人", "email": full_width, "phone": "", "name_kana": ""},
+    )
+    assert response.status_code == 200
+    assert "already registered" in str(response.context["register_form"].errors["email"])
+    assert response.context["existing"] == customer
+    assert Member.objects.count() == 2
+
+
 def test_the_registration_checks_kana_and_phone(staff):
     response = staff.post(
         url(),
