@@ -10,9 +10,11 @@ gives the same character) is reported as an `Unencodable` — line, column, the 
   maps these one way only (0x8160 reads back as ～), so without the check 〜 would turn into ～ unseen;
 - `?` otherwise (🍣, — EM DASH U+2014, most characters outside JIS).
 
-The caller reports the list (a job ends partial, a command exits 1). `written_form(text)` gives the text
-as the file holds it, so an importer can tell "the cell still holds what the export had to write" from a
-real edit.
+The first kind is a *notice*: the file holds the character Shift_JIS has for it, as every Windows program
+writes it, and nothing a reader would miss is lost. The second is a *loss* (`Unencodable.is_loss`): the
+caller reports it as an error (an export job ends partial, a command exits 1). `written_form(text)` gives
+the text as the file holds it, so an importer can tell "the cell still holds what the export had to
+write" from a real edit.
 
 Formulas. A text cell that a spreadsheet would run as a formula (starting with = + - @ tab or CR, OWASP's
 list: `=HYPERLINK(...)`, `-2+3`) is written with a leading `'`, which Excel shows as text. A value that
@@ -129,6 +131,12 @@ class Unencodable:
         return f"U+{ord(self.char):04X}"
 
     @property
+    def is_loss(self) -> bool:
+        """True when the character was written as `?` (it is lost); False when it was written as its
+        standard Shift_JIS counterpart (〜 as ～), which is a notice rather than an error."""
+        return self.written_as == REPLACEMENT
+
+    @property
     def message(self) -> str:
         params = {
             "line": self.line,
@@ -147,8 +155,8 @@ class Unencodable:
                 % params
             )
         return gettext(
-            "Line %(line)s%(where)s, %(column)s: “%(char)s” (%(codepoint)s) cannot be written in "
-            "Shift_JIS; it was written as “%(written_as)s” (%(written_codepoint)s)."
+            "Line %(line)s%(where)s, %(column)s: “%(char)s” (%(codepoint)s) was written as its Shift_JIS "
+            "counterpart “%(written_as)s” (%(written_codepoint)s), as Windows writes it."
         ) % {**params, "written_codepoint": f"U+{ord(self.written_as):04X}"}
 
 

@@ -56,6 +56,9 @@ COUNT_LABELS: dict[str, Promise | str] = {
     "skipped": pgettext_lazy("job count", "skipped"),
     "errors": pgettext_lazy("job count", "errors"),
     "exported": pgettext_lazy("job count", "exported"),
+    # A CSV export's characters (core.csv_pipeline): written as their Shift_JIS counterpart, or lost as ?.
+    "substituted_characters": pgettext_lazy("job count", "characters written as their Shift_JIS counterpart"),
+    "replaced_characters": pgettext_lazy("job count", "characters not in Shift_JIS"),
 }
 # Display names of job kinds ("tickets.import" → "Ticket CSV import") for the job-history filter.
 KIND_LABELS: dict[str, Promise | str] = {}

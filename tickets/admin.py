@@ -22,11 +22,12 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core import limits
+from core.csv_admin import CsvAdminMixin
 from core.exceptions import DomainError
 from core.templatetags.core_tags import yen
 from payments.models import Product
 from tickets import services
-from tickets.admin_csv import TicketTypeCsvAdminMixin
+from tickets.csv_jobs import TICKETS
 from tickets.models import MemberTicket, TicketEntry, TicketType
 
 
@@ -50,8 +51,11 @@ class TicketTypeForm(forms.ModelForm):
 
 
 @admin.register(TicketType)
-class TicketTypeAdmin(TicketTypeCsvAdminMixin, admin.ModelAdmin):
-    """The list shows the seed's columns: ID, shown, name, kind, enrollment fee, uses, usage limit."""
+class TicketTypeAdmin(CsvAdminMixin, admin.ModelAdmin):
+    """The list shows the seed's columns: ID, shown, name, kind, enrollment fee, uses, usage limit. The CSV
+    export and import pages come from core.csv_admin."""
+
+    csv_jobs = TICKETS
 
     form = TicketTypeForm
     list_display = (

@@ -26,13 +26,9 @@ class TicketsConfig(AppConfig):
         registry.register_product_rule("tickets", TicketProductRule())
         ledgers.register("tickets", ledger_report)
 
-        from core.jobs import register_count_label, register_job_actions, register_job_kind
-        from tickets import admin_csv, csv_jobs
+        from tickets.csv_jobs import TICKETS
 
-        register_job_kind(csv_jobs.EXPORT_KIND, csv_jobs.EXPORT_LABEL)
-        register_job_kind(csv_jobs.IMPORT_KIND, csv_jobs.IMPORT_LABEL)
-        register_count_label(csv_jobs.REPLACED_COUNT, csv_jobs.REPLACED_LABEL)
-        register_job_actions(csv_jobs.IMPORT_KIND, admin_csv.import_job_actions)
+        TICKETS.register()
 
         from members.mypage import Section, register_section
 

@@ -1,5 +1,5 @@
-"""The ticket CSV (SPEC §6, seed 000: チケットをCSVエクスポート / インポート), a django-import-export
-resource.
+"""The ticket CSV (SPEC §6, seed 000: チケットをCSVエクスポート / インポート): its columns, as a
+django-import-export resource, and the format core.csv_pipeline reads and writes with it.
 
 The columns, their order and their values are the file format, fixed in Japanese whatever the admin's
 language (they are data, not interface text):
@@ -30,9 +30,10 @@ How each column reads on import:
 Every row is checked against the admin form's rules (the model's field checks and `TicketType.clean()`'s
 rules) and saved by `services.TicketTypeBatch`, which checks and writes 500 rows per transaction with a
 few queries; a dry run runs the same checks and writes nothing. Products, items and the ticket types a
-file names are loaded in bulk before the first row (`prefetch`).
+chunk of the file names are loaded in bulk before its first row (`prefetch`).
 
-`tickets.csv_jobs` runs imports and exports with this resource and turns the outcome into files.
+Reading the file, the chunks, the comparison, the result and error files and the cp932 report are the
+pipeline's (core.csv_pipeline); `tickets.csv_jobs` runs it as jobs.
 """
 
 from __future__ import annotations
@@ -43,10 +44,11 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources, widgets
 
-from core.csvio import CP932, written_form
+from core.csv_pipeline import ERROR_COLUMN, CsvFormat, RowChange
 from core.periods import JST
 from inventory.models import Item
 from payments.models import Product
@@ -101,8 +103,7 @@ NUMBER_COLUMNS = (
     VALIDITY_DAYS,
     DISPLAY_ORDER,
 )
-# The reason column the error file adds; a corrected error file can be imported as it is.
-ERROR_COLUMN = "エラー内容"
+__all__ = ["COLUMNS", "ERROR_COLUMN", "TicketCsvFormat"]
 
 VISIBILITY_LABELS = {True: "表示", False: "非表示"}
 KIND_LABELS = {
@@ -144,18 +145,6 @@ _ID_SEPARATORS = re.compile(r"[,、，\s]+")
 
 def _quoted(value: str) -> str:
     return f"“{value}”"
-
-
-def row_error_message(error: ValidationError) -> str:
-    """One line, each part naming the CSV column: "表示順: The display order must be 1 or more."."""
-    if not hasattr(error, "error_dict"):
-        return " ".join(error.messages)
-    parts = []
-    for field, errors in error.error_dict.items():
-        text = " ".join(message for each in errors for message in each.messages)
-        column = FIELD_COLUMNS.get(field)
-        parts.append(f"{column}: {text}" if column else text)
-    return " / ".join(parts)
 
 
 # --- widgets: one column's text ↔ a value --------------------------------------------------------------
@@ -216,17 +205,17 @@ class LabelWidget(widgets.Widget):
 
 
 class ProductSkuWidget(widgets.Widget):
-    """商品SKUID ↔ the product. Looks the SKU up in the products the resource loaded for the whole file."""
+    """商品SKUID ↔ the product. Looks the SKU up in the products loaded for the chunk of the file."""
 
-    def __init__(self, resource: TicketTypeResource):
+    def __init__(self, lookups: TicketCsvFormat):
         super().__init__()
-        self.resource = resource
+        self.lookups = lookups
 
     def clean(self, value, row=None, **kwargs):
         sku = "" if value is None else str(value).strip()
         if not sku:
             return None
-        product = self.resource.products_by_sku.get(sku)
+        product = self.lookups.products_by_sku.get(sku)
         if product is None:
             raise ValueError(gettext("There is no product with SKU %(sku)s.") % {"sku": _quoted(sku)})
         return product
@@ -238,9 +227,9 @@ class ProductSkuWidget(widgets.Widget):
 class ItemIdsWidget(widgets.Widget):
     """利用可能プランID ↔ the usable items, by ID, in ID order."""
 
-    def __init__(self, resource: TicketTypeResource):
+    def __init__(self, lookups: TicketCsvFormat):
         super().__init__()
-        self.resource = resource
+        self.lookups = lookups
 
     @staticmethod
     def split(value) -> list[str]:
@@ -256,12 +245,12 @@ class ItemIdsWidget(widgets.Widget):
                 % {"values": ", ".join(_quoted(part) for part in not_numbers)}
             )
         ids = sorted({int(part) for part in parts})
-        unknown = [pk for pk in ids if pk not in self.resource.items_by_id]
+        unknown = [pk for pk in ids if pk not in self.lookups.items_by_id]
         if unknown:
             raise ValueError(
                 gettext("There is no item with ID %(ids)s.") % {"ids": ", ".join(map(str, unknown))}
             )
-        return [self.resource.items_by_id[pk] for pk in ids]
+        return [self.lookups.items_by_id[pk] for pk in ids]
 
     def render(self, value, obj=None, **kwargs):
         return LIST_SEPARATOR.join(str(item.pk) for item in value)
@@ -272,21 +261,17 @@ class JstDateTimeWidget(widgets.Widget):
         return "" if value is None else timezone.localtime(value, JST).strftime(DATETIME_FORMAT)
 
 
-# --- the resource --------------------------------------------------------------------------------------
+# --- the resource: the columns --------------------------------------------------------------------------
 
 
 class TicketTypeResource(resources.ModelResource):
-    """One instance per import or export (it holds the file's lookups and what each row would change).
+    """The sixteen columns: each a field with the widget that writes its cell and reads it back. The ID is
+    read by the pipeline (it chooses between create and update), the items by the format (they are saved
+    with the ticket type), the rest by `import_instance`."""
 
-    Import with `import_data(dataset, dry_run=False, use_transactions=False)` after `prefetch(dataset)`,
-    with this resource's own `dry_run` for a dry run. import-export's transaction would hold the whole
-    file in one transaction (one bad row undoing the rest, every touched row locked to the end, and its
-    dry run writing then rolling back); here the rows are checked and written by `TicketTypeBatch`, a
-    transaction per 500 rows, and a dry run runs the same checks without writing anything. What happened
-    to a row is in `saved[row_number]` (its `error`, or its ticket type) once `import_data` returns.
-    """
-
-    id = fields.Field(attribute="id", column_name=TICKET_ID, widget=WholeNumberWidget(TICKET_ID))
+    id = fields.Field(
+        attribute="id", column_name=TICKET_ID, widget=WholeNumberWidget(TICKET_ID), readonly=True
+    )
     product_sku = fields.Field(attribute="product", column_name=PRODUCT_SKU)
     contract_month_sku = fields.Field(column_name=CONTRACT_MONTH_SKU, readonly=True)
     enrollment_fee_sku = fields.Field(column_name=ENROLLMENT_FEE_SKU, readonly=True)
@@ -316,7 +301,7 @@ class TicketTypeResource(resources.ModelResource):
     validity_days = fields.Field(
         attribute="validity_days", column_name=VALIDITY_DAYS, widget=WholeNumberWidget(VALIDITY_DAYS, empty=0)
     )
-    item_ids = fields.Field(column_name=ITEM_IDS, readonly=True)  # imported by import_instance
+    item_ids = fields.Field(column_name=ITEM_IDS, readonly=True)
     item_names = fields.Field(column_name=ITEM_NAMES, readonly=True)
     display_order = fields.Field(
         attribute="display_order",
@@ -349,49 +334,9 @@ class TicketTypeResource(resources.ModelResource):
             "created_at",
         )
         export_order = fields
-        import_id_fields = ("id",)
-        skip_diff = True  # what changed is worked out per column in import_instance, for the preview
-        report_skipped = True
-        clean_model_instances = True
-        use_transactions = False
-        chunk_size = 2000
-
-    def __init__(self, *, encoding: str | None = None, dry_run: bool = False):
-        super().__init__()
-        self.encoding = encoding
-        self.dry_run = dry_run
-        self.products_by_sku: dict[str, Product] = {}
-        self.items_by_id: dict[int, Item] = {}
-        self.ticket_types_by_id: dict[int, TicketType] = {}
-        self._item_widget = ItemIdsWidget(self)
-        self.fields["product_sku"].widget = ProductSkuWidget(self)
-        self._seen_ids: set[int] = set()
-        # Filled per row: its line in the file, its changes (column, old, new) and what was saved.
-        self.row_lines: dict[int, int] = {}
-        self.changes: dict[int, list[tuple[str, str, str]]] = {}
-        self.saved: dict[int, TicketTypeChange] = {}
-        self.batch = TicketTypeBatch(dry_run=dry_run)
-        self.progress = None  # a core.jobs.JobProgress, advanced after each row
-
-    # --- export -----------------------------------------------------------------------------------------
-
-    @classmethod
-    def export_queryset(cls):
-        return (
-            TicketType.objects.select_related("product")
-            .prefetch_related(Prefetch("items", queryset=Item.objects.order_by("pk").only("id", "name")))
-            .order_by("pk")
-        )
-
-    def get_queryset(self):
-        return self.export_queryset()
-
-    def iter_queryset(self, queryset):
-        # Django's iterator() prefetches per chunk when given a chunk size, so memory stays flat.
-        yield from queryset.iterator(chunk_size=self.get_chunk_size())
 
     @staticmethod
-    def _items(ticket_type: TicketType) -> list[Item]:
+    def items_of(ticket_type: TicketType) -> list[Item]:
         return sorted(ticket_type.items.all(), key=lambda item: item.pk)
 
     def dehydrate_contract_month_sku(self, ticket_type: TicketType) -> str:
@@ -401,79 +346,125 @@ class TicketTypeResource(resources.ModelResource):
         return ""  # plans only (SPEC §7)
 
     def dehydrate_item_ids(self, ticket_type: TicketType) -> str:
-        return LIST_SEPARATOR.join(str(item.pk) for item in self._items(ticket_type))
+        return LIST_SEPARATOR.join(str(item.pk) for item in self.items_of(ticket_type))
 
     def dehydrate_item_names(self, ticket_type: TicketType) -> str:
-        return LIST_SEPARATOR.join(item.name for item in self._items(ticket_type))
+        return LIST_SEPARATOR.join(item.name for item in self.items_of(ticket_type))
+
+
+# --- the format: what core.csv_pipeline needs to know -----------------------------------------------------
+
+
+class TicketCsvFormat(CsvFormat):
+    columns = COLUMNS
+    numeric_columns = NUMBER_COLUMNS
+    key_column = TICKET_ID
+    name_column = NAME
+    compared_columns = COMPARED_COLUMNS
+    field_columns = FIELD_COLUMNS
+    resource_class = TicketTypeResource
+    file_stem = "tickets"
+    upload_help = _(
+        "The format of the ticket CSV export, in Shift_JIS or UTF-8. Leave チケットID empty to add a "
+        "ticket; 利用可能プラン名 and 登録日時 are not imported."
+    )
+
+    def __init__(self):
+        super().__init__()
+        self.products_by_sku: dict[str, Product] = {}
+        self.items_by_id: dict[int, Item] = {}
+        self.ticket_types_by_id: dict[int, TicketType] = {}
+        self.resource.fields["product_sku"].widget = ProductSkuWidget(self)
+        self.item_widget = ItemIdsWidget(self)
+        # The compared columns but the items, each with the field that writes its cell.
+        self._compared_fields = [
+            field
+            for field in self.export_fields
+            if field.column_name in COMPARED_COLUMNS and field.column_name != ITEM_IDS
+        ]
+        self.batch: TicketTypeBatch | None = None
+
+    # --- messages ---------------------------------------------------------------------------------------
+
+    def exported_message(self, count: int) -> str:
+        return ngettext("%(count)s ticket exported.", "%(count)s tickets exported.", count) % {"count": count}
+
+    @classmethod
+    def export_question(cls, count: int) -> str:
+        return ngettext(
+            "Export %(count)s ticket type as a CSV file?",
+            "Export all %(count)s ticket types as a CSV file?",
+            count,
+        ) % {"count": count}
+
+    def not_this_file_message(self, detail: str, encoding: str) -> str:
+        return gettext(
+            "This is not a ticket CSV: %(detail)s. The first line must be the header of an exported ticket "
+            "CSV (read as %(encoding)s)."
+        ) % {"detail": detail, "encoding": encoding}
+
+    def no_rows_message(self) -> str:
+        return gettext("The file has a header but no ticket rows.")
+
+    def unknown_key_message(self, key: int) -> str:
+        return gettext("There is no ticket with ID %(id)s. Leave the ID empty to add a ticket.") % {"id": key}
+
+    def bad_key_message(self, text: str) -> str:
+        return gettext("%(value)s is not a ticket ID.") % {"value": _quoted(text)}
+
+    def duplicate_key_message(self, key: int) -> str:
+        return gettext("Ticket ID %(id)s is in the file more than once.") % {"id": key}
+
+    # --- export -----------------------------------------------------------------------------------------
+
+    def export_queryset(self):
+        return (
+            TicketType.objects.select_related("product")
+            .prefetch_related(Prefetch("items", queryset=Item.objects.order_by("pk").only("id", "name")))
+            .order_by("pk")
+        )
 
     # --- import -----------------------------------------------------------------------------------------
 
-    def prefetch(self, dataset) -> None:
-        """Load every ticket type, product and item the file names, in three queries."""
+    def prefetch(self, rows: list[dict[str, str]]) -> None:
+        """The ticket types, products and items a chunk of rows names, in four queries."""
         ids, skus, item_ids = set(), set(), set()
-        for row in dataset.dict:
-            if _WHOLE_NUMBER.fullmatch(ticket_id := str(row.get(TICKET_ID) or "").strip()):
+        for row in rows:
+            if _WHOLE_NUMBER.fullmatch(ticket_id := row[TICKET_ID].strip()):
                 ids.add(int(ticket_id))
-            if sku := str(row.get(PRODUCT_SKU) or "").strip():
+            if sku := row[PRODUCT_SKU].strip():
                 skus.add(sku)
             item_ids.update(
-                int(part) for part in ItemIdsWidget.split(row.get(ITEM_IDS)) if _WHOLE_NUMBER.fullmatch(part)
+                int(part) for part in ItemIdsWidget.split(row[ITEM_IDS]) if _WHOLE_NUMBER.fullmatch(part)
             )
         self.ticket_types_by_id = self.export_queryset().in_bulk(ids) if ids else {}
         self.products_by_sku = Product.objects.in_bulk(skus, field_name="sku") if skus else {}
         self.items_by_id = Item.objects.only("id", "name").in_bulk(item_ids) if item_ids else {}
 
-    def get_instance(self, instance_loader, row):
-        text = str(row.get(TICKET_ID) or "").strip()
-        if not text:
-            return None
-        if not _WHOLE_NUMBER.fullmatch(text):
-            raise ValidationError({"id": gettext("%(value)s is not a ticket ID.") % {"value": _quoted(text)}})
-        pk = int(text)
-        if pk in self._seen_ids:
-            raise ValidationError(
-                {"id": gettext("Ticket ID %(id)s is in the file more than once.") % {"id": pk}}
-            )
-        self._seen_ids.add(pk)
-        instance = self.ticket_types_by_id.get(pk)
-        if instance is None:
-            raise ValidationError(
-                {
-                    "id": gettext("There is no ticket with ID %(id)s. Leave the ID empty to add a ticket.")
-                    % {"id": pk}
-                }
-            )
-        return instance
+    def stored(self, key: int) -> TicketType | None:
+        return self.ticket_types_by_id.get(key)
 
-    def _compared(self, instance: TicketType, items: list[Item] | None) -> dict[str, str]:
-        values = {
-            field.column_name: self.export_field(field, instance)
-            for field in self.fields.values()
-            if field.column_name in COMPARED_COLUMNS and field.column_name != ITEM_IDS
-        }
-        if items is None:
-            items = self._items(instance) if instance.pk else []
-        values[ITEM_IDS] = self._item_widget.render(items)
+    def _item_ids(self, items: list[Item]) -> str:
+        return LIST_SEPARATOR.join(str(item.pk) for item in items)
+
+    def render(self, ticket_type: TicketType, items: list[Item] | None = None) -> dict[str, str]:
+        values = {field.column_name: field.export(ticket_type) for field in self._compared_fields}
+        values[ITEM_IDS] = self._item_ids(self.resource.items_of(ticket_type) if items is None else items)
         return values
 
-    def import_instance(self, instance, row, **kwargs):
-        row_number = kwargs.get("row_number")
-        before = self._compared(instance, None) if instance.pk else None
-        stored_name = instance.name
+    def build(self, stored: TicketType | None, values: dict[str, str]):
+        stored_items = self._item_ids(self.resource.items_of(stored)) if stored is not None else ""
+        ticket_type = stored if stored is not None else TicketType()
         errors: dict[str, Any] = {}
         try:
-            super().import_instance(instance, row, **kwargs)
+            self.resource.import_instance(ticket_type, values)
         except ValidationError as error:
             errors = error.update_error_dict(errors)
-        if (
-            before is not None
-            and self.encoding == CP932
-            and instance.name != stored_name
-            and written_form(stored_name) == instance.name
+        for name, column in (
+            ("contract_month_sku", CONTRACT_MONTH_SKU),
+            ("enrollment_fee_sku", ENROLLMENT_FEE_SKU),
         ):
-            instance.name = stored_name  # the cell holds what the export wrote for it: not an edit
-        for name in ("contract_month_sku", "enrollment_fee_sku"):
-            if str(row.get(self.fields[name].column_name) or "").strip():
+            if values[column].strip():
                 errors[name] = [
                     gettext(
                         "Leave this column empty: the contract-month and enrollment-fee products belong to "
@@ -481,64 +472,38 @@ class TicketTypeResource(resources.ModelResource):
                     )
                 ]
         try:
-            instance._csv_items = self._item_widget.clean(row.get(ITEM_IDS))
+            items = self.item_widget.clean(values[ITEM_IDS])
         except ValueError as error:
-            instance._csv_items = None
+            items = None
             errors["items"] = [str(error)]
-        after = self._compared(instance, instance._csv_items or [])
-        if before is None:
-            changes = [(column, "", after[column]) for column in COMPARED_COLUMNS]
-        else:
-            changes = [(c, before[c], after[c]) for c in COMPARED_COLUMNS if before[c] != after[c]]
-        instance._csv_changes = changes
-        # The items are saved only when they change: setting them costs two queries even when they do not.
-        items_change = after[ITEM_IDS] != (before[ITEM_IDS] if before is not None else "")
-        instance._csv_items_to_save = instance._csv_items if items_change else None
-        if row_number is not None:
-            self.changes[row_number] = changes
         if errors:
+            # A row whose cells did not parse is refused with every other rule it breaks too (the model's
+            # field checks and `TicketType.clean()`), so one pass shows all of its mistakes. A row that
+            # parsed is checked by the batch it is written in: the same rules, read for 500 rows at once.
+            try:
+                ticket_type.clean_fields(exclude={"product", *errors})
+            except ValidationError as error:
+                errors = error.update_error_dict(errors)
+            try:
+                ticket_type.clean()
+            except ValidationError as error:
+                errors = error.update_error_dict(errors)
             raise ValidationError(errors)
+        after = self.render(ticket_type, items)
+        # The items are saved only when they change: setting them costs two queries even when they do not.
+        to_save = items if after[ITEM_IDS] != stored_items else None
+        return TicketTypeChange(ticket_type, items=to_save), after
 
-    def skip_row(self, instance, original, row, import_validation_errors=None):
-        return not import_validation_errors and instance.pk is not None and not instance._csv_changes
-
-    def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
-        """A row whose cells did not parse is refused here, with every other rule it breaks too (the
-        model's field checks and `TicketType.clean()`), so one pass shows all of its mistakes. A row that
-        parsed is checked by the batch it is saved in (`do_instance_save`): the same rules, read for 500
-        rows at once."""
-        if not import_validation_errors:
-            return
-        errors = dict(import_validation_errors)
-        try:
-            instance.clean_fields(exclude={"product", *errors})
-        except ValidationError as error:
-            errors = error.update_error_dict(errors)
-        try:
-            instance.clean()
-        except ValidationError as error:
-            errors = error.update_error_dict(errors)
-        raise ValidationError(errors)
-
-    def import_row(self, row, instance_loader, **kwargs):
-        self._current_row = kwargs.get("row_number")
-        row_result = super().import_row(row, instance_loader, **kwargs)
-        if self.progress is not None:
-            self.progress.advance()  # every row, refused ones too (after_import_row misses those)
-        return row_result
-
-    def do_instance_save(self, instance, is_create):
-        change = TicketTypeChange(
-            instance, items=instance._csv_items_to_save, line=self.row_lines.get(self._current_row)
-        )
-        self.saved[self._current_row] = change
-        self.batch.add(change)  # checked (and, unless a dry run, written) with its batch
-
-    def save_m2m(self, instance, row, **kwargs):
-        """Nothing to do: the batch writes the items with the ticket type."""
-
-    def after_import(self, dataset, result, **kwargs):
-        """The last batch. (ModelResource would reset the table's ID sequence to max(id) here, for files
-        that bring their own IDs; ours never do, an empty ID creates, and a reset racing another insert
-        could hand out an ID twice.)"""
+    def write(self, changes: list[RowChange], *, dry_run: bool) -> None:
+        """The chunk's changes through one TicketTypeBatch for the whole run (it remembers the products
+        earlier chunks took), checked and, unless a dry run, written in a transaction per BATCH_SIZE."""
+        if self.batch is None:
+            self.batch = TicketTypeBatch(dry_run=dry_run)
+        for change in changes:
+            change.target.line = change.line
+            self.batch.add(change.target)
         self.batch.flush()
+        for change in changes:
+            change.error = change.target.error
+            if change.error is None:
+                change.key = change.target.ticket_type.pk

@@ -176,7 +176,7 @@ def test_a_dry_run_records_nothing_and_an_export_records_its_count(clerk):
     assert (run.action, run.actor, run.payload) == (
         "ticket_types.exported",
         clerk,
-        {"counts": {"exported": 2, "replaced_characters": 0}},
+        {"counts": {"exported": 2, "substituted_characters": 0, "replaced_characters": 0}},
     )
 
 

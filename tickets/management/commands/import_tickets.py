@@ -12,9 +12,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.csv_pipeline import ImportResult
 from core.jobs import job_run
 from core.models import Job
-from tickets import csv_jobs
+from tickets.csv_jobs import TICKETS
 
 SYSTEM = "import_tickets"  # who started the job, in the audit trail
 
@@ -33,14 +34,14 @@ class Command(BaseCommand):
         except OSError as error:
             raise CommandError(f"Cannot read {path}: {error.strerror}") from error
         # Run here rather than by a worker, to print each failed row and write the error file.
-        job = csv_jobs.ticket_import_start(
+        job = TICKETS.import_start(
             by=None, system=SYSTEM, file_name=path.name, data=data, dry_run=dry_run, enqueue=False
         )
-        imported: list[csv_jobs.ImportResult] = []
+        imported: list[ImportResult] = []
 
         def work(job, progress):
-            imported.append(csv_jobs.ticket_import_run(job, progress))
-            return csv_jobs.import_outcome(imported[0])
+            imported.append(TICKETS.import_run(job, progress))
+            return TICKETS.import_outcome(imported[0])
 
         job = job_run(job.pk, work)
         if job.status == Job.Status.FAILED:

@@ -1,14 +1,17 @@
-"""CSV export and import of ticket types in the staff admin (SPEC §6, seed 000): buttons on the ticket list,
-the upload form with its dry-run preview, each run as a job (core.jobs).
+"""CSV export and import pages for a model admin, for any CSV file with its jobs (core.csv_jobs): buttons on
+the change list, the upload form with its dry-run preview, each run as a job (core.jobs).
+
+    class TicketTypeAdmin(CsvAdminMixin, admin.ModelAdmin):
+        csv_jobs = tickets.csv_jobs.TICKETS
 
 - CSVエクスポート → a confirmation page (確認画面) → OK queues the export job and goes to its page; the
   file is downloaded from there (or from the header's notification) when it is ready.
 - CSVインポート → upload → a dry run shows every row that would be created or updated (column by column)
   and every row error, with nothing written → Import queues the job with the uploaded file as its input
   (every row is validated again when it runs) and goes to its page.
-- A file of more than PREVIEW_IN_PAGE_ROWS rows is too long to check while the browser waits (20,000 rows
-  take several seconds): its dry run runs as a job instead, with progress, and the finished job's page
-  offers "Import this file" (counts, every error and every row's would-be result are in its files).
+- A file of more than PREVIEW_IN_PAGE_ROWS rows is too long to check while the browser waits: its dry run
+  runs as a job instead, with progress, and the finished job's page offers "Import this file" (counts,
+  every error and every row's would-be result are in its files).
 
 Between the preview and the confirmation the upload waits in the job files' folder (jobs/pending/, never
 served from the media URL), named by a token signed for the staff user who uploaded it.
@@ -35,34 +38,32 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from core.csv_jobs import AlreadyImportedError, CsvJobs, base_name, checked_file_importable
+from core.csv_pipeline import count_rows
 from core.csvio import CsvFileError
 from core.exceptions import DomainError
 from core.jobs import JobAction
 from core.models import Job
 from core.storage import private_storage
-from tickets import csv_jobs
-from tickets.models import TicketType
 
 # An uploaded file waits here for "Import" (member and business data: private storage, like job files).
 PENDING_DIR = "jobs/pending"
 PENDING_MAX_AGE = timedelta(days=1)
-PENDING_SIGNATURE_SALT = "tickets.admin_csv.import"
+PENDING_SIGNATURE_SALT = "core.csv_admin.import"
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-# The preview lists at most this many rows of each kind (the counts are always complete).
+# The preview lists at most this many rows with errors (the counts are always complete; the rows to
+# create or update it lists are the first core.csv_pipeline.PREVIEWS_KEPT).
 PREVIEW_ERRORS = 1000
-PREVIEW_CHANGES = 300
 # Files with more rows than this are checked by a dry-run job rather than in the upload's request.
 PREVIEW_IN_PAGE_ROWS = 2000
 
 
-class TicketCsvUploadForm(forms.Form):
-    file = forms.FileField(
-        label=_("CSV file"),
-        help_text=_(
-            "The format of the ticket CSV export, in Shift_JIS or UTF-8. Leave チケットID empty to add a "
-            "ticket; 利用可能プラン名 and 登録日時 are not imported."
-        ),
-    )
+class CsvUploadForm(forms.Form):
+    file = forms.FileField(label=_("CSV file"))
+
+    def __init__(self, *args, help_text: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = help_text
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
@@ -73,33 +74,50 @@ class TicketCsvUploadForm(forms.Form):
         return upload
 
 
-class TicketTypeCsvAdminMixin:
-    """Adds the CSV export/import views and buttons to TicketTypeAdmin."""
+def _url_name(jobs: CsvJobs, view: str) -> str:
+    opts = jobs.model._meta
+    return f"{opts.app_label}_{opts.model_name}_csv_{view}"
 
-    change_list_template = "admin/tickets/tickettype/change_list.html"
+
+def _can_import(user, jobs: CsvJobs) -> bool:
+    opts = jobs.model._meta
+    return user.has_perms(
+        [f"{opts.app_label}.add_{opts.model_name}", f"{opts.app_label}.change_{opts.model_name}"]
+    )
+
+
+class CsvAdminMixin:
+    """Adds the CSV export/import views and buttons to a ModelAdmin; set `csv_jobs`."""
+
+    csv_jobs: CsvJobs
+    change_list_template = "admin/csv/change_list.html"
 
     def get_urls(self):
         view = self.admin_site.admin_view
+        name = lambda which: _url_name(self.csv_jobs, which)  # noqa: E731
         return [
-            path("csv/export/", view(self.csv_export_view), name="tickets_tickettype_csv_export"),
-            path("csv/import/", view(self.csv_import_view), name="tickets_tickettype_csv_import"),
+            path("csv/export/", view(self.csv_export_view), name=name("export")),
+            path("csv/import/", view(self.csv_import_view), name=name("import")),
             path(
                 "csv/import/confirm/",
                 view(require_POST(self.csv_import_confirm_view)),
-                name="tickets_tickettype_csv_import_confirm",
+                name=name("import_confirm"),
             ),
             path(
                 "csv/import/from-job/<int:job_id>/",
                 view(require_POST(self.csv_import_from_job_view)),
-                name="tickets_tickettype_csv_import_from_job",
+                name=name("import_from_job"),
             ),
             *super().get_urls(),
         ]
 
+    def _csv_url(self, which: str, *args) -> str:
+        return reverse(f"admin:{_url_name(self.csv_jobs, which)}", args=args)
+
     def changelist_view(self, request, extra_context=None):
         extra = {
-            "can_export_csv": self.can_export_csv(request),
-            "can_import_csv": self.can_import_csv(request),
+            "csv_export_url": self._csv_url("export") if self.can_export_csv(request) else "",
+            "csv_import_url": self._csv_url("import") if self.can_import_csv(request) else "",
         }
         return super().changelist_view(request, {**extra, **(extra_context or {})})
 
@@ -115,7 +133,8 @@ class TicketTypeCsvAdminMixin:
             "opts": self.opts,
             "title": title,
             "subtitle": None,
-            "changelist_url": reverse("admin:tickets_tickettype_changelist"),
+            "changelist_url": reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"),
+            "import_url": self._csv_url("import"),
             **extra,
         }
 
@@ -129,57 +148,72 @@ class TicketTypeCsvAdminMixin:
         if not self.can_export_csv(request):
             raise PermissionDenied
         if request.method == "POST":
-            job = csv_jobs.ticket_export_start(by=request.user)
+            job = self.csv_jobs.export_start(by=request.user)
             self.message_user(
                 request,
                 gettext(
-                    "The ticket CSV export started (job #%(job)s). You will be notified here when the file "
-                    "is ready to download."
+                    "%(what)s started (job #%(job)s). You will be notified here when the file is ready to "
+                    "download."
                 )
-                % {"job": job.pk},
+                % {"what": self.csv_jobs.labels.export, "job": job.pk},
                 messages.SUCCESS,
             )
             return self._go_to_job(job)
+        fmt = self.csv_jobs.format_class
         context = self._context(
             request,
             gettext("CSV export"),
-            count=TicketType.objects.count(),
+            question=fmt.export_question(fmt.export_count()),
         )
-        return TemplateResponse(request, "admin/tickets/tickettype/csv_export.html", context)
+        return TemplateResponse(request, "admin/csv/export.html", context)
 
     # --- import ---------------------------------------------------------------------------------------
 
     def csv_import_view(self, request: HttpRequest):
         if not self.can_import_csv(request):
             raise PermissionDenied
-        form = TicketCsvUploadForm(request.POST or None, request.FILES or None)
+        jobs = self.csv_jobs
+        form = CsvUploadForm(
+            request.POST or None, request.FILES or None, help_text=jobs.format_class.upload_help
+        )
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             data = upload.read()
             try:
-                rows = csv_jobs.ticket_csv_rows(data)
+                rows = count_rows(jobs.format_class(), data)
                 if rows > PREVIEW_IN_PAGE_ROWS:
                     return self._dry_run_as_job(request, upload.name, data, rows)
-                result = csv_jobs.import_ticket_types(data, dry_run=True)
+                result = jobs.import_(data, dry_run=True)
             except CsvFileError as error:
                 form.add_error("file", str(error))
             else:
-                token = self._keep_upload(request, upload.name, data)
-                context = self._context(
-                    request,
-                    gettext("CSV import: check before importing"),
-                    result=result,
-                    file_name=upload.name,
-                    token=token,
-                    errors=result.errors[:PREVIEW_ERRORS],
-                    errors_hidden=max(0, len(result.errors) - PREVIEW_ERRORS),
-                    previews=result.previews[:PREVIEW_CHANGES],
-                    previews_hidden=max(0, len(result.previews) - PREVIEW_CHANGES),
-                    can_import=bool(result.created or result.updated),
-                )
-                return TemplateResponse(request, "admin/tickets/tickettype/csv_import_preview.html", context)
+                return self._preview(request, upload.name, data, result)
         context = self._context(request, gettext("CSV import"), form=form)
-        return TemplateResponse(request, "admin/tickets/tickettype/csv_import.html", context)
+        return TemplateResponse(request, "admin/csv/import.html", context)
+
+    def _preview(self, request: HttpRequest, name: str, data: bytes, result):
+        fmt = self.csv_jobs.format_class
+        key_at, name_at = fmt.columns.index(fmt.key_column), fmt.columns.index(fmt.name_column)
+        errors = [
+            (error, _cell(error.cells, key_at), _cell(error.cells, name_at))
+            for error in result.errors[:PREVIEW_ERRORS]
+        ]
+        context = self._context(
+            request,
+            gettext("CSV import: check before importing"),
+            result=result,
+            file_name=name,
+            token=self._keep_upload(request, name, data),
+            key_column=fmt.key_column,
+            name_column=fmt.name_column,
+            errors=errors,
+            errors_hidden=max(0, len(result.errors) - PREVIEW_ERRORS),
+            previews=result.previews,
+            previews_hidden=result.previews_hidden,
+            can_import=bool(result.created or result.updated),
+            confirm_url=self._csv_url("import_confirm"),
+        )
+        return TemplateResponse(request, "admin/csv/import_preview.html", context)
 
     def csv_import_confirm_view(self, request: HttpRequest):
         if not self.can_import_csv(request):
@@ -195,21 +229,22 @@ class TicketTypeCsvAdminMixin:
         if (
             not pending
             or pending.get("user") != request.user.pk
+            or pending.get("kind") != self.csv_jobs.import_kind
             or not private_storage.exists(pending["path"])
         ):
             self.message_user(
                 request, gettext("The uploaded file is no longer there. Upload it again."), messages.ERROR
             )
-            return redirect(reverse("admin:tickets_tickettype_csv_import"))
+            return redirect(self._csv_url("import"))
         with private_storage.open(pending["path"], "rb") as handle:
             data = handle.read()
-        job = csv_jobs.ticket_import_start(by=request.user, file_name=pending["name"], data=data)
+        job = self.csv_jobs.import_start(by=request.user, file_name=pending["name"], data=data)
         private_storage.delete(pending["path"])
         self._import_started(request, job)
         return self._go_to_job(job)
 
     def _dry_run_as_job(self, request: HttpRequest, name: str, data: bytes, rows: int):
-        job = csv_jobs.ticket_import_check_start(by=request.user, file_name=_base_name(name), data=data)
+        job = self.csv_jobs.import_start(by=request.user, file_name=name, data=data, dry_run=True)
         self.message_user(
             request,
             gettext(
@@ -227,10 +262,10 @@ class TicketTypeCsvAdminMixin:
         if not self.can_import_csv(request):
             raise PermissionDenied
         try:
-            job = csv_jobs.ticket_import_from_check(checked_id=job_id, by=request.user)
+            job = self.csv_jobs.import_from_check(checked_id=job_id, by=request.user)
         except Job.DoesNotExist as missing:
             raise Http404 from missing
-        except csv_jobs.AlreadyImportedError as imported:
+        except AlreadyImportedError as imported:
             self.message_user(request, str(imported.message), messages.WARNING)
             return redirect(reverse("admin:core_job_change", args=[imported.job_id]))
         except DomainError as error:
@@ -243,58 +278,68 @@ class TicketTypeCsvAdminMixin:
         self.message_user(
             request,
             gettext(
-                "The ticket CSV import started (job #%(job)s). Every row is checked again as it is imported; "
-                "you will be notified here when it has finished."
+                "%(what)s started (job #%(job)s). Every row is checked again as it is imported; you will be "
+                "notified here when it has finished."
             )
-            % {"job": job.pk},
+            % {"what": self.csv_jobs.labels.import_, "job": job.pk},
             messages.SUCCESS,
         )
 
-    @staticmethod
-    def _keep_upload(request: HttpRequest, name: str, data: bytes) -> str:
+    def _keep_upload(self, request: HttpRequest, name: str, data: bytes) -> str:
         _forget_old_uploads()
         stored = private_storage.save(
             posixpath.join(PENDING_DIR, f"{uuid.uuid4().hex}.csv"), ContentFile(data)
         )
         return signing.dumps(
-            {"path": stored, "name": _base_name(name), "user": request.user.pk}, salt=PENDING_SIGNATURE_SALT
+            {
+                "path": stored,
+                "name": base_name(name, self.csv_jobs.file_stem),
+                "user": request.user.pk,
+                "kind": self.csv_jobs.import_kind,
+            },
+            salt=PENDING_SIGNATURE_SALT,
         )
 
 
-def _base_name(name: str) -> str:
-    return posixpath.basename(name.replace("\\", "/")) or "tickets.csv"
+def _cell(cells: list[str], index: int) -> str:
+    return cells[index] if index < len(cells) else ""
 
 
-def import_job_actions(job: Job, request: HttpRequest) -> list[JobAction]:
-    """On the page of a finished dry-run import: "Import this file", for the staff member who uploaded it,
-    when it would create or update something and was not imported yet."""
-    user = request.user
-    if job.params.get("dry_run") and (imported_as := job.params.get("import_job")):
+def import_job_actions(jobs: CsvJobs):
+    """The actions on the page of a finished dry-run import of `jobs`: "Import this file", for the staff
+    member who uploaded it, when it would create or update something and was not imported yet; a link to
+    the import once it was."""
+
+    def actions(job: Job, request: HttpRequest) -> list[JobAction]:
+        user = request.user
+        if job.params.get("dry_run") and (imported_as := job.params.get("import_job")):
+            return [
+                JobAction(
+                    label=gettext("This file was imported: job #%(job)s") % {"job": imported_as},
+                    url=reverse("admin:core_job_change", args=[imported_as]),
+                    is_link=True,
+                )
+            ]
+        if not (
+            job.params.get("dry_run")
+            and job.started_by_id == user.pk
+            and _can_import(user, jobs)
+            and checked_file_importable(job)
+        ):
+            return []
         return [
             JobAction(
-                label=gettext("This file was imported: job #%(job)s") % {"job": imported_as},
-                url=reverse("admin:core_job_change", args=[imported_as]),
-                is_link=True,
+                label=gettext("Import this file"),
+                url=reverse(f"admin:{_url_name(jobs, 'import_from_job')}", args=[job.pk]),
+                help=gettext(
+                    "Creates %(created)s and updates %(updated)s rows; rows with errors are not imported. "
+                    "Every row is checked again as it is imported."
+                )
+                % {"created": job.counts.get("created", 0), "updated": job.counts.get("updated", 0)},
             )
         ]
-    if not (
-        job.params.get("dry_run")
-        and job.started_by_id == user.pk
-        and user.has_perms(["tickets.add_tickettype", "tickets.change_tickettype"])
-        and csv_jobs.checked_file_importable(job)
-    ):
-        return []
-    return [
-        JobAction(
-            label=gettext("Import this file"),
-            url=reverse("admin:tickets_tickettype_csv_import_from_job", args=[job.pk]),
-            help=gettext(
-                "Creates %(created)s and updates %(updated)s tickets; rows with errors are not imported. "
-                "Every row is checked again as it is imported."
-            )
-            % {"created": job.counts.get("created", 0), "updated": job.counts.get("updated", 0)},
-        )
-    ]
+
+    return actions
 
 
 def _forget_old_uploads() -> None:
