@@ -320,19 +320,17 @@ def _opposite_order_imports(monkeypatch):
     )
     ProductFactory(sku="P")
     ProductFactory(sku="Q")
-    insert = TicketType.objects.bulk_create
+    insert = services.ticket_types.bulk_insert
     first_rows_in = threading.Barrier(2, timeout=30)
 
-    def insert_in_two_steps(objs, *args, **kwargs):
-        objs = list(objs)
-        if len(objs) < 2:
-            return insert(objs, *args, **kwargs)
-        insert(objs[:1], *args, **kwargs)
+    def insert_in_two_steps(model, objs):
+        if model is not TicketType or len(objs) < 2:
+            return insert(model, objs)
+        insert(model, objs[:1])
         first_rows_in.wait()
-        insert(objs[1:], *args, **kwargs)
-        return objs
+        insert(model, objs[1:])
 
-    monkeypatch.setattr(TicketType.objects, "bulk_create", insert_in_two_steps)
+    monkeypatch.setattr(services.ticket_types, "bulk_insert", insert_in_two_steps)
     results = []
 
     def run(skus: list[str], tag: str):
