@@ -2,6 +2,7 @@
 
     bulk_insert(TicketType, new)                   INSERT … SELECT FROM unnest(…): one array per column
     bulk_update(TicketType, changed, fields)       UPDATE … FROM unnest(…) joined on the primary key
+    insert_values(Through, ["a_id", "b_id"], pairs) plain rows, no model instances
 
 Why not Django's bulk_create / bulk_update: bulk_update writes a CASE with a branch per row for each
 column, which PostgreSQL evaluates row by row (quadratic in the batch size), and both send one parameter
@@ -18,11 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model
 
 
-def _array_type(field) -> str:
+def _array_type(field, connection) -> str:
     return f"{field.db_type(connection)}[]"
 
 
@@ -30,6 +31,7 @@ def bulk_insert(model: type[Model], objs: Sequence[Model]) -> None:
     """Inserts `objs` (new, without IDs) in one statement and sets each one's ID."""
     if not objs:
         return
+    connection = connections[DEFAULT_DB_ALIAS]  # looked up once, not per value
     meta = model._meta
     quote = connection.ops.quote_name
     pk = meta.pk
@@ -46,7 +48,7 @@ def bulk_insert(model: type[Model], objs: Sequence[Model]) -> None:
             [field.get_db_prep_save(field.pre_save(obj, True), connection) for obj in objs]
             for field in fields
         ]
-        arrays = ", ".join(f"%s::{_array_type(field)}" for field in fields)
+        arrays = ", ".join(f"%s::{_array_type(field, connection)}" for field in fields)
         names = ", ".join(quote(field.column) for field in fields)
         # Only the model's own quoted table and column names and database types are formatted in.
         cursor.execute(
@@ -63,6 +65,7 @@ def bulk_update(model: type[Model], objs: Sequence[Model], field_names: Iterable
     `auto_now` among them gets the current time, as `save()` would give it."""
     if not objs:
         return
+    connection = connections[DEFAULT_DB_ALIAS]
     meta = model._meta
     quote = connection.ops.quote_name
     fields = [meta.get_field(name) for name in field_names]
@@ -71,7 +74,7 @@ def bulk_update(model: type[Model], objs: Sequence[Model], field_names: Iterable
     columns += [
         [field.get_db_prep_save(field.pre_save(obj, False), connection) for obj in objs] for field in fields
     ]
-    arrays = ", ".join(f"%s::{_array_type(field)}" for field in [pk, *fields])
+    arrays = ", ".join(f"%s::{_array_type(field, connection)}" for field in [pk, *fields])
     aliases = ", ".join(["id", *(f"c{index}" for index in range(len(fields)))])
     assignments = ", ".join(f"{quote(field.column)} = v.c{index}" for index, field in enumerate(fields))
     table = quote(meta.db_table)
@@ -80,5 +83,25 @@ def bulk_update(model: type[Model], objs: Sequence[Model], field_names: Iterable
         cursor.execute(
             f"UPDATE {table} AS t SET {assignments} FROM unnest({arrays}) AS v({aliases}) "  # noqa: S608
             f"WHERE t.{quote(pk.column)} = v.id",
+            columns,
+        )
+
+
+def insert_values(model: type[Model], field_names: Sequence[str], rows: Sequence[Sequence]) -> None:
+    """Inserts plain rows (tuples of database values of `field_names`, e.g. the pairs of a many-to-many
+    table) in one statement, without making model instances; the other columns take their defaults."""
+    if not rows:
+        return
+    connection = connections[DEFAULT_DB_ALIAS]
+    meta = model._meta
+    quote = connection.ops.quote_name
+    fields = [meta.get_field(name) for name in field_names]
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    arrays = ", ".join(f"%s::{_array_type(field, connection)}" for field in fields)
+    names = ", ".join(quote(field.column) for field in fields)
+    with connection.cursor() as cursor:
+        # Only the model's own quoted table and column names and database types are formatted in.
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT * FROM unnest({arrays})",  # noqa: S608
             columns,
         )

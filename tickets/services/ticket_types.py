@@ -12,7 +12,7 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.utils.translation import gettext
 
 from core.audit import audit_log
-from core.bulk import bulk_insert, bulk_update
+from core.bulk import bulk_insert, bulk_update, insert_values
 from tickets.models import TicketType
 
 
@@ -252,20 +252,19 @@ class TicketTypeBatch:
     def _write(passed: list[TicketTypeChange]) -> None:
         """One INSERT for the new ticket types, one UPDATE for the changed ones (core.bulk), and their
         items: the replaced ones deleted, the new ones inserted."""
-        bulk_insert(TicketType, [change.ticket_type for change in passed if change.ticket_type.pk is None])
-        bulk_update(
-            TicketType,
-            [change.ticket_type for change in passed if change.ticket_type.pk is not None],
-            UPDATED_FIELDS,
-        )
+        new = [change.ticket_type for change in passed if change.ticket_type.pk is None]
+        changed = [change for change in passed if change.ticket_type.pk is not None]
+        bulk_insert(TicketType, new)
+        bulk_update(TicketType, [change.ticket_type for change in changed], UPDATED_FIELDS)
         through = TicketType.items.through
-        replaced = [change.ticket_type.pk for change in passed if change.items is not None]
+        replaced = [change.ticket_type.pk for change in changed if change.items is not None]
         if replaced:
             through.objects.filter(tickettype_id__in=replaced).delete()
-        bulk_insert(
+        insert_values(
             through,
+            ["tickettype", "item"],
             [
-                through(tickettype_id=change.ticket_type.pk, item_id=item.pk)
+                (change.ticket_type.pk, item.pk)
                 for change in passed
                 if change.items is not None
                 for item in change.items
