@@ -42,7 +42,7 @@ import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -137,6 +137,14 @@ COMPARED_COLUMNS = tuple(
     column
     for column in COLUMNS
     if column not in {TICKET_ID, CONTRACT_MONTH_SKU, ENROLLMENT_FEE_SKU, ITEM_NAMES, CREATED_AT}
+)
+
+# What an update reads of a stored ticket type: every field it compares, checks and writes (not the dates,
+# which it neither compares nor writes but updated_at, set to now).
+STORED_FIELDS = tuple(
+    field.attname
+    for field in TicketType._meta.concrete_fields
+    if field.name not in {"created_at", "updated_at"}
 )
 
 _WHOLE_NUMBER = re.compile(r"[0-9０-９]+")  # full-width digits typed with an IME are fine
@@ -374,6 +382,7 @@ class TicketCsvFormat(CsvFormat):
         self.products_by_sku: dict[str, Product] = {}
         self.items_by_id: dict[int, Item] = {}
         self.ticket_types_by_id: dict[int, TicketType] = {}
+        self.stored_item_ids: dict[int, list[str]] = {}
         self.resource.fields["product_sku"].widget = ProductSkuWidget(self)
         self.item_widget = ItemIdsWidget(self)
         # The compared columns but the items, each with the field that writes its cell.
@@ -427,7 +436,9 @@ class TicketCsvFormat(CsvFormat):
     # --- import -----------------------------------------------------------------------------------------
 
     def prefetch(self, rows: list[dict[str, str]]) -> None:
-        """The ticket types, products and items a chunk of rows names, in four queries."""
+        """What a chunk of rows names, in four queries of plain values: the ticket types it updates (made
+        into instances without their relations), their items' IDs, the products (named by SKU or held
+        by those ticket types) and the items."""
         ids, skus, item_ids = set(), set(), set()
         for row in rows:
             if _WHOLE_NUMBER.fullmatch(ticket_id := row[TICKET_ID].strip()):
@@ -437,23 +448,43 @@ class TicketCsvFormat(CsvFormat):
             item_ids.update(
                 int(part) for part in ItemIdsWidget.split(row[ITEM_IDS]) if _WHOLE_NUMBER.fullmatch(part)
             )
-        self.ticket_types_by_id = self.export_queryset().in_bulk(ids) if ids else {}
-        self.products_by_sku = Product.objects.in_bulk(skus, field_name="sku") if skus else {}
+        stored = list(TicketType.objects.filter(pk__in=ids).values(*STORED_FIELDS)) if ids else []
+        self.stored_item_ids = {}
+        if stored:
+            through = TicketType.items.through.objects.filter(tickettype_id__in=ids).order_by("item_id")
+            for ticket_type_id, item_id in through.values_list("tickettype_id", "item_id"):
+                self.stored_item_ids.setdefault(ticket_type_id, []).append(str(item_id))
+        product_ids = {values["product_id"] for values in stored} - {None}
+        products = (
+            Product.objects.filter(Q(sku__in=skus) | Q(pk__in=product_ids)) if skus or product_ids else []
+        )
+        products_by_id = {product.pk: product for product in products}
+        self.products_by_sku = {product.sku: product for product in products_by_id.values()}
         self.items_by_id = Item.objects.only("id", "name").in_bulk(item_ids) if item_ids else {}
+        self.ticket_types_by_id = {}
+        for values in stored:
+            ticket_type = TicketType(**values)
+            ticket_type._state.adding = False
+            if ticket_type.product_id in products_by_id:
+                ticket_type.product = products_by_id[ticket_type.product_id]
+            self.ticket_types_by_id[ticket_type.pk] = ticket_type
 
     def stored(self, key: int) -> TicketType | None:
         return self.ticket_types_by_id.get(key)
 
-    def _item_ids(self, items: list[Item]) -> str:
-        return LIST_SEPARATOR.join(str(item.pk) for item in items)
-
     def render(self, ticket_type: TicketType, items: list[Item] | None = None) -> dict[str, str]:
+        """The compared columns of a ticket type: a stored one's items as `prefetch` read them, or `items`."""
         values = {field.column_name: field.export(ticket_type) for field in self._compared_fields}
-        values[ITEM_IDS] = self._item_ids(self.resource.items_of(ticket_type) if items is None else items)
+        if items is None:
+            values[ITEM_IDS] = LIST_SEPARATOR.join(self.stored_item_ids.get(ticket_type.pk, ()))
+        else:
+            values[ITEM_IDS] = LIST_SEPARATOR.join(str(item.pk) for item in items)
         return values
 
     def build(self, stored: TicketType | None, values: dict[str, str]):
-        stored_items = self._item_ids(self.resource.items_of(stored)) if stored is not None else ""
+        stored_items = (
+            LIST_SEPARATOR.join(self.stored_item_ids.get(stored.pk, ())) if stored is not None else ""
+        )
         ticket_type = stored if stored is not None else TicketType()
         errors: dict[str, Any] = {}
         try:
