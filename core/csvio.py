@@ -53,6 +53,8 @@ UTF8_BOM = b"\xef\xbb\xbf"
 CRLF = "\r\n"
 # What a character with no cp932 twin is written as.
 REPLACEMENT = "?"
+# The writer encodes its text to cp932 every this many characters.
+_FLUSH_CHARS = 64 * 1024
 
 
 class CsvFileError(DomainError):
@@ -179,6 +181,7 @@ class Cp932CsvWriter:
         self._numeric = {index for index, name in enumerate(self.header) if name in numeric}
         self.problems: list[Unencodable] = []
         self._buffer = io.StringIO(newline="")
+        self._bytes = io.BytesIO()
         self._csv = csv.writer(self._buffer, lineterminator=CRLF)
         self.line = 0
         self._write([neutralise_formula(name) for name in self.header], where="")
@@ -215,11 +218,20 @@ class Cp932CsvWriter:
                 cells[index] = "".join(parts)
             self.problems.extend(found)
         self._csv.writerow(cells)
+        if self._buffer.tell() >= _FLUSH_CHARS:
+            self._flush()
         return found
 
+    def _flush(self) -> None:
+        # Every cell was made to fit above, so a strict encode cannot fail here. The text is encoded as it
+        # comes, so a long file is held once, as bytes, rather than as text and then bytes.
+        self._bytes.write(self._buffer.getvalue().encode(CP932))
+        self._buffer.seek(0)
+        self._buffer.truncate()
+
     def getvalue(self) -> bytes:
-        # Every cell was made to fit above, so a strict encode cannot fail here.
-        return self._buffer.getvalue().encode(CP932)
+        self._flush()
+        return self._bytes.getvalue()
 
 
 def write_cp932_csv(

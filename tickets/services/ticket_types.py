@@ -152,8 +152,9 @@ class TicketTypeBatch:
     def __init__(self, *, dry_run: bool = False, size: int | None = None, on_batch: Callable | None = None):
         self.dry_run, self.size, self.on_batch = dry_run, size or BATCH_SIZE, on_batch
         self._pending: list[TicketTypeChange] = []
-        # product id → the change taking it, across batches (a dry run's earlier batches wrote nothing).
-        self._claimed: dict[int, TicketTypeChange] = {}
+        # product id → the file line of the change taking it, across batches (a dry run's earlier batches
+        # wrote nothing). Only the line: holding the changes would keep every row of the file in memory.
+        self._claimed: dict[int, int | None] = {}
 
     def add(self, change: TicketTypeChange) -> None:
         self._pending.append(change)
@@ -227,15 +228,16 @@ class TicketTypeBatch:
                 errors = error.update_error_dict(errors)
             stored_product = stored.get(ticket_type.pk)
             takes_product = ticket_type.product_id is not None and ticket_type.product_id != stored_product
-            taken_by = self._claimed.get(ticket_type.product_id) if takes_product else None
+            claimed = takes_product and ticket_type.product_id in self._claimed
             rules = ticket_type.rule_errors(
                 stored_product_id=stored_product,
-                product_holder_id=None if taken_by else holders.get(ticket_type.product_id),
+                product_holder_id=None if claimed else holders.get(ticket_type.product_id),
             )
-            if taken_by is not None and "product" not in rules:
+            if claimed and "product" not in rules:
+                taken_line = self._claimed[ticket_type.product_id]
                 rules["product"] = (
-                    gettext("Line %(line)s of this file already uses this product.") % {"line": taken_by.line}
-                    if taken_by.line is not None
+                    gettext("Line %(line)s of this file already uses this product.") % {"line": taken_line}
+                    if taken_line is not None
                     else gettext("This product is already the product of another ticket.")
                 )
             for field, message in rules.items():
@@ -244,7 +246,7 @@ class TicketTypeBatch:
                 change.error = ValidationError(errors)
                 continue
             if takes_product:
-                self._claimed[ticket_type.product_id] = change
+                self._claimed[ticket_type.product_id] = change.line
             passed.append(change)
         return passed
 
