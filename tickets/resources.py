@@ -383,6 +383,7 @@ class TicketCsvFormat(CsvFormat):
         self.items_by_id: dict[int, Item] = {}
         self.ticket_types_by_id: dict[int, TicketType] = {}
         self.stored_item_ids: dict[int, list[str]] = {}
+        self._full_products: dict[int, Product] | None = None
         self.resource.fields["product_sku"].widget = ProductSkuWidget(self)
         self.item_widget = ItemIdsWidget(self)
         # The compared columns but the items, each with the field that writes its cell.
@@ -455,10 +456,15 @@ class TicketCsvFormat(CsvFormat):
             for ticket_type_id, item_id in through.values_list("tickettype_id", "item_id"):
                 self.stored_item_ids.setdefault(ticket_type_id, []).append(str(item_id))
         product_ids = {values["product_id"] for values in stored} - {None}
+        # Only what the row needs of a product (its ID and SKU): the batch checks the rules against the
+        # products as they are when it locks them, and puts those in their place.
         products = (
-            Product.objects.filter(Q(sku__in=skus) | Q(pk__in=product_ids)) if skus or product_ids else []
+            Product.objects.filter(Q(sku__in=skus) | Q(pk__in=product_ids)).values_list("pk", "sku")
+            if skus or product_ids
+            else []
         )
-        products_by_id = {product.pk: product for product in products}
+        products_by_id = {pk: Product(pk=pk, sku=sku) for pk, sku in products}
+        self._full_products = None
         self.products_by_sku = {product.sku: product for product in products_by_id.values()}
         self.items_by_id = Item.objects.only("id", "name").in_bulk(item_ids) if item_ids else {}
         self.ticket_types_by_id = {}
@@ -468,6 +474,14 @@ class TicketCsvFormat(CsvFormat):
             if ticket_type.product_id in products_by_id:
                 ticket_type.product = products_by_id[ticket_type.product_id]
             self.ticket_types_by_id[ticket_type.pk] = ticket_type
+
+    def _full_product(self, pk: int) -> Product | None:
+        """A product with every field (the rows' own hold only ID and SKU), for a refused row's rules:
+        the chunk's products are read once, when its first refused row needs them."""
+        if self._full_products is None:
+            ids = [product.pk for product in self.products_by_sku.values()]
+            self._full_products = Product.objects.in_bulk(ids)
+        return self._full_products.get(pk)
 
     def stored(self, key: int) -> TicketType | None:
         return self.ticket_types_by_id.get(key)
@@ -515,6 +529,8 @@ class TicketCsvFormat(CsvFormat):
                 ticket_type.clean_fields(exclude={"product", *errors})
             except ValidationError as error:
                 errors = error.update_error_dict(errors)
+            if ticket_type.product_id is not None:
+                ticket_type.product = self._full_product(ticket_type.product_id)  # for its rules
             try:
                 ticket_type.clean()
             except ValidationError as error:
