@@ -7,7 +7,10 @@ class CoreConfig(AppConfig):
     verbose_name = _("Core")
 
     def ready(self):
-        from core import checks  # noqa: F401 - registers the system checks
+        from core import (
+            checks,  # noqa: F401 - registers the system checks
+            lookups,  # noqa: F401 - registers field__any
+        )
         from core.audit import register_action_labels
         from core.audit_labels import ACTION_LABELS
 

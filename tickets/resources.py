@@ -42,7 +42,7 @@ import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -449,24 +449,26 @@ class TicketCsvFormat(CsvFormat):
             item_ids.update(
                 int(part) for part in ItemIdsWidget.split(row[ITEM_IDS]) if _WHOLE_NUMBER.fullmatch(part)
             )
-        stored = list(TicketType.objects.filter(pk__in=ids).values(*STORED_FIELDS)) if ids else []
+        stored = (
+            list(TicketType.objects.filter(pk__any=ids).values(*STORED_FIELDS, "product__sku")) if ids else []
+        )
         self.stored_item_ids = {}
         if stored:
-            through = TicketType.items.through.objects.filter(tickettype_id__in=ids).order_by("item_id")
+            through = TicketType.items.through.objects.filter(tickettype_id__any=ids).order_by("item_id")
             for ticket_type_id, item_id in through.values_list("tickettype_id", "item_id"):
                 self.stored_item_ids.setdefault(ticket_type_id, []).append(str(item_id))
-        product_ids = {values["product_id"] for values in stored} - {None}
+        skus.update(sku for values in stored if (sku := values.pop("product__sku")) is not None)
         # Only what the row needs of a product (its ID and SKU): the batch checks the rules against the
         # products as they are when it locks them, and puts those in their place.
-        products = (
-            Product.objects.filter(Q(sku__in=skus) | Q(pk__in=product_ids)).values_list("pk", "sku")
-            if skus or product_ids
-            else []
-        )
+        products = Product.objects.filter(sku__any=skus).values_list("pk", "sku") if skus else []
         products_by_id = {pk: Product(pk=pk, sku=sku) for pk, sku in products}
         self._full_products = None
         self.products_by_sku = {product.sku: product for product in products_by_id.values()}
-        self.items_by_id = Item.objects.only("id", "name").in_bulk(item_ids) if item_ids else {}
+        self.items_by_id = (
+            {item.pk: item for item in Item.objects.only("id", "name").filter(pk__any=item_ids)}
+            if item_ids
+            else {}
+        )
         self.ticket_types_by_id = {}
         for values in stored:
             ticket_type = TicketType(**values)
@@ -480,7 +482,7 @@ class TicketCsvFormat(CsvFormat):
         the chunk's products are read once, when its first refused row needs them."""
         if self._full_products is None:
             ids = [product.pk for product in self.products_by_sku.values()]
-            self._full_products = Product.objects.in_bulk(ids)
+            self._full_products = {product.pk: product for product in Product.objects.filter(pk__any=ids)}
         return self._full_products.get(pk)
 
     def stored(self, key: int) -> TicketType | None:

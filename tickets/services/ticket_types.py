@@ -103,7 +103,7 @@ def _write(ticket_type: TicketType, *, items=None, stores=None) -> dict:
 def _products_for_update(product_ids) -> dict:
     from payments.models import Product
 
-    rows = Product.objects.select_for_update().filter(pk__in=product_ids).order_by("pk")
+    rows = Product.objects.select_for_update().filter(pk__any=product_ids).order_by("pk")
     return {product.pk: product for product in rows}
 
 
@@ -191,7 +191,7 @@ class TicketTypeBatch:
         from payments.models import Product
 
         ids = sorted({change.ticket_type.pk for change in batch if change.ticket_type.pk})
-        stored_query = TicketType.objects.filter(pk__in=ids).order_by("pk")
+        stored_query = TicketType.objects.filter(pk__any=ids).order_by("pk")
         if not self.dry_run:
             stored_query = stored_query.select_for_update()
         stored = dict(stored_query.values_list("pk", "product_id")) if ids else {}
@@ -201,11 +201,11 @@ class TicketTypeBatch:
         if not product_ids:
             products = {}
         elif self.dry_run:
-            products = Product.objects.in_bulk(product_ids)
+            products = {product.pk: product for product in Product.objects.filter(pk__any=product_ids)}
         else:
             products = _products_for_update(product_ids)
         holders = (
-            dict(TicketType.objects.filter(product_id__in=product_ids).values_list("product_id", "pk"))
+            dict(TicketType.objects.filter(product_id__any=product_ids).values_list("product_id", "pk"))
             if product_ids
             else {}
         )
@@ -261,7 +261,7 @@ class TicketTypeBatch:
         through = TicketType.items.through
         replaced = [change.ticket_type.pk for change in changed if change.items is not None]
         if replaced:
-            through.objects.filter(tickettype_id__in=replaced).delete()
+            through.objects.filter(tickettype_id__any=replaced).delete()
         insert_values(
             through,
             ["tickettype", "item"],
