@@ -57,7 +57,7 @@ from core.jobs import JobOutcome, JobProgress
 from core.periods import JST
 
 # Rows read, looked up and written together (one transaction per chunk in a real run).
-BATCH_ROWS = 500
+BATCH_ROWS = 1000
 # The reason column the error file adds; a corrected error file can be imported as it is.
 ERROR_COLUMN = "エラー内容"
 # A job's messages list at most this many row errors or characters; the files have them all.
@@ -152,10 +152,12 @@ class CsvFormat:
         """The `compared_columns` of a stored object, as the export writes them."""
         raise NotImplementedError
 
-    def build(self, stored, values: dict[str, str]) -> tuple[Any, dict[str, str]]:
-        """What to write for a row (`stored` is the object it updates, None for a new one) and its
-        `compared_columns` as they will be. Raises ValidationError (by model field) when the row is
-        refused."""
+    def build(
+        self, stored, values: dict[str, str], before: dict[str, str] | None
+    ) -> tuple[Any, dict[str, str]]:
+        """What to write for a row (`stored` is the object it updates, None for a new one; `before` its
+        `render`) and its `compared_columns` as they will be. Raises ValidationError (by model field) when
+        the row is refused."""
         raise NotImplementedError
 
     def write(self, changes: list[RowChange], *, dry_run: bool) -> None:
@@ -589,7 +591,7 @@ class _ImportRun:
                     if cell != kept and written_form(kept) == cell:
                         values[column] = kept  # the cell holds what the export wrote for it: not an edit
         try:
-            target, after = fmt.build(stored, values)
+            target, after = fmt.build(stored, values, before)
         except ValidationError as error:
             return RowError.of(line, cells, fmt.error_message(error))
         if before is None:

@@ -28,7 +28,7 @@ How each column reads on import:
   applied. So export → import never changes a name behind anyone's back.
 
 Every row is checked against the admin form's rules (the model's field checks and `TicketType.clean()`'s
-rules) and saved by `services.TicketTypeBatch`, which checks and writes 500 rows per transaction with a
+rules) and saved by `services.TicketTypeBatch`, which checks and writes 1,000 rows per transaction with a
 few queries; a dry run runs the same checks and writes nothing. Products, items and the ticket types a
 chunk of the file names are loaded in bulk before its first row (`prefetch`).
 
@@ -497,14 +497,19 @@ class TicketCsvFormat(CsvFormat):
             values[ITEM_IDS] = LIST_SEPARATOR.join(str(item.pk) for item in items)
         return values
 
-    def build(self, stored: TicketType | None, values: dict[str, str]):
-        stored_items = (
-            LIST_SEPARATOR.join(self.stored_item_ids.get(stored.pk, ())) if stored is not None else ""
-        )
+    def build(self, stored: TicketType | None, values: dict[str, str], before: dict[str, str] | None):
+        """A new ticket type reads every cell; a stored one only the cells that differ from what the export
+        writes for it (the others hold its stored values already)."""
         ticket_type = stored if stored is not None else TicketType()
+        changed = (
+            list(COMPARED_COLUMNS)
+            if before is None
+            else [c for c in COMPARED_COLUMNS if values[c] != before[c]]
+        )
         errors: dict[str, Any] = {}
         try:
-            self.resource.import_instance(ticket_type, values)
+            # import-export reads the columns present in the row it is given.
+            self.resource.import_instance(ticket_type, {column: values[column] for column in changed})
         except ValidationError as error:
             errors = error.update_error_dict(errors)
         for name, column in (
@@ -518,15 +523,16 @@ class TicketCsvFormat(CsvFormat):
                         "plans, not tickets."
                     )
                 ]
-        try:
-            items = self.item_widget.clean(values[ITEM_IDS])
-        except ValueError as error:
-            items = None
-            errors["items"] = [str(error)]
+        items = None
+        if ITEM_IDS in changed:
+            try:
+                items = self.item_widget.clean(values[ITEM_IDS])
+            except ValueError as error:
+                errors["items"] = [str(error)]
         if errors:
             # A row whose cells did not parse is refused with every other rule it breaks too (the model's
             # field checks and `TicketType.clean()`), so one pass shows all of its mistakes. A row that
-            # parsed is checked by the batch it is written in: the same rules, read for 500 rows at once.
+            # parsed is checked by the batch it is written in: the same rules, read for 1,000 rows at once.
             try:
                 ticket_type.clean_fields(exclude={"product", *errors})
             except ValidationError as error:
@@ -538,9 +544,14 @@ class TicketCsvFormat(CsvFormat):
             except ValidationError as error:
                 errors = error.update_error_dict(errors)
             raise ValidationError(errors)
-        after = self.render(ticket_type, items)
+        after = dict(before) if before is not None else {}
+        for field in self._compared_fields:
+            if field.column_name in changed:
+                after[field.column_name] = field.export(ticket_type)
+        if items is not None:
+            after[ITEM_IDS] = LIST_SEPARATOR.join(str(item.pk) for item in items)
         # The items are saved only when they change: setting them costs two queries even when they do not.
-        to_save = items if after[ITEM_IDS] != stored_items else None
+        to_save = items if items is not None and after[ITEM_IDS] != (before or {}).get(ITEM_IDS, "") else None
         return TicketTypeChange(ticket_type, items=to_save), after
 
     def write(self, changes: list[RowChange], *, dry_run: bool) -> None:

@@ -111,7 +111,7 @@ def _products_for_update(product_ids) -> dict:
 
 # Ticket types written per transaction by TicketTypeBatch: each batch costs about seven queries however
 # many rows it holds, and holds its rows' locks until it commits.
-BATCH_SIZE = 500
+BATCH_SIZE = 1000
 DEADLOCK_DETECTED = "40P01"  # PostgreSQL's SQLSTATE
 # What an update writes: every stored field staff can edit (so a new field cannot be forgotten), and when.
 UPDATED_FIELDS = (
