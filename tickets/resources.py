@@ -460,8 +460,8 @@ class TicketCsvFormat(CsvFormat):
         skus.update(sku for values in stored if (sku := values.pop("product__sku")) is not None)
         # Only what the row needs of a product (its ID and SKU): the batch checks the rules against the
         # products as they are when it locks them, and puts those in their place.
-        products = Product.objects.filter(sku__any=skus).values_list("pk", "sku") if skus else []
-        products_by_id = {pk: Product(pk=pk, sku=sku) for pk, sku in products}
+        products = Product.objects.filter(sku__any=skus).only("id", "sku") if skus else []
+        products_by_id = {product.pk: product for product in products}
         self._full_products = None
         self.products_by_sku = {product.sku: product for product in products_by_id.values()}
         self.items_by_id = (
