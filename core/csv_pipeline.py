@@ -500,9 +500,12 @@ def import_csv(
     decoded = decode_csv(data)
     header, rows = read_csv(decoded.text)
     has_error_column = check_header(fmt, header, decoded.encoding_label)
-    total = sum(1 for row in read_csv(decoded.text)[1] if not row.is_blank)
-    if not total:
-        raise CsvFileError(fmt.no_rows_message())
+    if progress is not None:
+        # A first pass for the job's progress bar (a command or a benchmark counts as it goes).
+        total = sum(1 for row in read_csv(decoded.text)[1] if not row.is_blank)
+        if not total:
+            raise CsvFileError(fmt.no_rows_message())
+        progress.total(total)
     result = ImportResult(
         encoding=decoded.encoding,
         dry_run=dry_run,
@@ -510,15 +513,15 @@ def import_csv(
         numeric_columns=fmt.numeric_columns,
         key_column=fmt.key_column,
         name_column=fmt.name_column,
-        rows=total,
     )
-    if progress is not None:
-        progress.total(total)
     run = _ImportRun(fmt, result, has_error_column=has_error_column, keep_stored=decoded.encoding == CP932)
     for chunk in _chunks(rows, BATCH_ROWS):
         done = run.chunk([row for row in chunk if not row.is_blank])
+        result.rows += done
         if progress is not None:
             progress.advance(done)
+    if not result.rows:  # (only blank lines: nothing was read, so nothing was written)
+        raise CsvFileError(fmt.no_rows_message())
     fmt.finish(dry_run=dry_run)
     if progress is not None:
         progress.flush()
