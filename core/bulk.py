@@ -49,7 +49,6 @@ def bulk_insert(model: type[Model], objs: Sequence[Model]) -> None:
         return
     connection = connections[DEFAULT_DB_ALIAS]  # looked up once, not per value
     meta = model._meta
-    quote = connection.ops.quote_name
     pk = meta.pk
     with connection.cursor() as cursor:
         cursor.execute(
@@ -59,15 +58,7 @@ def bulk_insert(model: type[Model], objs: Sequence[Model]) -> None:
         ids = [row[0] for row in cursor.fetchall()]
         for obj, new_id in zip(objs, ids, strict=True):
             setattr(obj, pk.attname, new_id)
-        fields = list(meta.concrete_fields)
-        columns = [_column(field, objs, connection, add=True) for field in fields]
-        arrays = ", ".join(f"%s::{_array_type(field, connection)}" for field in fields)
-        names = ", ".join(quote(field.column) for field in fields)
-        # Only the model's own quoted table and column names and database types are formatted in.
-        cursor.execute(
-            f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT * FROM unnest({arrays})",  # noqa: S608
-            columns,
-        )
+        _insert(cursor, connection, meta, list(meta.concrete_fields), objs)
     for obj in objs:
         obj._state.adding = False
         obj._state.db = connection.alias
@@ -104,15 +95,24 @@ def insert_values(model: type[Model], field_names: Sequence[str], rows: Sequence
     if not rows:
         return
     connection = connections[DEFAULT_DB_ALIAS]
-    meta = model._meta
-    quote = connection.ops.quote_name
-    fields = [meta.get_field(name) for name in field_names]
-    columns = [list(column) for column in zip(*rows, strict=True)]
-    arrays = ", ".join(f"%s::{_array_type(field, connection)}" for field in fields)
-    names = ", ".join(quote(field.column) for field in fields)
+    fields = [model._meta.get_field(name) for name in field_names]
     with connection.cursor() as cursor:
-        # Only the model's own quoted table and column names and database types are formatted in.
-        cursor.execute(
-            f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT * FROM unnest({arrays})",  # noqa: S608
-            columns,
+        _insert(
+            cursor,
+            connection,
+            model._meta,
+            fields,
+            None,
+            [list(column) for column in zip(*rows, strict=True)],
         )
+
+
+def _insert(cursor, connection, meta, fields, objs, columns=None) -> None:
+    """One INSERT … SELECT FROM unnest(…) of `fields`: the values of `objs`, or the given `columns`."""
+    if columns is None:
+        columns = [_column(field, objs, connection, add=True) for field in fields]
+    arrays = ", ".join(f"%s::{_array_type(field, connection)}" for field in fields)
+    names = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    table = connection.ops.quote_name(meta.db_table)
+    # Only the model's own quoted table and column names and database types are formatted in.
+    cursor.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})", columns)  # noqa: S608
