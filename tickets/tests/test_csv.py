@@ -243,7 +243,7 @@ def test_a_character_shift_jis_cannot_hold_is_reported_not_dropped_and_the_job_e
     assert job.status == Job.Status.PARTIAL
     assert job.counts == {"exported": 3, "substituted_characters": 1, "replaced_characters": 2}
     wave_message = message_with(job.messages, "U+301C")
-    for part in (f"チケットID {wave.pk}", "チケット名", "〜", "～", "U+FF5E", "counterpart"):
+    for part in (f"チケットID {wave.pk}", "チケット名", "〜", "～", "U+FF5E", "対応文字"):
         assert part in wave_message
     for part in (f"チケットID {sushi.pk}", "🍣", "U+1F363"):
         assert part in message_with(job.messages, "U+1F363")
