@@ -392,6 +392,9 @@ class TicketCsvFormat(CsvFormat):
             for field in self.export_fields
             if field.column_name in COMPARED_COLUMNS and field.column_name != ITEM_IDS
         ]
+        self._import_fields = {
+            field.column_name: field for field in self.resource.get_import_fields() if not field.readonly
+        }
         self.batch: TicketTypeBatch | None = None
 
     # --- messages ---------------------------------------------------------------------------------------
@@ -507,11 +510,15 @@ class TicketCsvFormat(CsvFormat):
             else [c for c in COMPARED_COLUMNS if values[c] != before[c]]
         )
         errors: dict[str, Any] = {}
-        try:
-            # import-export reads the columns present in the row it is given.
-            self.resource.import_instance(ticket_type, {column: values[column] for column in changed})
-        except ValidationError as error:
-            errors = error.update_error_dict(errors)
+        # Each changed cell through its field's widget (import-export's import_field), every column's error
+        # collected, as Resource.import_instance does without working out its fields again for each row.
+        for column in changed:
+            field = self._import_fields.get(column)
+            if field is not None:
+                try:
+                    self.resource.import_field(field, ticket_type, values)
+                except ValueError as error:
+                    errors[field.attribute] = [str(error)]
         for name, column in (
             ("contract_month_sku", CONTRACT_MONTH_SKU),
             ("enrollment_fee_sku", ENROLLMENT_FEE_SKU),
