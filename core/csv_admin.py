@@ -13,43 +13,31 @@ the change list, the upload form with its dry-run preview, each run as a job (co
   runs as a job instead, with progress, and the finished job's page offers "Import this file" (counts,
   every error and every row's would-be result are in its files).
 
-Between the preview and the confirmation the upload waits in the job files' folder (jobs/pending/, never
-served from the media URL), named by a token signed for the staff user who uploaded it.
+Between the preview and the confirmation the upload waits in private storage (core.csv_jobs.upload_keep),
+named by a token signed for the staff user who uploaded it.
 Permissions: view for the export; add and change for the import.
 """
 
 from __future__ import annotations
 
-import posixpath
-import uuid
-from datetime import timedelta
-
 from django import forms
 from django.contrib import messages
-from django.core import signing
 from django.core.exceptions import PermissionDenied
-from django.core.files.base import ContentFile
 from django.http import Http404, HttpRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from core.csv_jobs import AlreadyImportedError, CsvJobs, base_name, checked_file_importable
+from core.csv_jobs import AlreadyImportedError, CsvJobs, checked_file_importable, upload_keep, upload_take
 from core.csv_pipeline import count_rows
 from core.csvio import CsvFileError
 from core.exceptions import DomainError
 from core.jobs import JobAction
 from core.models import Job
-from core.storage import private_storage
 
-# An uploaded file waits here for "Import" (member and business data: private storage, like job files).
-PENDING_DIR = "jobs/pending"
-PENDING_MAX_AGE = timedelta(days=1)
-PENDING_SIGNATURE_SALT = "core.csv_admin.import"
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 # The preview lists at most this many rows with errors (the counts are always complete; the rows to
 # create or update it lists are the first core.csv_pipeline.PREVIEWS_KEPT).
@@ -203,7 +191,7 @@ class CsvAdminMixin:
             gettext("CSV import: check before importing"),
             result=result,
             file_name=name,
-            token=self._keep_upload(request, name, data),
+            token=upload_keep(by=request.user, name=name, data=data, kind=self.csv_jobs.import_kind),
             key_column=fmt.key_column,
             name_column=fmt.name_column,
             errors=errors,
@@ -218,28 +206,16 @@ class CsvAdminMixin:
     def csv_import_confirm_view(self, request: HttpRequest):
         if not self.can_import_csv(request):
             raise PermissionDenied
-        try:
-            pending = signing.loads(
-                request.POST.get("token", ""),
-                salt=PENDING_SIGNATURE_SALT,
-                max_age=PENDING_MAX_AGE.total_seconds(),
-            )
-        except signing.BadSignature:
-            pending = None
-        if (
-            not pending
-            or pending.get("user") != request.user.pk
-            or pending.get("kind") != self.csv_jobs.import_kind
-            or not private_storage.exists(pending["path"])
-        ):
+        pending = upload_take(
+            token=request.POST.get("token", ""), by=request.user, kind=self.csv_jobs.import_kind
+        )
+        if pending is None:
             self.message_user(
                 request, gettext("The uploaded file is no longer there. Upload it again."), messages.ERROR
             )
             return redirect(self._csv_url("import"))
-        with private_storage.open(pending["path"], "rb") as handle:
-            data = handle.read()
-        job = self.csv_jobs.import_start(by=request.user, file_name=pending["name"], data=data)
-        private_storage.delete(pending["path"])
+        name, data = pending
+        job = self.csv_jobs.import_start(by=request.user, file_name=name, data=data)
         self._import_started(request, job)
         return self._go_to_job(job)
 
@@ -285,21 +261,6 @@ class CsvAdminMixin:
             messages.SUCCESS,
         )
 
-    def _keep_upload(self, request: HttpRequest, name: str, data: bytes) -> str:
-        _forget_old_uploads()
-        stored = private_storage.save(
-            posixpath.join(PENDING_DIR, f"{uuid.uuid4().hex}.csv"), ContentFile(data)
-        )
-        return signing.dumps(
-            {
-                "path": stored,
-                "name": base_name(name, self.csv_jobs.file_stem),
-                "user": request.user.pk,
-                "kind": self.csv_jobs.import_kind,
-            },
-            salt=PENDING_SIGNATURE_SALT,
-        )
-
 
 def _cell(cells: list[str], index: int) -> str:
     return cells[index] if index < len(cells) else ""
@@ -340,19 +301,3 @@ def import_job_actions(jobs: CsvJobs):
         ]
 
     return actions
-
-
-def _forget_old_uploads() -> None:
-    """Uploads previewed but never imported are deleted after a day."""
-    try:
-        _folders, names = private_storage.listdir(PENDING_DIR)
-    except FileNotFoundError:
-        return
-    cutoff = timezone.now() - PENDING_MAX_AGE
-    for name in names:
-        stored = posixpath.join(PENDING_DIR, name)
-        try:
-            if private_storage.get_modified_time(stored) < cutoff:
-                private_storage.delete(stored)
-        except FileNotFoundError:
-            continue  # another request deleted it meanwhile

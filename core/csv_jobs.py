@@ -18,9 +18,14 @@ from __future__ import annotations
 
 import importlib
 import posixpath
+import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.core import signing
+from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -38,6 +43,7 @@ from core.csv_pipeline import (
 from core.exceptions import DomainError
 from core.jobs import JobOutcome, JobProgress, job_create
 from core.models import Job
+from core.storage import private_storage
 
 
 class AlreadyImportedError(DomainError):
@@ -220,6 +226,60 @@ class CsvJobs:
             checked.params = {**checked.params, "import_job": job.pk}
             checked.save(update_fields=["params", "updated_at"])
         return job
+
+
+# --- an upload waiting between its preview and "Import" -------------------------------------------------
+
+# Member and business data: private storage, like job files, never served from the media URL.
+PENDING_DIR = "jobs/pending"
+PENDING_MAX_AGE = timedelta(days=1)
+PENDING_SIGNATURE_SALT = "core.csv_jobs.pending"
+
+
+def upload_keep(*, by, name: str, data: bytes, kind: str) -> str:
+    """Keeps an uploaded file that a staff member previewed until they confirm its import; returns the
+    token (signed for `by` and the import `kind`) that `upload_take` gives it back for. Uploads never
+    confirmed are deleted after a day."""
+    _forget_old_uploads()
+    stored = private_storage.save(posixpath.join(PENDING_DIR, f"{uuid.uuid4().hex}.csv"), ContentFile(data))
+    return signing.dumps(
+        {"path": stored, "name": base_name(name, "upload"), "user": by.pk, "kind": kind},
+        salt=PENDING_SIGNATURE_SALT,
+    )
+
+
+def upload_take(*, token: str, by, kind: str) -> tuple[str, bytes] | None:
+    """The (name, bytes) of the file `upload_keep` kept for `by`, taken out of storage; None when the token
+    is not one of `by`'s for `kind`, is older than a day, or was taken already."""
+    try:
+        pending = signing.loads(token, salt=PENDING_SIGNATURE_SALT, max_age=PENDING_MAX_AGE.total_seconds())
+    except signing.BadSignature:
+        return None
+    if (
+        pending.get("user") != by.pk
+        or pending.get("kind") != kind
+        or not private_storage.exists(pending["path"])
+    ):
+        return None
+    with private_storage.open(pending["path"], "rb") as handle:
+        data = handle.read()
+    private_storage.delete(pending["path"])
+    return pending["name"], data
+
+
+def _forget_old_uploads() -> None:
+    try:
+        _folders, names = private_storage.listdir(PENDING_DIR)
+    except FileNotFoundError:
+        return
+    cutoff = timezone.now() - PENDING_MAX_AGE
+    for name in names:
+        stored = posixpath.join(PENDING_DIR, name)
+        try:
+            if private_storage.get_modified_time(stored) < cutoff:
+                private_storage.delete(stored)
+        except FileNotFoundError:
+            continue  # another request deleted it meanwhile
 
 
 def base_name(name: str, stem: str) -> str:

@@ -32,6 +32,7 @@ adds, because import-export leaves it to each project or does it in a way a shop
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -69,7 +70,7 @@ PREVIEWS_KEPT = 300
 EXPORT_CHUNK = 2000
 
 
-class CsvFormat:
+class CsvFormat(ABC):
     """One CSV file of an app. A subclass declares:
 
     - `columns`, in file order; `numeric_columns` (written as numbers, never neutralised);
@@ -99,27 +100,29 @@ class CsvFormat:
 
     # --- messages (each format words its own, so a translation never assembles sentences) -------------
 
-    def exported_message(self, count: int) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def exported_message(self, count: int) -> str: ...
 
     @classmethod
+    @abstractmethod
     def export_question(cls, count: int) -> str:
         """The export page's question: "Export all 12 ticket types as a CSV file?"."""
-        raise NotImplementedError
+        ...
 
     @classmethod
     def export_count(cls) -> int:
         return cls().export_queryset().count()
 
+    @abstractmethod
     def not_this_file_message(self, detail: str, encoding: str) -> str:
         """The file's header is not this format's."""
-        raise NotImplementedError
+        ...
 
-    def no_rows_message(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def no_rows_message(self) -> str: ...
 
-    def unknown_key_message(self, key: int) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def unknown_key_message(self, key: int) -> str: ...
 
     def bad_key_message(self, text: str) -> str:
         return gettext("%(value)s is not an ID.") % {"value": f"“{text}”"}
@@ -129,8 +132,8 @@ class CsvFormat:
 
     # --- export ---------------------------------------------------------------------------------------
 
-    def export_queryset(self) -> QuerySet:
-        raise NotImplementedError
+    @abstractmethod
+    def export_queryset(self) -> QuerySet: ...
 
     def export_cells(self, obj) -> list:
         return [self.resource.export_field(column, obj) for column in self.export_fields]
@@ -141,32 +144,34 @@ class CsvFormat:
 
     # --- import ---------------------------------------------------------------------------------------
 
+    @abstractmethod
     def prefetch(self, rows: list[dict[str, str]]) -> None:
         """Loads in bulk whatever the chunk's rows name (the objects to update, related objects)."""
 
+    @abstractmethod
     def stored(self, key: int) -> Any:
         """The object with ID `key` (loaded by `prefetch`), or None."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def render(self, obj) -> dict[str, str]:
         """The `compared_columns` of a stored object, as the export writes them."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def build(
         self, stored, values: dict[str, str], before: dict[str, str] | None
     ) -> tuple[Any, dict[str, str]]:
         """What to write for a row (`stored` is the object it updates, None for a new one; `before` its
         `render`) and its `compared_columns` as they will be. Raises ValidationError (by model field) when
         the row is refused."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def write(self, changes: list[RowChange], *, dry_run: bool) -> None:
         """Checks (and unless `dry_run` writes) a chunk's changes in one go; sets each refused change's
         `error` (a ValidationError) and each written change's `key`."""
-        raise NotImplementedError
-
-    def finish(self, *, dry_run: bool) -> None:
-        """After the last chunk."""
+        ...
 
     def error_message(self, error: ValidationError) -> str:
         """One line, each part naming the CSV column: "表示順: The display order must be 1 or more."."""
@@ -522,7 +527,6 @@ def import_csv(
             progress.advance(done)
     if not result.rows:  # (only blank lines: nothing was read, so nothing was written)
         raise CsvFileError(fmt.no_rows_message())
-    fmt.finish(dry_run=dry_run)
     if progress is not None:
         progress.flush()
     return result

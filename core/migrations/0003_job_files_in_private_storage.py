@@ -20,7 +20,7 @@ def _move(apps, source: Path, target: Path) -> None:
     for names in Job.objects.values_list(*FILE_FIELDS).iterator():
         for name in filter(None, names):
             _move_file(source / name, target / name)
-    # Ticket CSV uploads waiting for their Import (tickets.admin_csv.PENDING_DIR) have no job row yet.
+    # Ticket CSV uploads waiting for their Import (core.csv_jobs.PENDING_DIR, then tickets.admin_csv) have no job row yet.
     pending = source / "jobs" / "pending"
     if pending.is_dir():
         for old in pending.iterdir():

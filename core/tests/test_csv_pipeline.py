@@ -54,6 +54,10 @@ class CategoryCsvFormat(CsvFormat):
     def exported_message(self, count):
         return f"{count} categories exported."
 
+    @classmethod
+    def export_question(cls, count):
+        return f"Export {count} categories?"
+
     def not_this_file_message(self, detail, encoding):
         return f"This is not a category CSV: {detail} ({encoding})."
 
