@@ -111,7 +111,7 @@ class CsvFormat(ABC):
 
     @classmethod
     def export_count(cls) -> int:
-        return cls().export_queryset().count()
+        return cls().export_total()
 
     @abstractmethod
     def not_this_file_message(self, detail: str, encoding: str) -> str:
@@ -122,7 +122,7 @@ class CsvFormat(ABC):
     def no_rows_message(self) -> str: ...
 
     @abstractmethod
-    def unknown_key_message(self, key: int) -> str: ...
+    def unknown_key_message(self, key: int, values: dict[str, str]) -> str: ...
 
     def bad_key_message(self, text: str) -> str:
         return gettext("%(value)s is not an ID.") % {"value": f"“{text}”"}
@@ -134,6 +134,14 @@ class CsvFormat(ABC):
 
     @abstractmethod
     def export_queryset(self) -> QuerySet: ...
+
+    def export_total(self) -> int:
+        return self.export_queryset().count()
+
+    def export_objects(self) -> Iterator:
+        """What the export writes, a row each (a format whose file holds more than one kind of row chains
+        them here)."""
+        return self.export_queryset().iterator(chunk_size=EXPORT_CHUNK)
 
     def export_cells(self, obj) -> list:
         return [self.resource.export_field(column, obj) for column in self.export_fields]
@@ -148,14 +156,19 @@ class CsvFormat(ABC):
     def prefetch(self, rows: list[dict[str, str]]) -> None:
         """Loads in bulk whatever the chunk's rows name (the objects to update, related objects)."""
 
+    def key_namespace(self, values: dict[str, str]) -> str:
+        """Which kind of row this is, for a file holding more than one (their IDs are counted apart)."""
+        return ""
+
     @abstractmethod
-    def stored(self, key: int) -> Any:
-        """The object with ID `key` (loaded by `prefetch`), or None."""
+    def stored(self, key: int, values: dict[str, str]) -> Any:
+        """The object with ID `key` that the row `values` updates (loaded by `prefetch`), or None."""
         ...
 
     @abstractmethod
     def render(self, obj) -> dict[str, str]:
-        """The `compared_columns` of a stored object, as the export writes them."""
+        """The columns an import compares (`compared_columns`, for most formats) of a stored object, as the
+        export writes them. The comparison is over this dict's columns, in its order."""
         ...
 
     @abstractmethod
@@ -225,14 +238,13 @@ class ExportResult:
 
 
 def export_csv(fmt: CsvFormat, progress: JobProgress | None = None) -> ExportResult:
-    """Every row of `fmt.export_queryset()`, cp932 with CRLF. Queries: a count, then per EXPORT_CHUNK rows
+    """Every row of `fmt.export_objects()`, cp932 with CRLF. Queries: a count, then per EXPORT_CHUNK rows
     the queryset's own (Django's iterator prefetches per chunk)."""
-    queryset = fmt.export_queryset()
     if progress is not None:
-        progress.total(queryset.count())
+        progress.total(fmt.export_total())
     writer = Cp932CsvWriter(fmt.columns, numeric=fmt.numeric_columns)
     rows = 0
-    for obj in queryset.iterator(chunk_size=EXPORT_CHUNK):
+    for obj in fmt.export_objects():
         writer.writerow(fmt.export_cells(obj), where=fmt.describe(obj))
         rows += 1
         if progress is not None:
@@ -537,7 +549,7 @@ class _ImportRun:
         self.fmt, self.result = fmt, result
         self.has_error_column, self.keep_stored = has_error_column, keep_stored
         self.width = len(fmt.columns)
-        self.seen: set[int] = set()
+        self.seen: set[tuple[str, int]] = set()
 
     def chunk(self, rows: list[CsvRow]) -> int:
         fmt, width = self.fmt, self.width
@@ -585,16 +597,17 @@ class _ImportRun:
             key = _whole_number(key_text)
             if key is None:
                 return RowError.of(line, cells, f"{fmt.key_column}: {fmt.bad_key_message(key_text)}")
-            if key in self.seen:
+            seen = (fmt.key_namespace(values), key)
+            if seen in self.seen:
                 return RowError.of(line, cells, f"{fmt.key_column}: {fmt.duplicate_key_message(key)}")
-            self.seen.add(key)
-            stored = fmt.stored(key)
+            self.seen.add(seen)
+            stored = fmt.stored(key, values)
             if stored is None:
-                return RowError.of(line, cells, f"{fmt.key_column}: {fmt.unknown_key_message(key)}")
+                return RowError.of(line, cells, f"{fmt.key_column}: {fmt.unknown_key_message(key, values)}")
             before = fmt.render(stored)
             if self.keep_stored:
-                for column in fmt.compared_columns:
-                    cell, kept = values[column], before[column]
+                for column, kept in before.items():
+                    cell = values[column]
                     if cell != kept and written_form(kept) == cell:
                         values[column] = kept  # the cell holds what the export wrote for it: not an edit
         try:
@@ -602,9 +615,9 @@ class _ImportRun:
         except ValidationError as error:
             return RowError.of(line, cells, fmt.error_message(error))
         if before is None:
-            changes = [(column, "", after[column]) for column in fmt.compared_columns]
+            changes = [(column, "", value) for column, value in after.items()]
         else:
-            changes = [(c, before[c], after[c]) for c in fmt.compared_columns if before[c] != after[c]]
+            changes = [(c, old, after[c]) for c, old in before.items() if old != after[c]]
             if not changes:
                 self.result.unchanged += 1
                 return None

@@ -419,7 +419,7 @@ class TicketCsvFormat(CsvFormat):
     def no_rows_message(self) -> str:
         return gettext("The file has a header but no ticket rows.")
 
-    def unknown_key_message(self, key: int) -> str:
+    def unknown_key_message(self, key: int, values: dict[str, str]) -> str:
         return gettext("There is no ticket with ID %(id)s. Leave the ID empty to add a ticket.") % {"id": key}
 
     def bad_key_message(self, text: str) -> str:
@@ -488,7 +488,7 @@ class TicketCsvFormat(CsvFormat):
             self._full_products = {product.pk: product for product in Product.objects.filter(pk__any=ids)}
         return self._full_products.get(pk)
 
-    def stored(self, key: int) -> TicketType | None:
+    def stored(self, key: int, values: dict[str, str]) -> TicketType | None:
         return self.ticket_types_by_id.get(key)
 
     def render(self, ticket_type: TicketType, items: list[Item] | None = None) -> dict[str, str]:
@@ -559,7 +559,9 @@ class TicketCsvFormat(CsvFormat):
             after[ITEM_IDS] = LIST_SEPARATOR.join(str(item.pk) for item in items)
         # The items are saved only when they change: setting them costs two queries even when they do not.
         to_save = items if items is not None and after[ITEM_IDS] != (before or {}).get(ITEM_IDS, "") else None
-        return TicketTypeChange(ticket_type, items=to_save), after
+        return TicketTypeChange(ticket_type, items=to_save), {
+            column: after[column] for column in COMPARED_COLUMNS
+        }
 
     def write(self, changes: list[RowChange], *, dry_run: bool) -> None:
         """The chunk's changes through one TicketTypeBatch for the whole run (it remembers the products

@@ -64,7 +64,7 @@ class CategoryCsvFormat(CsvFormat):
     def no_rows_message(self):
         return "No category rows."
 
-    def unknown_key_message(self, key):
+    def unknown_key_message(self, key, values):
         return f"There is no category with ID {key}."
 
     def export_queryset(self):
@@ -74,7 +74,7 @@ class CategoryCsvFormat(CsvFormat):
         ids = [int(row[ID]) for row in rows if row[ID].strip().isdigit()]
         self.stored_by_id = Category.objects.in_bulk(ids)
 
-    def stored(self, key):
+    def stored(self, key, values):
         return self.stored_by_id.get(key)
 
     def render(self, category):
