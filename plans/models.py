@@ -284,6 +284,18 @@ class PlanContract(TimeStampedModel):
     stripe_subscription_id = models.CharField(
         _("Stripe subscription"), max_length=255, blank=True, db_index=True
     )
+    first_order = models.ForeignKey(
+        "payments.Order",
+        verbose_name=_("first order"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="plan_contracts",
+        help_text=_(
+            "The order of the first payment: the enrollment fee and the contract-month fee (a plan change "
+            "has none). Paying it starts the contract."
+        ),
+    )
 
     class Meta:
         verbose_name = _("plan contract")
