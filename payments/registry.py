@@ -175,3 +175,39 @@ def product_rule_errors(*, product) -> dict[str, list[str]]:
         for name, message in rule.errors(product=product).items():
             errors.setdefault(name, []).append(message)
     return errors
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """The recurring part of a card checkout (Stripe Checkout in subscription mode), beside the order's
+    one-time lines: `price_yen` every month, first billed in full at `billing_cycle_anchor` with nothing
+    prorated before it, never discounted (the price pipeline prices the order's lines only)."""
+
+    name: str
+    price_yen: int
+    billing_cycle_anchor: datetime
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class SubscriptionSource(ABC):
+    """A higher app (plans) that sells a pending order with a subscription: the order holds what is charged
+    once, and `subscription_for` says what recurs."""
+
+    @abstractmethod
+    def subscription_for(self, *, order, now: datetime) -> Subscription | None:
+        """The subscription `order`'s card checkout starts, or None when it starts none."""
+
+
+_subscription_sources: dict[str, SubscriptionSource] = {}
+
+
+def register_subscription_source(key: str, source: SubscriptionSource) -> None:
+    _subscription_sources[key] = source
+
+
+def subscription_for(*, order, now: datetime) -> Subscription | None:
+    for source in _subscription_sources.values():
+        found = source.subscription_for(order=order, now=now)
+        if found is not None:
+            return found
+    return None

@@ -194,6 +194,15 @@ HANDLERS = {
 # What a handler needs from Stripe, fetched before the event's transaction opens.
 PREPARE = {"charge.refunded": _refunds_of_charge}
 
+# What higher apps do with an event, after payments' own handler and in the same transaction (plans: a
+# subscription's invoices and its end). Each returns a note for the event's result, or "" for nothing.
+_more_handlers: dict[str, list] = {}
+
+
+def register_event_handler(event_type: str, handler) -> None:
+    """`handler(obj=<the event's data.object>, now=...) -> str`, run once per stored event."""
+    _more_handlers.setdefault(event_type, []).append(handler)
+
 
 def stripe_event_process(*, event: dict, now: datetime) -> tuple[bool, str]:
     """Store the event and apply its effect once. Returns (processed now, what happened).
@@ -225,6 +234,10 @@ def stripe_event_process(*, event: dict, now: datetime) -> tuple[bool, str]:
             return False, "duplicate"
         handler = HANDLERS.get(event["type"], lambda obj, now, prepared: (None, "ignored"))
         order, result = handler(obj, now, prepared)
+        for more in _more_handlers.get(event["type"], ()):
+            note = more(obj=obj, now=now)
+            if note:
+                result = f"{result}; {note}" if result not in ("ignored", "recorded") else note
         StripeEvent.objects.filter(pk=row[0]).update(order=order, result=result[:200])
     if order is not None:
         # The unclaimed payment's refund this event requested (the member's own requests send themselves).

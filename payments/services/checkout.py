@@ -53,7 +53,7 @@ def order_checkout_start(
     if provider == Payment.Provider.TEST_GATEWAY:
         return CheckoutStart(payment=payment, url=None)
     session = stripe_api.checkout_session_create(
-        order=payment.order, payment=payment, success_url=success_url, cancel_url=cancel_url
+        order=payment.order, payment=payment, success_url=success_url, cancel_url=cancel_url, now=now
     )
     payment = payment_record_session(payment=payment, session_id=session.id, by=by, now=now)
     return CheckoutStart(payment=payment, url=session.url)

@@ -35,6 +35,7 @@ class StripeDouble:
         self._lock = threading.Lock()
         self.completed_sessions: set[str] = set()
         self.sessions: dict[str, dict] = {}
+        self.subscriptions: dict[str, dict] = {}  # made by subscription-mode sessions
         self.payments: dict[str, int] = {}  # payment intent → amount charged
         self.refunds: list[dict] = []  # every refund made, oldest first
         self.before_refund: Callable[[dict], None] | None = None
@@ -67,6 +68,15 @@ class StripeDouble:
                     self._reply(
                         200, {"object": "list", "url": "/v1/refunds", "has_more": False, "data": found}
                     )
+                elif url.path.startswith("/v1/subscriptions/") and url.path.count("/") == 3:
+                    subscription = double.subscriptions.get(url.path.split("/")[3])
+                    if subscription is None:
+                        self._reply(
+                            404,
+                            {"error": {"type": "invalid_request_error", "message": "No such subscription"}},
+                        )
+                    else:
+                        self._reply(200, subscription)
                 elif url.path.startswith("/v1/checkout/sessions/") and url.path.count("/") == 4:
                     session = double.sessions.get(url.path.split("/")[4])
                     if session is None:
@@ -102,8 +112,29 @@ class StripeDouble:
                         "metadata": _metadata(form),
                         "amount_total": _amount_total(form),
                         "payment_intent": None,
+                        "subscription": None,
                     }
+                    if form.get("mode") == "subscription":
+                        reply["subscription"] = double._subscription_create(form)
                     double.sessions[reply["id"]] = reply
+                elif self.path == "/v1/prices":
+                    reply = {
+                        "id": f"price_test_{next(double._ids)}",
+                        "object": "price",
+                        "unit_amount": int(form.get("unit_amount", 0)),
+                        "currency": form.get("currency"),
+                        "product": f"prod_test_{next(double._ids)}",
+                    }
+                elif self.path.startswith("/v1/subscriptions/") and self.path.count("/") == 3:
+                    subscription = double.subscriptions.get(self.path.split("/")[3])
+                    if subscription is None:
+                        status, reply = (
+                            404,
+                            {"error": {"type": "invalid_request_error", "message": "No such subscription"}},
+                        )
+                    else:
+                        double._subscription_update(subscription, form)
+                        reply = subscription
                 elif self.path.startswith("/v1/checkout/sessions/") and self.path.endswith("/expire"):
                     session_id = self.path.split("/")[4]
                     if session_id in double.completed_sessions:
@@ -158,6 +189,45 @@ class StripeDouble:
         self.completed_sessions.add(session_id)
         self.add_payment(payment_intent, session["amount_total"])
 
+    def _subscription_create(self, form: dict) -> str:
+        """A subscription for a subscription-mode session (Stripe makes it when the session completes; the
+        double makes it at once so tests can read it): its recurring items and subscription_data."""
+        n = next(self._ids)
+        items, index = [], 0
+        while f"line_items[{index}][quantity]" in form:
+            if f"line_items[{index}][price_data][recurring][interval]" in form:
+                items.append(
+                    {
+                        "id": f"si_test_{n}_{index}",
+                        "price": {"unit_amount": int(form[f"line_items[{index}][price_data][unit_amount]"])},
+                        "quantity": int(form[f"line_items[{index}][quantity]"]),
+                    }
+                )
+            index += 1
+        subscription = {
+            "id": f"sub_test_{n}",
+            "object": "subscription",
+            "status": "active",
+            "cancel_at_period_end": False,
+            "billing_cycle_anchor": int(form.get("subscription_data[billing_cycle_anchor]") or 0),
+            "metadata": {
+                key[len("subscription_data[metadata][") : -1]: value
+                for key, value in form.items()
+                if key.startswith("subscription_data[metadata][")
+            },
+            "items": {"object": "list", "data": items},
+        }
+        self.subscriptions[subscription["id"]] = subscription
+        return subscription["id"]
+
+    def _subscription_update(self, subscription: dict, form: dict) -> None:
+        if form.get("cancel_at_period_end") == "true":
+            subscription["cancel_at_period_end"] = True
+        if "items[0][price]" in form:
+            item = next(i for i in subscription["items"]["data"] if i["id"] == form["items[0][id]"])
+            item["price"] = {"id": form["items[0][price]"]}
+        subscription["metadata"].update(_metadata(form))
+
     def refunded(self, payment_intent: str) -> int:
         return sum(each["amount"] for each in self.refunds if each["payment_intent"] == payment_intent)
 
@@ -210,8 +280,16 @@ class StripeDouble:
 
 
 def _amount_total(form: dict) -> int:
+    """What the first payment charges. Anchored at a future date without proration, a subscription's
+    first invoice holds only the one-time items (its recurring items start at the anchor)."""
+    anchored = bool(form.get("subscription_data[billing_cycle_anchor]")) and (
+        form.get("subscription_data[proration_behavior]") == "none"
+    )
     total, n = 0, 0
     while f"line_items[{n}][quantity]" in form:
+        if anchored and f"line_items[{n}][price_data][recurring][interval]" in form:
+            n += 1
+            continue
         unit = int(form.get(f"line_items[{n}][price_data][unit_amount]", 0))
         total += unit * int(form[f"line_items[{n}][quantity]"])
         n += 1

@@ -167,3 +167,34 @@ def test_a_monthly_product_is_sold_in_subscription_mode(client, stripe_api):
     assert form["mode"] == "subscription"
     assert form["line_items[0][price_data][recurring][interval]"] == "month"
     assert form["line_items[0][price_data][unit_amount]"] == "9800"
+
+
+def test_in_a_subscription_only_the_monthly_line_recurs(client, stripe_api):
+    # given an order of a monthly product and a one-time enrollment fee
+    member = MemberFactory()
+    monthly = Product.objects.create(
+        sku="PLAN-M2", name="月4回プラン", price_yen=9800, kind=Product.Kind.MONTHLY
+    )
+    fee = Product.objects.create(sku="FEE-1", name="入会金", price_yen=3300, is_fee=True)
+    order = order_create(
+        by=None,
+        system="tests",
+        member=member,
+        lines=[
+            LineDraft(kind=OrderLine.Kind.PRODUCT, description=fee.name, unit_price_yen=3300, product=fee),
+            LineDraft(
+                kind=OrderLine.Kind.PRODUCT, description=monthly.name, unit_price_yen=9800, product=monthly
+            ),
+        ],
+        payment_method=Order.Method.CARD,
+    )
+    client.force_login(member)
+    # when the member goes to pay
+    client.get(reverse("payments:checkout", args=[order.pk]))
+    # then the session is in subscription mode, the fee charged once and only the monthly price recurring
+    form = stripe_api.requests[-1]["form"]
+    assert form["mode"] == "subscription"
+    assert form["line_items[0][price_data][unit_amount]"] == "3300"
+    assert "line_items[0][price_data][recurring][interval]" not in form
+    assert form["line_items[1][price_data][unit_amount]"] == "9800"
+    assert form["line_items[1][price_data][recurring][interval]"] == "month"
