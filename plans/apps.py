@@ -5,3 +5,22 @@ from django.utils.translation import gettext_lazy as _
 class PlansConfig(AppConfig):
     name = "plans"
     verbose_name = _("Plans")
+
+    def ready(self):
+        # ecforce's ticket CSV lists plans as メンバーシップ契約 rows: plans plugs them into the ticket CSV.
+        from plans.csv import PLAN_KIND, PlanRowsFormat
+        from tickets.resources import register_row_kind
+
+        register_row_kind(PLAN_KIND, PlanRowsFormat)
+
+        # Bookings paid with the plan's monthly allowance, and its ledger in `manage.py check_ledgers`.
+        from core import ledgers
+        from core.audit import register_action_labels
+        from inventory import payment_methods
+        from plans.allowance import ledger_report
+        from plans.audit_labels import ACTION_LABELS
+        from plans.plugins import PlanPayment
+
+        register_action_labels(ACTION_LABELS)
+        payment_methods.register(PlanPayment())
+        ledgers.register("plans", ledger_report)

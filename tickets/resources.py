@@ -360,6 +360,18 @@ class TicketTypeResource(resources.ModelResource):
         return LIST_SEPARATOR.join(item.name for item in self.items_of(ticket_type))
 
 
+# --- other kinds of rows: plans plug theirs in ------------------------------------------------------------
+
+# チケット種別 label → the format of the rows of that kind (the same columns). ecforce's ticket CSV also
+# holds membership plans (メンバーシップ契約): the plans app registers its format here from its AppConfig,
+# since tickets must not import plans. Their IDs are counted apart from ticket IDs.
+ROW_KINDS: dict[str, type[CsvFormat]] = {}
+
+
+def register_row_kind(label: str, format_class: type[CsvFormat]) -> None:
+    ROW_KINDS[label] = format_class
+
+
 # --- the format: what core.csv_pipeline needs to know -----------------------------------------------------
 
 
@@ -396,6 +408,16 @@ class TicketCsvFormat(CsvFormat):
             field.column_name: field for field in self.resource.get_import_fields() if not field.readonly
         }
         self.batch: TicketTypeBatch | None = None
+        # The formats of the other kinds of rows (ROW_KINDS), each serving the rows of its チケット種別.
+        self.other_kinds = {label: format_class() for label, format_class in ROW_KINDS.items()}
+
+    def _kind_of(self, values: dict[str, str]) -> CsvFormat | None:
+        return self.other_kinds.get(values[KIND].strip())
+
+    def _owner_of(self, obj) -> CsvFormat | None:
+        if isinstance(obj, TicketType):
+            return None
+        return next(fmt for fmt in self.other_kinds.values() if isinstance(obj, fmt.resource._meta.model))
 
     # --- messages ---------------------------------------------------------------------------------------
 
@@ -420,6 +442,8 @@ class TicketCsvFormat(CsvFormat):
         return gettext("The file has a header but no ticket rows.")
 
     def unknown_key_message(self, key: int, values: dict[str, str]) -> str:
+        if (other := self._kind_of(values)) is not None:
+            return other.unknown_key_message(key, values)
         return gettext("There is no ticket with ID %(id)s. Leave the ID empty to add a ticket.") % {"id": key}
 
     def bad_key_message(self, text: str) -> str:
@@ -437,9 +461,35 @@ class TicketCsvFormat(CsvFormat):
             .order_by("pk")
         )
 
+    def export_total(self) -> int:
+        return super().export_total() + sum(other.export_total() for other in self.other_kinds.values())
+
+    def export_objects(self):
+        """The ticket types, then each other kind's rows (plans)."""
+        yield from super().export_objects()
+        for other in self.other_kinds.values():
+            yield from other.export_objects()
+
+    def export_cells(self, obj) -> list:
+        owner = self._owner_of(obj)
+        return super().export_cells(obj) if owner is None else owner.export_cells(obj)
+
+    def describe(self, obj) -> str:
+        owner = self._owner_of(obj)
+        return super().describe(obj) if owner is None else owner.describe(obj)
+
+    def key_namespace(self, values: dict[str, str]) -> str:
+        return values[KIND].strip() if self._kind_of(values) is not None else ""
+
     # --- import -----------------------------------------------------------------------------------------
 
     def prefetch(self, rows: list[dict[str, str]]) -> None:
+        """Each other kind's rows to its format; the ticket rows below."""
+        for label, other in self.other_kinds.items():
+            other.prefetch([row for row in rows if row[KIND].strip() == label])
+        self._prefetch_tickets([row for row in rows if self._kind_of(row) is None])
+
+    def _prefetch_tickets(self, rows: list[dict[str, str]]) -> None:
         """What a chunk of rows names, in four queries of plain values: the ticket types it updates (made
         into instances without their relations), their items' IDs, the products (named by SKU or held
         by those ticket types) and the items."""
@@ -488,11 +538,16 @@ class TicketCsvFormat(CsvFormat):
             self._full_products = {product.pk: product for product in Product.objects.filter(pk__any=ids)}
         return self._full_products.get(pk)
 
-    def stored(self, key: int, values: dict[str, str]) -> TicketType | None:
+    def stored(self, key: int, values: dict[str, str]):
+        if (other := self._kind_of(values)) is not None:
+            return other.stored(key, values)
         return self.ticket_types_by_id.get(key)
 
     def render(self, ticket_type: TicketType, items: list[Item] | None = None) -> dict[str, str]:
-        """The compared columns of a ticket type: a stored one's items as `prefetch` read them, or `items`."""
+        """The compared columns of a ticket type: a stored one's items as `prefetch` read them, or `items`
+        (another kind's row: its format's)."""
+        if (owner := self._owner_of(ticket_type)) is not None:
+            return owner.render(ticket_type)
         values = {field.column_name: field.export(ticket_type) for field in self._compared_fields}
         if items is None:
             values[ITEM_IDS] = LIST_SEPARATOR.join(self.stored_item_ids.get(ticket_type.pk, ()))
@@ -502,7 +557,9 @@ class TicketCsvFormat(CsvFormat):
 
     def build(self, stored: TicketType | None, values: dict[str, str], before: dict[str, str] | None):
         """A new ticket type reads every cell; a stored one only the cells that differ from what the export
-        writes for it (the others hold its stored values already)."""
+        writes for it (the others hold its stored values already). Another kind's row: its format's."""
+        if (other := self._kind_of(values)) is not None:
+            return other.build(stored, values, before)
         ticket_type = stored if stored is not None else TicketType()
         changed = (
             list(COMPARED_COLUMNS)
@@ -566,6 +623,13 @@ class TicketCsvFormat(CsvFormat):
     def write(self, changes: list[RowChange], *, dry_run: bool) -> None:
         """The chunk's changes through one TicketTypeBatch for the whole run (it remembers the products
         earlier chunks took), checked and, unless a dry run, written in a transaction per BATCH_SIZE."""
+        kind_at = COLUMNS.index(KIND)
+        for label, other in self.other_kinds.items():
+            if theirs := [change for change in changes if change.cells[kind_at].strip() == label]:
+                other.write(theirs, dry_run=dry_run)
+        changes = [change for change in changes if isinstance(change.target, TicketTypeChange)]
+        if not changes:
+            return
         if self.batch is None:
             self.batch = TicketTypeBatch(dry_run=dry_run)
         for change in changes:
