@@ -14,7 +14,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.db.models.base import ModelBase
 from django.urls import reverse
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 # (key, heading, model labels in menu order). A registered model named nowhere goes to OTHER_GROUP, so a
 # later app's models are never hidden from the menu.
@@ -33,6 +33,11 @@ MENU_GROUPS = (
         ),
     ),
     ("tickets", pgettext_lazy("admin menu", "Tickets"), ("tickets.TicketType", "tickets.MemberTicket")),
+    (
+        "plans",
+        gettext_lazy("Plans"),  # the plans app's own name (プラン), already translated
+        ("plans.Plan", "plans.PlanContract", "plans.PlanGrant", "plans.TimeBand"),
+    ),
     (
         "orders",
         pgettext_lazy("admin menu", "Orders"),

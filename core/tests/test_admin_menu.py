@@ -16,8 +16,8 @@ from payments.models import Payment
 
 pytestmark = pytest.mark.django_db
 
-ORDER = ["reservations", "members", "items", "tickets", "orders", "settings", "system", "security"]
-HEADINGS = ["予約", "会員", "アイテム", "チケット", "受注", "設定", "システム", "セキュリティ"]
+ORDER = ["reservations", "members", "items", "tickets", "plans", "orders", "settings", "system", "security"]
+HEADINGS = ["予約", "会員", "アイテム", "チケット", "プラン", "受注", "設定", "システム", "セキュリティ"]
 EXPECTED = {
     "reservations": ["inventory.Reservation"],
     "members": ["members.Member"],
@@ -29,6 +29,7 @@ EXPECTED = {
         "inventory.AcceptanceOverride",
     ],
     "tickets": ["tickets.TicketType", "tickets.MemberTicket"],
+    "plans": ["plans.Plan", "plans.PlanContract", "plans.PlanGrant", "plans.TimeBand"],
     "orders": ["payments.Order", "payments.Product", "payments.StripeEvent"],
     "settings": ["inventory.ReservationSettings", "inventory.Season", "payments.PaymentSettings"],
     "system": ["core.Job", "core.AuditEntry", "auth.Group"],

@@ -1,0 +1,338 @@
+"""Staff admin of plans (SPEC §7): time bands (予約可能時間帯), plans with their band allowances and the
+チケット自動付与 part (three tables of grant rules: 新規契約時 / 毎月の定期付与 / 前月残り予約回数の繰越),
+and read-only lists of contracts and grants.
+
+Time bands and plans are configuration: the admin saves them as Django does, and each save is in the audit
+trail through the admin's own log (core.audit.install_admin_log_auditing). Contracts and grants change
+only through the plans services, so their pages are read-only here. The rules of the forms live in
+plans.forms.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.db.models import Prefetch
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from inventory.models import WEEKDAY_CHOICES
+from plans.forms import (
+    PlanBandAllowanceFormSet,
+    PlanForm,
+    TimeBandForm,
+    TimeBandWindowForm,
+    TimeBandWindowFormSet,
+    grant_rule_form_and_formset,
+)
+from plans.models import GrantRule, Plan, PlanBandAllowance, PlanContract, PlanGrant, TimeBand, TimeBandWindow
+
+WEEKDAY_LABELS = dict(WEEKDAY_CHOICES)
+
+# ---------------------------------------------------------------------------------------------------------
+# Time bands (予約可能時間帯)
+# ---------------------------------------------------------------------------------------------------------
+
+
+class TimeBandWindowInline(admin.TabularInline):
+    model = TimeBandWindow
+    form = TimeBandWindowForm
+    formset = TimeBandWindowFormSet
+    fields = ("starts_at", "ends_at")
+    verbose_name_plural = _("time windows (a booking starting at a time from “from” up to “until”)")
+
+    def get_extra(self, request, obj=None, **kwargs):
+        return 1 if obj is None else 0
+
+
+@admin.register(TimeBand)
+class TimeBandAdmin(admin.ModelAdmin):
+    form = TimeBandForm
+    list_display = ("name", "weekdays_display", "windows_display", "display_order")
+    list_display_links = ("name",)
+    search_fields = ("name",)
+    fields = ("name", "weekdays", "display_order")
+    inlines = (TimeBandWindowInline,)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("windows")
+
+    @admin.display(description=_("weekdays"))
+    def weekdays_display(self, obj: TimeBand) -> str:
+        return " ".join(str(WEEKDAY_LABELS.get(day, day)) for day in obj.weekdays)
+
+    @admin.display(description=_("time windows"))
+    def windows_display(self, obj: TimeBand) -> str:
+        return ", ".join(str(window) for window in obj.windows.all())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Plans (プラン)
+# ---------------------------------------------------------------------------------------------------------
+
+
+class PlanBandAllowanceInline(admin.TabularInline):
+    model = PlanBandAllowance
+    formset = PlanBandAllowanceFormSet
+    fields = ("band", "allowance", "position")
+    verbose_name_plural = _(
+        "Bookings per month per time band (予約可能数): a booking takes from the first band, in this order, "
+        "whose window holds its start time and that has some left"
+    )
+
+    def get_extra(self, request, obj=None, **kwargs):
+        return 1 if obj is None else 0
+
+
+class GrantRuleInline(admin.TabularInline):
+    """One table of the チケット自動付与 part: the rules of one kind, the kind set on each row it saves."""
+
+    model = GrantRule
+    kind: str = ""
+    extra = 0
+    fields = (
+        "ticket_type",
+        "quantity",
+        "expiry_amount",
+        "expiry_unit",
+        "restriction",
+        "allowed_plans",
+        "position",
+    )
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.form, cls.formset = grant_rule_form_and_formset(cls.kind)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(kind=self.kind).prefetch_related("allowed_plans")
+
+
+class OnContractGrantInline(GrantRuleInline):
+    kind = GrantRule.Kind.ON_CONTRACT
+    verbose_name = _("on-contract grant")
+    verbose_name_plural = _(
+        "Ticket auto-grant (チケット自動付与) — on a new contract (新規契約時): granted when a contract is "
+        "made on the member site; for an admin contract only when staff tick it"
+    )
+
+
+class MonthlyGrantInline(GrantRuleInline):
+    kind = GrantRule.Kind.MONTHLY
+    verbose_name = _("monthly grant")
+    verbose_name_plural = _(
+        "Ticket auto-grant (チケット自動付与) — on the 1st of every month (毎月の定期付与)"
+    )
+
+
+class CarryOverGrantInline(GrantRuleInline):
+    kind = GrantRule.Kind.CARRY_OVER
+    verbose_name = _("carry-over grant")
+    verbose_name_plural = _(
+        "Ticket auto-grant (チケット自動付与) — last month's unused allowance (前月残り予約回数の繰越): "
+        "a band of the plan, or 月間全体 on a plan with one total; an empty quantity grants all that was left"
+    )
+    fields = (
+        "ticket_type",
+        "carry_band",
+        "carry_total",
+        "quantity",
+        "expiry_amount",
+        "expiry_unit",
+        "restriction",
+        "allowed_plans",
+        "position",
+    )
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    form = PlanForm
+    list_display = (
+        "id",
+        "name",
+        "is_visible",
+        "monthly_product",
+        "allowance_display",
+        "max_concurrent",
+        "max_concurrent_per_day",
+        "display_order",
+    )
+    list_display_links = ("id", "name")
+    list_filter = ("is_visible", "allowance_mode")
+    search_fields = ("name", "monthly_product__sku", "monthly_product__name")
+    search_help_text = _("Plan name, or its monthly product's SKU or name.")
+    list_select_related = ("monthly_product",)
+    filter_horizontal = ("stores", "items")
+    save_on_top = True
+    fieldsets = (
+        (
+            None,
+            {"fields": ("is_visible", "name", "display_order")},
+        ),
+        (
+            _("Products"),
+            {"fields": ("monthly_product", "contract_month_product", "enrollment_fee_product")},
+        ),
+        (_("Where it can be used"), {"fields": ("stores", "items")}),
+        (
+            _("Monthly allowance (予約可能数)"),
+            {
+                "fields": ("allowance_mode", "total_allowance"),
+                "description": _(
+                    "Per time band: set the bookings per month of each band in the table below. One total "
+                    "across bands (月間全体): the total below counts bookings whatever the band."
+                ),
+            },
+        ),
+        (
+            _("Limits (0 means no limit)"),
+            {"fields": ("max_concurrent", "max_concurrent_per_day")},
+        ),
+    )
+    inlines = (PlanBandAllowanceInline, OnContractGrantInline, MonthlyGrantInline, CarryOverGrantInline)
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(
+                Prefetch("band_allowances", PlanBandAllowance.objects.select_related("band")),
+            )
+        )
+
+    @admin.display(description=_("monthly allowance"))
+    def allowance_display(self, obj: Plan) -> str:
+        if obj.allowance_mode == Plan.AllowanceMode.TOTAL:
+            return gettext("%(count)s a month in total") % {"count": obj.total_allowance}
+        rows = [f"{row.band.name} {row.allowance}" for row in obj.band_allowances.all()]
+        return " / ".join(rows) if rows else gettext("No band: no bookings")
+
+    def _create_formsets(self, request, obj, change):
+        formsets, inline_instances = super()._create_formsets(request, obj, change)
+        for formset in formsets:
+            # A table's rules may depend on another table typed in the same POST (plans.forms).
+            formset.siblings = formsets
+        return formsets, inline_instances
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Contracts and grants: read-only (the plans services change them)
+# ---------------------------------------------------------------------------------------------------------
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PlanContract)
+class PlanContractAdmin(ReadOnlyAdmin):
+    list_display = ("id", "member", "plan", "contracted_on", "starts_on", "ends_on", "channel", "status")
+    list_display_links = ("id", "member")
+    list_filter = ("status", "channel", "plan")
+    search_fields = ("member__name", "member__name_kana", "member__email")
+    search_help_text = _("Member name, kana or e-mail.")
+    list_select_related = ("member", "plan")
+    date_hierarchy = "contracted_on"
+    fields = (
+        "member",
+        "plan",
+        "contracted_on",
+        "starts_on",
+        "ends_on",
+        "channel",
+        "status",
+        "previous",
+        "stripe_subscription_id",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+
+class MonthFilter(admin.SimpleListFilter):
+    title = _("month")
+    parameter_name = "month"
+
+    def lookups(self, request, model_admin):
+        months = PlanGrant.objects.dates("month", "month", order="DESC")
+        return [(f"{month:%Y-%m}", f"{month:%Y-%m}") for month in months]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        try:
+            year, month = self.value().split("-")
+            month = datetime.date(int(year), int(month), 1)
+        except (OverflowError, TypeError, ValueError) as error:
+            raise IncorrectLookupParameters(error) from error
+        return queryset.filter(month=month)
+
+
+class RuleFilter(admin.SimpleListFilter):
+    title = _("ticket grant rule")
+    parameter_name = "rule"
+
+    def lookups(self, request, model_admin):
+        rules = GrantRule.objects.select_related("plan", "ticket_type").order_by(
+            "plan__display_order", "plan_id", "kind", "position", "id"
+        )
+        return [(str(rule.pk), f"{rule.plan.name} — {rule}") for rule in rules]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        if not self.value().isascii() or not self.value().isdigit() or len(self.value()) > 18:
+            raise IncorrectLookupParameters(self.value())
+        return queryset.filter(rule_id=int(self.value()))
+
+
+@admin.register(PlanGrant)
+class PlanGrantAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "contract",
+        "rule_display",
+        "month_display",
+        "quantity",
+        "member_ticket",
+        "created_at",
+    )
+    list_filter = (MonthFilter, RuleFilter)
+    search_fields = ("contract__member__name", "contract__member__email")
+    search_help_text = _("Member name or e-mail.")
+    list_select_related = (
+        "contract__plan",
+        "contract__member",
+        "rule__plan",
+        "rule__ticket_type",
+        "member_ticket__ticket_type",
+    )
+    fields = (
+        "contract",
+        "rule",
+        "month",
+        "quantity",
+        "member_ticket",
+        "job",
+        "granted_by",
+        "created_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("ticket grant rule"), ordering="rule")
+    def rule_display(self, obj: PlanGrant) -> str:
+        return f"{obj.rule.plan.name} — {obj.rule}"
+
+    @admin.display(description=_("month"), ordering="month")
+    def month_display(self, obj: PlanGrant) -> str:
+        return f"{obj.month:%Y-%m}"
