@@ -23,6 +23,8 @@ UNBOUNDED = {
     "payments.Payment.amount_yen",
     "payments.Refund.amount_yen",
     "tickets.TicketEntry.uses_left_after",
+    "plans.AllowanceUsage.used",
+    "plans.AllowanceEntry.delta",
 }
 
 
