@@ -24,3 +24,15 @@ class PlansConfig(AppConfig):
         register_action_labels(ACTION_LABELS)
         payment_methods.register(PlanPayment())
         ledgers.register("plans", ledger_report)
+
+        # Ticket grants (plans.grants): the usable-plan restriction checked when a granted ticket is used,
+        # the grant runs in the job history, and a failed run on the admin home until one succeeds.
+        from core.attention import register_attention
+        from core.jobs import register_job_kind
+        from plans import grants
+        from tickets.hooks import register_use_check
+
+        register_action_labels(grants.ACTION_LABELS)
+        register_use_check(grants.restriction_refusals)
+        register_job_kind(grants.GRANT_JOB, grants.JOB_LABEL)
+        register_attention(grants.FAILED_RUNS)

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from inventory.models import Reservation
 from payments.models import Order
+from tickets import hooks
 from tickets.models import MemberTicket, TicketEntry, TicketType
 
 
@@ -17,18 +18,21 @@ def usable_tickets(*, member, item, on: date, today: date, uses: int = 1) -> Que
     """The member's tickets that can pay for a booking of `item` starting on `on`, the one that expires
     first first (SPEC §6; no expiry counts as last). Valid today and on the booking's day, with at least
     `uses` uses left (one per place booked: one ticket pays a booking whole), for this item, at its store (a
-    ticket with no stores is usable at every store)."""
+    ticket with no stores is usable at every store), and allowed by every registered use check (tickets.hooks:
+    a plan grant's usable-plan restriction on the booked day)."""
     latest = max(on, today)
+    tickets = MemberTicket.objects.filter(
+        member=member,
+        status=MemberTicket.Status.ACTIVE,
+        uses_left__gte=max(uses, 1),
+        ticket_type__items=item,
+        valid_from__lte=min(on, today),
+    ).filter(Q(valid_through__isnull=True) | Q(valid_through__gte=latest))
+    # Rules of higher apps (a plan grant's usable-plan restriction), in this same query.
+    for refused in hooks.refusals(member_id=member.pk, on=on):
+        tickets = tickets.filter(~refused)
     return (
-        MemberTicket.objects.filter(
-            member=member,
-            status=MemberTicket.Status.ACTIVE,
-            uses_left__gte=max(uses, 1),
-            ticket_type__items=item,
-            valid_from__lte=min(on, today),
-        )
-        .filter(Q(valid_through__isnull=True) | Q(valid_through__gte=latest))
-        .annotate(
+        tickets.annotate(
             store_count=Count("stores", distinct=True),
             at_store=Count("stores", filter=Q(stores=item.store_id)),
         )

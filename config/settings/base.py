@@ -253,6 +253,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "inventory.tasks.decline_overdue_approvals",
         "schedule": 60 * 5,
     },
+    # 00:05 JST on the 1st: plans' monthly and carry-over ticket grants for the month (Tokyo date), once per
+    # contract, rule and month; a month missed while beat was down is granted by the next run.
+    "grant-monthly-tickets": {
+        "task": "plans.tasks.grant_monthly_tickets",
+        "schedule": crontab(day_of_month=1, hour=0, minute=5),
+    },
 }
 
 LOGGING = {
