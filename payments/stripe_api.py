@@ -65,7 +65,10 @@ def checkout_session_create(
     monthly = [
         line
         for line in lines
-        if subscription is None and line.product is not None and line.product.kind == Product.Kind.MONTHLY
+        if subscription is None
+        and line.product is not None
+        and line.product.kind == Product.Kind.MONTHLY
+        and line.unit_price_yen > 0  # a 0-yen monthly line only names a price that recurs elsewhere
     ]
     once = [line for line in lines if line not in monthly]
     items = _one_time_items(

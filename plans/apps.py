@@ -36,3 +36,11 @@ class PlansConfig(AppConfig):
         register_use_check(grants.restriction_refusals)
         register_job_kind(grants.GRANT_JOB, grants.JOB_LABEL)
         register_attention(grants.FAILED_RUNS)
+
+        # Contracts: the subscription of a contract's first order, paying it starts the contract, and the
+        # subscription's webhooks (invoices paid and failed, the subscription deleted).
+        from plans import contracts
+        from plans.audit_labels import CONTRACT_ACTION_LABELS
+
+        register_action_labels(CONTRACT_ACTION_LABELS)
+        contracts.register()

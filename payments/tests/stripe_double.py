@@ -189,6 +189,24 @@ class StripeDouble:
         self.completed_sessions.add(session_id)
         self.add_payment(payment_intent, session["amount_total"])
 
+    def add_subscription(self, subscription_id: str, *, unit_amount: int) -> dict:
+        """A live subscription of one monthly item (made before the test, by an earlier checkout)."""
+        subscription = {
+            "id": subscription_id,
+            "object": "subscription",
+            "status": "active",
+            "cancel_at_period_end": False,
+            "metadata": {},
+            "items": {
+                "object": "list",
+                "data": [
+                    {"id": f"si_{subscription_id}", "price": {"unit_amount": unit_amount}, "quantity": 1}
+                ],
+            },
+        }
+        self.subscriptions[subscription_id] = subscription
+        return subscription
+
     def _subscription_create(self, form: dict) -> str:
         """A subscription for a subscription-mode session (Stripe makes it when the session completes; the
         double makes it at once so tests can read it): its recurring items and subscription_data."""
