@@ -73,20 +73,30 @@ class TimeBandAdmin(admin.ModelAdmin):
 # ---------------------------------------------------------------------------------------------------------
 
 
-class PlanBandAllowanceInline(admin.TabularInline):
+class PlainRowsInline(admin.TabularInline):
+    """A table whose select boxes come without the add / change / delete / view links of the related
+    object: the rows stay narrow, and bands and tickets are edited on their own pages."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        widget = getattr(formfield, "widget", None)
+        for flag in ("can_add_related", "can_change_related", "can_delete_related", "can_view_related"):
+            if hasattr(widget, flag):
+                setattr(widget, flag, False)
+        return formfield
+
+
+class PlanBandAllowanceInline(PlainRowsInline):
     model = PlanBandAllowance
     formset = PlanBandAllowanceFormSet
     fields = ("band", "allowance", "position")
-    verbose_name_plural = _(
-        "Bookings per month per time band (予約可能数): a booking takes from the first band, in this order, "
-        "whose window holds its start time and that has some left"
-    )
+    verbose_name_plural = _("Bookings per month per time band (予約可能数)")
 
     def get_extra(self, request, obj=None, **kwargs):
         return 1 if obj is None else 0
 
 
-class GrantRuleInline(admin.TabularInline):
+class GrantRuleInline(PlainRowsInline):
     """One table of the チケット自動付与 part: the rules of one kind, the kind set on each row it saves."""
 
     model = GrantRule
@@ -113,17 +123,14 @@ class GrantRuleInline(admin.TabularInline):
 class OnContractGrantInline(GrantRuleInline):
     kind = GrantRule.Kind.ON_CONTRACT
     verbose_name = _("on-contract grant")
-    verbose_name_plural = _(
-        "Ticket auto-grant (チケット自動付与) — on a new contract (新規契約時): granted when a contract is "
-        "made on the member site; for an admin contract only when staff tick it"
-    )
+    verbose_name_plural = _("Ticket auto-grant (チケット自動付与): on a new contract (新規契約時)")
 
 
 class MonthlyGrantInline(GrantRuleInline):
     kind = GrantRule.Kind.MONTHLY
     verbose_name = _("monthly grant")
     verbose_name_plural = _(
-        "Ticket auto-grant (チケット自動付与) — on the 1st of every month (毎月の定期付与)"
+        "Ticket auto-grant (チケット自動付与): on the 1st of every month (毎月の定期付与)"
     )
 
 
@@ -131,8 +138,7 @@ class CarryOverGrantInline(GrantRuleInline):
     kind = GrantRule.Kind.CARRY_OVER
     verbose_name = _("carry-over grant")
     verbose_name_plural = _(
-        "Ticket auto-grant (チケット自動付与) — last month's unused allowance (前月残り予約回数の繰越): "
-        "a band of the plan, or 月間全体 on a plan with one total; an empty quantity grants all that was left"
+        "Ticket auto-grant (チケット自動付与): last month's unused allowance (前月残り予約回数の繰越)"
     )
     fields = (
         "ticket_type",
@@ -182,14 +188,30 @@ class PlanAdmin(admin.ModelAdmin):
             {
                 "fields": ("allowance_mode", "total_allowance"),
                 "description": _(
-                    "Per time band: set the bookings per month of each band in the table below. One total "
-                    "across bands (月間全体): the total below counts bookings whatever the band."
+                    "Per time band: set the bookings per month of each band in the first table below; a "
+                    "booking takes from the first band, in the table's order, whose window holds its start "
+                    "time and that has some left. One total across bands (月間全体): the total below counts "
+                    "bookings whatever the band."
                 ),
             },
         ),
         (
             _("Limits (0 means no limit)"),
             {"fields": ("max_concurrent", "max_concurrent_per_day")},
+        ),
+        (
+            _("Ticket auto-grant (チケット自動付与)"),
+            {
+                "fields": (),
+                "description": _(
+                    "The three tables at the bottom. On a new contract: granted when a contract is made on "
+                    "the member site (an admin contract only when staff tick it). Monthly: on the 1st of "
+                    "every month. Carry-over: on the 1st, last month's unused allowance of one band of the "
+                    "plan (or 月間全体 on a plan with one total); an empty quantity grants all that was "
+                    "left. "
+                    "Expiry: N days counts the grant day as day 1; N months ends at a month end."
+                ),
+            },
         ),
     )
     inlines = (PlanBandAllowanceInline, OnContractGrantInline, MonthlyGrantInline, CarryOverGrantInline)
