@@ -168,6 +168,7 @@ def test_the_first_band_with_some_left_pays_then_the_next(item):
     full = band("フルタイム")
     contract = contract_for(plan_with((morning, 1), (full, 2), items=[item]))
     june = date(2027, 6, 1)
+    assert allowance.allowance_left_total(contract, june) == 3
     # when the member books at 8:00 twice
     book(contract, item, start="08:00", end="08:30")
     assert (used(contract, june, morning), used(contract, june, full)) == (1, 0)
@@ -177,6 +178,7 @@ def test_the_first_band_with_some_left_pays_then_the_next(item):
     # and a booking at 12:00 (outside モーニング) takes フルタイム's last
     book(contract, item, start="12:00", end="12:30")
     assert left(contract, june) == {"モーニング": 0, "フルタイム": 0}
+    assert allowance.allowance_left_total(contract, june) == 0
     # when a fourth morning booking is tried, then it is refused, naming the bands and the month
     with pytest.raises(AllowanceUsedUpError) as refused:
         book(contract, item, start="07:00", end="07:30")
