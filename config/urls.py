@@ -18,6 +18,7 @@ urlpatterns = [
     path("members/", include("members.urls")),
     path("payments/", include("payments.urls")),
     path("tickets/", include("tickets.urls")),
+    path("plans/", include("plans.urls")),
     path("", include("inventory.urls")),
 ]
 

@@ -44,3 +44,19 @@ class PlansConfig(AppConfig):
 
         register_action_labels(CONTRACT_ACTION_LABELS)
         contracts.register()
+
+        from django.utils.translation import pgettext_lazy
+
+        from members.mypage import Section, register_section
+
+        register_section(
+            Section(
+                title=pgettext_lazy("my page", "Plan"),
+                description=_(
+                    "Your plan: its status, the bookings left this month, changing or cancelling it."
+                ),
+                url_name="plans:mine",
+                link_label=_("My plan"),
+                order=25,
+            )
+        )

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import stripe
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -143,7 +144,8 @@ def _check_no_open_contract(*, member, starts_on: date, exclude: PlanContract | 
 
 
 def _lock_member(member) -> None:
-    type(member).objects.select_for_update().filter(pk=member.pk).first()
+    """One contract change of a member at a time (two clicks on "join" make one contract)."""
+    get_user_model().objects.select_for_update().filter(pk=member.pk).first()
 
 
 @dataclass(frozen=True)

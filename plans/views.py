@@ -1,0 +1,178 @@
+"""Member-site pages for plans: the plans on offer and subscribing (card checkout in subscription mode), and
+my plan (the contract, its status, changing plan from next month, cancelling at the month end with the
+bookings that will be cancelled listed first). Views read; every change goes through plans.contracts."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.views.decorators.http import require_http_methods, require_POST
+
+from core.exceptions import DomainError
+from core.periods import JST
+from payments import pricing
+from payments.models import Order
+from plans import allowance, contracts
+from plans.models import Plan, PlanBandAllowance, PlanContract
+
+
+def _offered():
+    return (
+        Plan.objects.filter(is_visible=True)
+        .select_related("monthly_product", "enrollment_fee_product", "contract_month_product")
+        .prefetch_related(
+            Prefetch("band_allowances", queryset=PlanBandAllowance.objects.select_related("band")),
+            "stores",
+        )
+        .order_by("display_order", "id")
+    )
+
+
+@require_http_methods(["GET"])
+def plan_list(request):
+    """The plans on offer: monthly price, the fees of the first payment, the monthly allowance."""
+    return render(request, "site/plans/plan_list.html", {"plans": list(_offered())})
+
+
+def _current(member) -> PlanContract | None:
+    """The member's contract that is not over: in force, past due, or waiting to start."""
+    return (
+        PlanContract.objects.filter(
+            member=member, status__in=(PlanContract.Status.ACTIVE, PlanContract.Status.PAST_DUE)
+        )
+        .filter(next__isnull=True)
+        .select_related("plan__monthly_product", "previous__plan")
+        .order_by("-starts_on", "-pk")
+        .first()
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def subscribe(request, pk: int):
+    """GET: what the first payment charges (through the price pipeline, as the order will) and the monthly
+    price from next month, to confirm. POST: the pending contract and the card checkout."""
+    plan = get_object_or_404(_offered(), pk=pk)
+    today = timezone.localdate(timezone.now(), JST)
+    if request.method == "POST":
+        try:
+            started = contracts.contract_start_checkout(
+                member=request.user,
+                plan=plan,
+                success_url=request.build_absolute_uri(reverse("plans:mine")),
+                cancel_url=request.build_absolute_uri(reverse("plans:list")),
+            )
+        except DomainError as error:
+            messages.error(request, error.message)
+            return redirect("plans:subscribe", pk=plan.pk)
+        order = started.contract.first_order
+        # Stripe's page, or (no Stripe keys) the test gateway's page of the order.
+        return redirect(started.checkout.url or reverse("payments:checkout", args=[order.pk]))
+    draft = pricing.price_draft(
+        member=request.user,
+        lines=contracts.first_order_lines(plan=plan, contracted_on=today),
+        payment_method=Order.Method.CARD,
+    )
+    charge = pricing.charge_shown(draft=draft, label=gettext("First payment (fees)"))
+    return render(
+        request,
+        "site/plans/subscribe.html",
+        {
+            "plan": plan,
+            "charge": charge,
+            "billed_from": contracts.next_month_start(today),
+            "current": _current(request.user),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET"])
+def mine(request):
+    """My plan: the contract, its status and dates, changing plan from next month, cancelling."""
+    today = timezone.localdate(timezone.now(), JST)
+    current = _current(request.user)
+    others = [plan for plan in _offered() if current is None or plan.pk != current.plan_id]
+    # This month's allowance left, per band, of the contract in force today (before a plan change starts,
+    # the previous one).
+    live = current if current is None or current.starts_on <= today else current.previous
+    left = allowance.allowance_left(live, today) if live is not None and live.starts_on <= today else []
+    history = (
+        PlanContract.objects.filter(member=request.user)
+        .exclude(status=PlanContract.Status.PENDING)
+        .select_related("plan")
+        .order_by("-starts_on", "-pk")[:12]
+    )
+    return render(
+        request,
+        "site/plans/mine.html",
+        {
+            "current": current,
+            "allowance_left": left,
+            "others": others,
+            "history": history,
+            "change_from": contracts.next_month_start(today),
+            "can_cancel": current is not None and (current.ends_on is None or current.ends_on > today),
+        },
+    )
+
+
+def _own_current(request, pk: int) -> PlanContract:
+    return get_object_or_404(
+        PlanContract.objects.select_related("plan"),
+        pk=pk,
+        member=request.user,
+        status__in=(PlanContract.Status.ACTIVE, PlanContract.Status.PAST_DUE),
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cancel(request, pk: int):
+    """GET: the day the plan would end (this month's last day) and the bookings after it that will be
+    cancelled. POST: cancel."""
+    contract = _own_current(request, pk)
+    if request.method == "POST":
+        try:
+            done = contracts.contract_cancel(contract=contract, by=request.user)
+        except DomainError as error:
+            messages.error(request, error.message)
+            return redirect("plans:mine")
+        messages.success(
+            request,
+            gettext("Your plan ends on {day}. {count} booking(s) after that were cancelled.").format(
+                day=f"{done.contract.ends_on:%Y-%m-%d}", count=len(done.reservations)
+            ),
+        )
+        return redirect("plans:mine")
+    ends_on, reservations = contracts.cancel_preview(contract=contract)
+    return render(
+        request,
+        "site/plans/cancel.html",
+        {"contract": contract, "ends_on": ends_on, "reservations": reservations},
+    )
+
+
+@login_required
+@require_POST
+def change(request, pk: int):
+    """Change plan from the 1st of next month."""
+    contract = _own_current(request, pk)
+    new_plan = get_object_or_404(_offered(), pk=request.POST.get("plan") or 0)
+    try:
+        new = contracts.contract_change_plan(contract=contract, new_plan=new_plan, by=request.user)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            gettext("Your plan changes to {name} on {day}.").format(
+                name=new_plan.name, day=f"{new.starts_on:%Y-%m-%d}"
+            ),
+        )
+    return redirect("plans:mine")
