@@ -20,7 +20,9 @@ Rules of this module (documented in the README, "Plans: ticket grants"):
 - Carry-over for month P (granted on the 1st of the month after): the band's allowance (or the plan's
   total) minus what was used in P, for contracts in force in P (started on or before P's last day, not
   ended before its 1st); only when the rule's band matches the plan's mode. Nothing left still records
-  the grant (quantity 0, no ticket), so it is not looked at again.
+  the grant (quantity 0, no ticket), so it is not looked at again. A contract changed in the admin to a
+  plan the rule's tickets are not usable with (this plan only / this plan + selected) gets no carry-over
+  for the month before the new plan starts.
 - Catching up: the run for month M also grants every month after the month of the last run that
   succeeded, back to CATCH_UP_MONTHS months (M included). With no successful run before (a new
   installation), only M.
@@ -115,11 +117,17 @@ _USAGE = AllowanceUsage._meta.db_table
 _TICKETS = MemberTicket._meta.db_table
 _ENTRIES = TicketEntry._meta.db_table
 _TICKET_STORES = MemberTicket.stores.through._meta.db_table
+_ALLOWED = GrantRule.allowed_plans.through._meta.db_table
 
 # In force and paid for (see the module's docstring): active or past due; an ended contract counts for the
 # months up to its end (a month missed while the job was down is still its due).
 _STATUS = "(c.status IN ('active', 'past_due') OR (c.status = 'ended' AND c.ends_on IS NOT NULL))"
 # Table names come from the models; every value is a parameter.
+_NOT_SELECTED = f" AND n.plan_id NOT IN (SELECT a.plan_id FROM {_ALLOWED} a WHERE a.grantrule_id = %(rule)s)"  # noqa: S608
+_CHANGED_IN_ADMIN = (
+    f"NOT EXISTS (SELECT 1 FROM {_CONTRACTS} n WHERE n.previous_id = c.id AND n.channel = 'admin'"  # noqa: S608
+    " AND date_trunc('month', n.starts_on)::date = m.month AND {usable})"
+)
 _NOT_GRANTED = (
     f"NOT EXISTS (SELECT 1 FROM {_GRANTS} g"  # noqa: S608
     " WHERE g.contract_id = c.id AND g.rule_id = %(rule)s AND g.month = m.month)"
@@ -193,6 +201,13 @@ def _due(
         # before its 1st.
         where.append("c.starts_on < m.month")
         where.append("(c.ends_on IS NULL OR c.ends_on >= (m.month - interval '1 month')::date)")
+        if rule.restriction in (GrantRule.Restriction.THIS_PLAN, GrantRule.Restriction.THIS_AND_SELECTED):
+            # SPEC §7: a plan changed in the admin to a plan the rule's tickets are not usable with gets no
+            # carry-over for the month before the new plan starts.
+            usable = "n.plan_id <> %(plan)s"
+            if rule.restriction == GrantRule.Restriction.THIS_AND_SELECTED:
+                usable += _NOT_SELECTED
+            where.append(_CHANGED_IN_ADMIN.format(usable=usable))
     # Only table names and clauses written here go into the text; every value is a parameter.
     sql = (
         f"SELECT c.id AS contract_id, c.member_id, m.month, {quantity} AS quantity"  # noqa: S608

@@ -365,6 +365,46 @@ def test_carry_over_only_for_a_month_the_contract_was_in_force():
     assert granted(ended) == []
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("restriction", "new_plan_selected", "channel", "carried"),
+    [
+        (GrantRule.Restriction.THIS_PLAN, False, "admin", False),  # changed in the admin to another plan
+        (GrantRule.Restriction.THIS_AND_SELECTED, False, "admin", False),
+        (GrantRule.Restriction.THIS_AND_SELECTED, True, "admin", True),  # … to a selected plan
+        (GrantRule.Restriction.NONE, False, "admin", True),  # the tickets are usable with any plan
+        (GrantRule.Restriction.ANY_PLAN, False, "admin", True),
+        (GrantRule.Restriction.THIS_PLAN, False, "site", True),  # changed by the member
+    ],
+)
+def test_carry_over_after_an_admin_plan_change(restriction, new_plan_selected, channel, carried):
+    # given a contract changed on 3/20 to another plan from 4/1
+    plan, band = carry_plan()
+    new_plan = PlanFactory()
+    rule = GrantRuleFactory(
+        plan=plan,
+        carry_over=True,
+        carry_band=band,
+        restriction=restriction,
+        allowed_plans=[new_plan] if new_plan_selected else [],
+    )
+    old = PlanContractFactory(
+        plan=plan, contracted_on=date(2027, 1, 10), ends_on=date(2027, 3, 31), status="ended"
+    )
+    PlanContractFactory(
+        plan=new_plan,
+        member=old.member,
+        previous=old,
+        contracted_on=date(2027, 3, 20),
+        starts_on=APRIL,
+        channel=channel,
+    )
+    # when April's run carries March over
+    run(APRIL, months=[APRIL])
+    # then the old contract's March is carried over only when its tickets are usable with the new plan
+    assert granted(old, rule) == ([APRIL] if carried else [])
+
+
 # --- usable stores and the usable-plan restriction ----------------------------------------------------------
 
 
