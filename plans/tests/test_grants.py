@@ -491,6 +491,31 @@ def test_the_restriction_check_is_part_of_the_one_query(django_assert_num_querie
     assert len(found) == 2
 
 
+@pytest.mark.django_db
+def test_a_booking_cannot_be_paid_with_a_ticket_its_plan_restriction_refuses():
+    # given a "this plan only" ticket granted on 4/1 and the contract ending 4/30
+    from tickets.exceptions import TicketUnusableError
+    from tickets.tests.helpers import book, open_every_day
+
+    open_every_day()
+    item = ItemFactory(stock=10)
+    rule = GrantRuleFactory(
+        ticket_type=TicketTypeFactory(items=[item]),
+        restriction=GrantRule.Restriction.THIS_PLAN,
+        expiry_amount=3,
+    )
+    contract = PlanContractFactory(plan=rule.plan, contracted_on=date(2027, 2, 10), ends_on=date(2027, 4, 30))
+    run(APRIL)
+    now = jst(date(2027, 4, 10), "09:00")
+    # when the member books a day the contract is live, then a day after it ended
+    book(contract.member, item, day=date(2027, 4, 20), now=now)
+    with pytest.raises(TicketUnusableError):
+        book(contract.member, item, day=date(2027, 5, 20), now=now)
+    # then only the first took a use
+    assert MemberTicket.objects.get().uses_left == rule.ticket_type.uses - 1
+    assert ledgers_clean()
+
+
 # --- exactly once under concurrency and failure -------------------------------------------------------------
 
 
