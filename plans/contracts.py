@@ -27,6 +27,7 @@ from datetime import date, datetime, timedelta
 import stripe
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -39,7 +40,7 @@ from payments.gateway import using_test_gateway
 from payments.models import Order, OrderLine
 from payments.services import CheckoutStart, LineDraft, order_cancel, order_checkout_start, order_create
 from plans.exceptions import PlanError
-from plans.models import AllowanceEntry, Plan, PlanContract
+from plans.models import AllowanceEntry, GrantRule, Plan, PlanContract, PlanGrant
 
 logger = logging.getLogger(__name__)
 
@@ -342,21 +343,31 @@ def contract_end(
 
 
 def bookings_after(contract: PlanContract, ends_on: date) -> list[Reservation]:
-    """The live bookings starting after `ends_on` (JST) that the contract's allowance paid for: the ones
-    ending the contract on `ends_on` cancels."""
+    """The live bookings starting after `ends_on` (JST) that the contract paid for: with its allowance, or
+    with a ticket granted to it under a usable-plan restriction (which the contract's end makes unusable
+    then). Ending the contract on `ends_on` cancels them."""
+    from tickets.models import TicketEntry
+
     paid = AllowanceEntry.objects.filter(usage__contract=contract, kind=AllowanceEntry.Kind.USED).values(
         "reservation_id"
     )
     given_back = AllowanceEntry.objects.filter(
         usage__contract=contract, kind=AllowanceEntry.Kind.RESTORED
     ).values("reservation_id")
+    restricted_tickets = PlanGrant.objects.filter(contract=contract, member_ticket__isnull=False).exclude(
+        rule__restriction=GrantRule.Restriction.NONE
+    )
+    by_ticket = TicketEntry.objects.filter(
+        kind=TicketEntry.Kind.USED,
+        reservation__isnull=False,
+        ticket_id__in=restricted_tickets.values("member_ticket_id"),
+    ).values("reservation_id")
     return list(
         Reservation.objects.filter(
-            pk__in=paid,
+            Q(pk__in=paid) & ~Q(pk__in=given_back) | Q(pk__in=by_ticket),
             status__in=Reservation.LIVE_STATUSES,
             starts_at__gte=start_of_day(ends_on + timedelta(days=1)),
         )
-        .exclude(pk__in=given_back)
         .select_related("item")
         .order_by("starts_at", "pk")
     )

@@ -444,6 +444,57 @@ def test_the_bookings_after_the_end_paid_with_the_plan_are_listed_then_cancelled
     assert "2027-07-06 10:00" in body
 
 
+def test_bookings_after_the_end_paid_with_a_ticket_restricted_to_the_plan_are_cancelled_too(mails):
+    from plans.models import GrantRule, PlanGrant
+    from plans.tests.factories import GrantRuleFactory
+    from tickets.models import MemberTicket
+    from tickets.services import ticket_issue
+    from tickets.tests.factories import TicketTypeFactory
+
+    # given a contract whose monthly grant gave a ticket usable with this plan only, and one with none
+    ReservationSettingsFactory(
+        min_minutes=30, time_step_minutes=30, cancel_deadline_minutes=60, book_ahead_days=0,
+        hours=dict.fromkeys(range(8), ("00:00", "23:30")),
+    )  # fmt: skip
+    item = ItemFactory(stock=5)
+    contract = active_contract(plan=a_plan(items=[item], stores=[item.store]), contracted_on=date(2027, 5, 1))
+    tickets = {}
+    for restriction in (GrantRule.Restriction.THIS_PLAN, GrantRule.Restriction.NONE):
+        ticket_type = TicketTypeFactory(items=[item])
+        rule = GrantRuleFactory(plan=contract.plan, ticket_type=ticket_type, restriction=restriction)
+        ticket = ticket_issue(
+            member=contract.member, ticket_type=ticket_type, source=MemberTicket.Source.GRANT,
+            valid_from=date(2027, 6, 1), by=None, system="tests",
+        )  # fmt: skip
+        PlanGrant.objects.create(
+            contract=contract, rule=rule, month=date(2027, 6, 1), quantity=1, member_ticket=ticket,
+            created_at=jst(date(2027, 6, 1), "00:05"),
+        )  # fmt: skip
+        tickets[restriction] = ticket
+    booked = {
+        restriction: reservation_create(
+            member=contract.member,
+            by=contract.member,
+            item=item,
+            starts_at=jst(date(2027, 7, 5), "10:00"),
+            ends_at=jst(date(2027, 7, 5), "10:30"),
+            payment_method="ticket",
+            payment_option=str(ticket.pk),
+            now=jst(date(2027, 6, 10), "10:00"),
+        )
+        for restriction, ticket in tickets.items()
+    }
+    # when the member cancels in June
+    done = contract_cancel(contract=contract, by=contract.member, today=date(2027, 6, 20))
+    # then the booking paid with the restricted ticket is cancelled (its use given back); the other stays
+    assert [r.pk for r in done.reservations] == [booked[GrantRule.Restriction.THIS_PLAN].pk]
+    restricted = tickets[GrantRule.Restriction.THIS_PLAN]
+    restricted.refresh_from_db()
+    assert restricted.uses_left == restricted.uses_total
+    booked[GrantRule.Restriction.NONE].refresh_from_db()
+    assert booked[GrantRule.Restriction.NONE].status == Reservation.Status.CONFIRMED
+
+
 # --- plan change -------------------------------------------------------------------------------------------
 
 
