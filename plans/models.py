@@ -428,3 +428,29 @@ class AllowanceEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.delta:+d}"
+
+
+class PlanMonthlyOrder(models.Model):
+    """The pending counter order of one month of a contract paid at the counter (an admin contract without a
+    card subscription): made once per (contract, month) by the 1st-of-the-month job, for staff to mark
+    received. The contract month is paid by the contract's first order, so its first monthly order is for
+    the month after."""
+
+    contract = models.ForeignKey(PlanContract, on_delete=models.PROTECT, related_name="monthly_orders")
+    month = models.DateField(_("month"))
+    order = models.OneToOneField(
+        "payments.Order", verbose_name=_("order"), on_delete=models.PROTECT, related_name="plan_month"
+    )
+    created_at = models.DateTimeField(_("made at"))
+
+    class Meta:
+        verbose_name = _("monthly counter order")
+        verbose_name_plural = _("monthly counter orders")
+        ordering = ["-month", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["contract", "month"], name="plan_monthly_order_once"),
+            models.CheckConstraint(condition=Q(month__day=1), name="plan_monthly_order_month_is_first_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contract} {self.month:%Y-%m} → #{self.order_id}"
