@@ -17,4 +17,5 @@ CONTRACT_ACTION_LABELS = {
     "plan_contract.cancelled": _("Plan contract cancelled at the month end"),
     "plan_contract.plan_changed": _("Plan changed"),
     "plan_contract.dropped": _("Unpaid plan contract dropped"),
+    "plan_contract.monthly_order": _("Month's counter order made"),
 }

@@ -40,7 +40,7 @@ from payments.gateway import using_test_gateway
 from payments.models import Order, OrderLine
 from payments.services import CheckoutStart, LineDraft, order_cancel, order_checkout_start, order_create
 from plans.exceptions import PlanError
-from plans.models import AllowanceEntry, GrantRule, Plan, PlanContract, PlanGrant
+from plans.models import AllowanceEntry, GrantRule, Plan, PlanContract, PlanGrant, PlanMonthlyOrder
 
 logger = logging.getLogger(__name__)
 
@@ -649,6 +649,76 @@ def contract_create_admin(
             to=[member.email],
         )
     return contract
+
+
+# --- counter contracts: a pending order each month -----------------------------------------------------
+
+COUNTER_ORDERS = "plan_counter_orders"
+
+
+def counter_orders_due(month: date):
+    """The contracts paid at the counter that owe `month` (its first day) an order and have none: admin
+    contracts without a card subscription whose first order (if any) is a counter order, in force during
+    the month, and contracted before it (the contract month is paid by the first order's contract-month
+    fee). After a plan change only the contract made before the month owes it, so a month is billed once."""
+    return (
+        PlanContract.objects.filter(
+            channel=PlanContract.Channel.ADMIN,
+            status__in=(PlanContract.Status.ACTIVE, PlanContract.Status.PAST_DUE),
+            stripe_subscription_id="",
+            contracted_on__lt=month,
+            starts_on__lte=month_end(month),
+        )
+        .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=month))
+        .filter(Q(first_order__isnull=True) | Q(first_order__payment_method=Order.Method.COUNTER))
+        .exclude(monthly_orders__month=month)
+        .select_related("plan__monthly_product", "member")
+        .order_by("pk")
+    )
+
+
+def counter_orders_create(
+    *, month: date, system: str = COUNTER_ORDERS, now: datetime | None = None
+) -> list[PlanMonthlyOrder]:
+    """The month's pending counter order (the plan's monthly price) for every contract that owes one, each
+    in its own short transaction under the contract's lock: twice, or two runs at once, make one per
+    (contract, month) (and the unique constraint stands behind it)."""
+    now = now or timezone.now()
+    month = month.replace(day=1)
+    made = []
+    for contract in counter_orders_due(month):
+        with transaction.atomic():
+            locked = _locked(contract)
+            if PlanMonthlyOrder.objects.filter(contract=locked, month=month).exists():
+                continue
+            monthly = locked.plan.monthly_product
+            order = order_create(
+                member=locked.member,
+                lines=[
+                    LineDraft(
+                        kind=OrderLine.Kind.PRODUCT,
+                        description=f"{monthly.name} ({month:%Y-%m})",
+                        unit_price_yen=monthly.price_yen,
+                        product=monthly,
+                    )
+                ],
+                payment_method=Order.Method.COUNTER,
+                by=None,
+                system=system,
+                now=now,
+            )
+            made.append(
+                PlanMonthlyOrder.objects.create(contract=locked, month=month, order=order, created_at=now)
+            )
+            audit_log(
+                action="plan_contract.monthly_order",
+                obj=locked,
+                by=None,
+                system=system,
+                now=now,
+                payload={"month": month, "order": order.pk, "total_yen": order.total_yen},
+            )
+    return made
 
 
 # --- plugins: the subscription of a first order, and what paying it does ----------------------------------

@@ -1,5 +1,7 @@
 """Celery tasks of plans: thin, each calls one service."""
 
+from datetime import timedelta
+
 from celery import shared_task
 from django.utils import timezone
 
@@ -15,3 +17,14 @@ def grant_monthly_tickets() -> str:
     month = periods.month_start(timezone.localdate())
     job = grants.grants_job_create(month=month)
     return job_run(job.pk, grants.grants_job).status
+
+
+@shared_task(name="plans.tasks.plan_counter_orders")
+def plan_counter_orders() -> int:
+    """Beat, 00:10 JST on the 1st: this month's pending counter orders of the contracts paid at the counter,
+    and last month's if a run was missed (one per contract and month, however often it runs)."""
+    from plans import contracts
+
+    month = periods.month_start(timezone.localdate())
+    previous = periods.month_start(month - timedelta(days=1))
+    return sum(len(contracts.counter_orders_create(month=each)) for each in (previous, month))

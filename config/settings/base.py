@@ -259,6 +259,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "plans.tasks.grant_monthly_tickets",
         "schedule": crontab(day_of_month=1, hour=0, minute=5),
     },
+    # 00:10 JST on the 1st: the month's pending counter orders of plan contracts paid at the counter (once
+    # per contract and month; last month's too, if a run was missed).
+    "plan-counter-orders": {
+        "task": "plans.tasks.plan_counter_orders",
+        "schedule": crontab(day_of_month=1, hour=0, minute=10),
+    },
 }
 
 LOGGING = {

@@ -612,3 +612,60 @@ def test_an_admin_contract_paid_by_link_is_e_mailed_and_starts_when_paid(client,
     contract.refresh_from_db()
     assert contract.status == PlanContract.Status.ACTIVE
     assert [kwargs["include_monthly"] for _pk, kwargs in grants] == [True]
+
+
+# --- counter contracts: a pending order each month ----------------------------------------------------------
+
+
+def counter_contract(**fields) -> PlanContract:
+    return contract_create_admin(
+        member=MemberFactory(), plan=fields.pop("plan", None) or a_plan(), pay="counter",
+        grant_on_contract=False, grant_start_month=False, by=MemberFactory(is_staff=True), now=NOW, **fields,
+    )  # fmt: skip
+
+
+def test_a_counter_contract_gets_one_pending_order_each_month_after_the_contract_month():
+    # given a counter contract made 3/25 starting 4/5, and a card one (with a subscription)
+    contract = counter_contract(contracted_on=CONTRACT_DAY, starts_on=date(2027, 4, 5))
+    active_contract(channel=PlanContract.Channel.ADMIN)
+    # when March's run happens: nothing (the contract month is paid by the first order)
+    assert contracts.counter_orders_create(month=date(2027, 3, 1)) == []
+    # when April's runs, twice
+    [made] = contracts.counter_orders_create(month=date(2027, 4, 1))
+    assert contracts.counter_orders_create(month=date(2027, 4, 1)) == []
+    # then one pending counter order of the monthly price, for April
+    order = made.order
+    assert (made.contract_id, made.month) == (contract.pk, date(2027, 4, 1))
+    assert (order.status, order.payment_method, order.total_yen) == ("pending", "counter", 10000)
+    assert order.lines.get().description.endswith("(2027-04)")
+
+
+def test_after_a_cancellation_or_a_plan_change_each_month_is_ordered_once():
+    contract = counter_contract(contracted_on=date(2027, 1, 5), starts_on=date(2027, 1, 5))
+    staff = MemberFactory(is_staff=True)
+    # staff change the plan from 3/15: March is the old contract's, April the new one's
+    new = contract_change_plan(
+        contract=contract, new_plan=a_plan(), by=staff, starts_on=date(2027, 3, 15), today=date(2027, 3, 10)
+    )
+    march = contracts.counter_orders_create(month=date(2027, 3, 1))
+    april = contracts.counter_orders_create(month=date(2027, 4, 1))
+    assert [m.contract_id for m in march] == [contract.pk]
+    assert [m.contract_id for m in april] == [new.pk]
+    # cancelled in April: May is not ordered
+    contract_cancel(contract=new, by=staff, today=date(2027, 4, 10))
+    assert contracts.counter_orders_create(month=date(2027, 5, 1)) == []
+
+
+def test_the_counter_orders_command_has_a_dry_run():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    contract = counter_contract(contracted_on=CONTRACT_DAY, starts_on=CONTRACT_DAY)
+    out = StringIO()
+    call_command("plan_counter_orders", "--month", "2027-04", "--dry-run", stdout=out)
+    assert f"#{contract.pk}" in out.getvalue()
+    assert "would make 1 order(s) for 2027-04" in out.getvalue()
+    assert not contract.monthly_orders.exists()
+    call_command("plan_counter_orders", "--month", "2027-04", stdout=StringIO())
+    assert contract.monthly_orders.count() == 1
