@@ -6,8 +6,14 @@ Set-based: one SQL statement per rule grants every contract due in one go (data-
 PlanGrant rows go in with `ON CONFLICT (contract_id, rule_id, month) DO NOTHING`, each naming a ticket id
 taken from the ticket sequence beforehand (the foreign key is checked at commit), then the tickets, their
 "issued" ledger entries and their usable stores are inserted from the grants that went in. The unique
-constraint is the last line of "exactly once"; an advisory lock serialises the writers so two runs never
-wait on each other's rows in opposite orders (a deadlock) — the second finds nothing left to grant.
+constraint is the last line of "exactly once"; an advisory lock serialises the runs so two never wait on
+each other's rows in opposite orders (a deadlock) — the second finds nothing left to grant.
+
+`grants_for_new_contract` takes no such lock: it runs inside the activation's transaction, which already
+holds the member's and the contract's row locks, and a run's foreign-key checks take KEY SHARE locks on
+those rows at commit — waiting for the run's lock there would be a deadlock. It cannot collide with a run
+either: the run grants only contracts that are active (or past due) in its snapshot, and a contract being
+activated is not, until its transaction commits.
 
 Rules of this module (documented in the README, "Plans: ticket grants"):
 - The grant day is the day the grants are made (JST): the 1st when the job runs on time. Expiry counts
@@ -493,8 +499,7 @@ def grants_for_new_contract(
     later = _months(periods.add_months_clamped(start, 1), periods.month_start(today))
     run = GrantRun(month=start, months=[start, *later], granted_on=today)
     by_id = by.pk if by is not None and contract.channel == PlanContract.Channel.ADMIN else None
-    advisory_xact_lock(GRANT_LOCK, timeout_ms=LOCK_TIMEOUT_MS)
-    sequence = _ticket_sequence()
+    sequence = _ticket_sequence()  # no advisory lock here: see the module's docstring
     for rule in _rules(kinds=tuple(GrantRule.Kind), plan_id=contract.plan_id):
         if rule.kind == GrantRule.Kind.ON_CONTRACT:
             if not include_on_contract or contract.previous_id is not None:

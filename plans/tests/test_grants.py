@@ -537,6 +537,40 @@ def test_two_runs_at_once_grant_exactly_once():
 
 
 @pytest.mark.django_db(transaction=True)
+def test_an_activation_during_a_run_does_not_deadlock_with_it():
+    # given a member with a live contract the run grants, and a second contract of theirs being activated
+    # by a transaction that holds the member's row lock (as the contracts code does) while the run commits
+    import time
+
+    from django.db import transaction
+
+    from members.models import Member
+
+    rule = GrantRuleFactory(on_contract=False)
+    GrantRuleFactory(plan=rule.plan, on_contract=True)
+    live = PlanContractFactory(plan=rule.plan, contracted_on=date(2027, 2, 10))
+    PlanContractFactory.create_batch(30, plan=rule.plan, contracted_on=date(2027, 2, 10))
+    joining = PlanContractFactory(
+        plan=rule.plan, member=live.member, contracted_on=date(2027, 4, 1), status="pending"
+    )
+
+    def activate():
+        with transaction.atomic():
+            Member.objects.select_for_update().get(pk=live.member_id)
+            PlanContract.objects.filter(pk=joining.pk).update(status="active")
+            time.sleep(0.3)  # the run has its lock and is waiting to check the member's row at commit
+            grants.grants_for_new_contract(joining, by=live.member, now=jst(APRIL, "00:06"))
+
+    # when both run at once
+    outcomes = run_together([activate, run], expected=(), success="done")
+    # then both finish, each granting its own
+    assert outcomes == Counter({"done": 2})
+    assert granted(live) == [APRIL]
+    assert granted(joining) == [APRIL, APRIL]  # the on-contract and the start month's monthly grant
+    assert ledgers_clean()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_run_killed_half_way_then_run_again_grants_exactly_once(monkeypatch):
     rule = GrantRuleFactory()
     other = GrantRuleFactory(plan=rule.plan)
