@@ -28,7 +28,7 @@ class PlansConfig(AppConfig):
         # Ticket grants (plans.grants): the usable-plan restriction checked when a granted ticket is used,
         # the grant runs in the job history, and a failed run on the admin home until one succeeds.
         from core.attention import register_attention
-        from core.jobs import register_job_kind
+        from core.jobs import register_count_label, register_job_kind
         from plans import grants
         from tickets.hooks import register_use_check
 
@@ -36,6 +36,8 @@ class PlansConfig(AppConfig):
         register_use_check(grants.restriction_refusals)
         register_job_kind(grants.GRANT_JOB, grants.JOB_LABEL)
         register_attention(grants.FAILED_RUNS)
+        for key, label in grants.COUNT_LABELS.items():
+            register_count_label(key, label)
 
         # Contracts: the subscription of a contract's first order, paying it starts the contract, and the
         # subscription's webhooks (invoices paid and failed, the subscription deleted).

@@ -44,7 +44,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.text import format_lazy
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 
 from core import periods
 from core.attention import AttentionItem
@@ -68,6 +68,11 @@ ACTION_LABELS = {
 
 
 JOB_LABEL = gettext_lazy("Ticket grants (monthly and carry-over)")
+# The totals in a run's job counts (each rule's tickets are listed under the rule's own label).
+COUNT_LABELS = {
+    "plan_grants": pgettext_lazy("job count", "grants (carry-overs with nothing left included)"),
+    "plan_tickets": pgettext_lazy("job count", "tickets granted"),
+}
 
 
 def _failed_runs() -> int:
@@ -355,8 +360,8 @@ class GrantRun:
     def counts(self) -> dict[str, int]:
         """For the job history: each rule's tickets granted, by its label, and the totals."""
         counts = {self.labels[rule_id]: count for rule_id, count in self.tickets.items()}
-        counts["grants"] = self.total_grants
-        counts["tickets"] = self.total_tickets
+        counts["plan_grants"] = self.total_grants
+        counts["plan_tickets"] = self.total_tickets
         return counts
 
 

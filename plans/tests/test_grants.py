@@ -606,7 +606,7 @@ def test_a_run_is_a_job_with_counts_per_rule(time_machine):
     PlanContractFactory.create_batch(2, plan=rule.plan, contracted_on=date(2027, 2, 10))
     job = job_run(grants.grants_job_create(month=APRIL).pk, grants.grants_job)
     assert job.status == Job.Status.SUCCEEDED
-    assert job.counts == {grants.rule_label(rule): 2, "grants": 2, "tickets": 2}
+    assert job.counts == {grants.rule_label(rule): 2, "plan_grants": 2, "plan_tickets": 2}
     assert PlanGrant.objects.filter(job=job).count() == 2
 
 

@@ -58,9 +58,9 @@ class Command(BaseCommand):
         for message in job.messages:
             self.stdout.write(message)
         for label, count in job.counts.items():
-            if label not in ("grants", "tickets"):
+            if label not in grants.COUNT_LABELS:
                 self.stdout.write(f"{label}: {count} ticket(s)")
-        self.stdout.write(f"granted {job.counts.get('tickets', 0)} ticket(s) (job #{job.pk})")
+        self.stdout.write(f"granted {job.counts.get('plan_tickets', 0)} ticket(s) (job #{job.pk})")
 
 
 def _parse_month(value: str) -> date:
