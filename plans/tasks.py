@@ -19,6 +19,13 @@ def grant_monthly_tickets() -> str:
     return job_run(job.pk, grants.grants_job).status
 
 
+@shared_task(name="plans.tasks.run_grant_job")
+def run_grant_job(job_id: int) -> str:
+    """A grant run staff started (grants.grants_job_create(month=, started_by=), then
+    `run_grant_job.delay_on_commit(job.pk)`): they are notified in the header when it finishes."""
+    return job_run(job_id, grants.grants_job).status
+
+
 @shared_task(name="plans.tasks.plan_counter_orders")
 def plan_counter_orders() -> int:
     """Beat, 00:10 JST on the 1st: this month's pending counter orders of the contracts paid at the counter,

@@ -622,6 +622,20 @@ def test_the_task_runs_the_tokyo_month(time_machine):
     assert Job.objects.get().params == {"month": "2027-04-01"}
 
 
+@pytest.mark.django_db
+def test_a_run_staff_start_is_their_job(time_machine):
+    from plans.tasks import run_grant_job
+
+    time_machine.move_to(jst(APRIL, "10:00"))
+    rule = GrantRuleFactory()
+    contract = PlanContractFactory(plan=rule.plan, contracted_on=date(2027, 3, 10))
+    staff = MemberFactory(is_staff=True)
+    job = grants.grants_job_create(month=APRIL, started_by=staff)
+    assert run_grant_job(job.pk) == Job.Status.SUCCEEDED
+    assert granted(contract) == [APRIL]
+    assert Job.objects.get().started_by == staff
+
+
 def test_beat_runs_the_grants_at_0005_on_the_1st_tokyo_time():
     entry = settings.CELERY_BEAT_SCHEDULE["grant-monthly-tickets"]
     assert entry["task"] == "plans.tasks.grant_monthly_tickets"
