@@ -594,7 +594,9 @@ PREVIEW_HEADER = (
 
 def grants_preview(month: date, *, today: date | None = None, limit: int | None = None) -> GrantPreview:
     """The grants the run for `month` would make if it ran now (before the 1st: as if on the 1st): the same
-    SELECT as the run, without the INSERT. Writes nothing. `limit` caps the rows (not the counts)."""
+    SELECT as the run, without the INSERT. Writes nothing. `limit` caps the rows (not the counts), which
+    are counted in the database: a page can show the counts and the first rows of a month with 100,000
+    contracts, and the CSV takes every row."""
     today = today or timezone.localdate()
     granted_on = max(month, today)
     months = months_to_grant(month)
@@ -607,20 +609,26 @@ def grants_preview(month: date, *, today: date | None = None, limit: int | None 
         label = rule_label(rule)
         valid_through = grant_valid_through(granted_on, rule.expiry_amount, rule.expiry_unit)
         with connection.cursor() as cursor:
+            # The counts over every row, in the database; only the rows shown (at most `limit`) come back.
+            cursor.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE quantity > 0) FROM ({due.sql}) d",  # noqa: S608
+                due.params,
+            )
+            due_count, tickets = cursor.fetchone()
+            if not due_count:
+                continue
+            counts[label] = tickets
+            room = None if limit is None else limit - len(rows)
+            if room is not None and room <= 0:
+                continue
             cursor.execute(
                 f"SELECT d.contract_id, d.member_id, u.email, u.name, d.month, d.quantity"  # noqa: S608
                 f" FROM ({due.sql}) d JOIN {get_user_model()._meta.db_table} u ON u.id = d.member_id"
-                " ORDER BY d.month, d.contract_id",
-                due.params,
+                " ORDER BY d.month, d.contract_id" + ("" if room is None else " LIMIT %(room)s"),
+                {**due.params, "room": room},
             )
             found = cursor.fetchall()
-        tickets = sum(1 for row in found if row[5] > 0)
-        if not found:
-            continue
-        counts[label] = tickets
         for contract_id, member_id, email, name, due_month, quantity in found:
-            if limit is not None and len(rows) >= limit:
-                break
             rows.append(
                 PreviewRow(
                     contract_id=contract_id,

@@ -684,6 +684,8 @@ def test_preview_shows_who_gets_what_before_the_1st_and_its_csv():
     }
     assert {row.valid_from for row in preview.rows} == {APRIL}
     assert PlanGrant.objects.count() == 0
+    shown = grants.grants_preview(APRIL, today=date(2027, 3, 20), limit=1)
+    assert (len(shown.rows), shown.counts) == (1, preview.counts)
     data = grants.grants_preview_csv(preview).decode("cp932")
     lines = data.split("\r\n")
     assert lines[0].startswith("会員ID,メールアドレス")
