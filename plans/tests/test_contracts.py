@@ -669,3 +669,57 @@ def test_the_counter_orders_command_has_a_dry_run():
     assert not contract.monthly_orders.exists()
     call_command("plan_counter_orders", "--month", "2027-04", stdout=StringIO())
     assert contract.monthly_orders.count() == 1
+
+
+# --- at the same time ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_joining_eight_times_at_once_makes_one_contract_and_one_order():
+    from tests.parallel import run_together
+
+    # given a member pressing "join" several times at once (test gateway: no Stripe keys)
+    member, plan = MemberFactory(), a_plan()
+    calls = [
+        lambda: contract_start_checkout(member=member, plan=plan, today=CONTRACT_DAY, now=NOW)
+        for _ in range(8)
+    ]
+    # then all succeed, on one pending contract with one order
+    assert run_together(calls, expected=(PlanError,), success="started") == {"started": 8}
+    contract = PlanContract.objects.get(member=member)
+    assert Order.objects.filter(member=member).count() == 1
+    assert contract.first_order.payments.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_counter_order_runs_at_once_make_one_order_per_contract_and_month():
+    from tests.parallel import run_together
+
+    # given three counter contracts owing April
+    made = [counter_contract(contracted_on=CONTRACT_DAY, starts_on=CONTRACT_DAY) for _ in range(3)]
+    # when six runs for April start at the same instant
+    calls = [lambda: contracts.counter_orders_create(month=date(2027, 4, 1)) for _ in range(6)]
+    assert run_together(calls, expected=(), success="ran") == {"ran": 6}
+    # then each contract has exactly one April order
+    for contract in made:
+        assert contract.monthly_orders.filter(month=date(2027, 4, 1)).count() == 1
+    assert Order.objects.filter(plan_month__isnull=False).count() == 3
+
+
+def test_control_without_the_check_the_constraint_refuses_a_second_order(monkeypatch):
+    from django.db import IntegrityError
+
+    # given April ordered, and the job's "already ordered" check and its selection both switched off
+    contract = counter_contract(contracted_on=CONTRACT_DAY, starts_on=CONTRACT_DAY)
+    contracts.counter_orders_create(month=date(2027, 4, 1))
+    monkeypatch.setattr(
+        contracts, "counter_orders_due", lambda month: PlanContract.objects.filter(pk=contract.pk)
+    )
+    monkeypatch.setattr(
+        contracts.PlanMonthlyOrder.objects, "filter", lambda **kw: PlanContract.objects.none()
+    )
+    # then the unique constraint stops a second order for the month (and its order rolls back with it)
+    orders = Order.objects.count()
+    with pytest.raises(IntegrityError):
+        contracts.counter_orders_create(month=date(2027, 4, 1))
+    assert Order.objects.count() == orders
