@@ -53,6 +53,7 @@ from core.exceptions import DomainError
 from core.jobs import JobOutcome, job_create
 from core.locks import advisory_xact_lock
 from core.models import Job
+from payments.models import Order
 from plans.models import AllowanceUsage, GrantRule, Plan, PlanContract, PlanGrant
 from tickets.models import MemberTicket, TicketEntry
 
@@ -131,8 +132,13 @@ _TICKET_STORES = MemberTicket.stores.through._meta.db_table
 _ALLOWED = GrantRule.allowed_plans.through._meta.db_table
 
 # In force and paid for (see the module's docstring): active or past due; an ended contract counts for the
-# months up to its end (a month missed while the job was down is still its due).
-_STATUS = "(c.status IN ('active', 'past_due') OR (c.status = 'ended' AND c.ends_on IS NOT NULL))"
+# months up to its end (a month missed while the job was down is still its due), unless it never started: a
+# checkout left unpaid ends the contract on its contracted day with its first order cancelled.
+_STATUS = (
+    "(c.status IN ('active', 'past_due') OR (c.status = 'ended' AND c.ends_on IS NOT NULL"  # noqa: S608
+    f" AND NOT EXISTS (SELECT 1 FROM {Order._meta.db_table} o WHERE o.id = c.first_order_id"
+    " AND o.status = 'cancelled')))"
+)
 # Table names come from the models; every value is a parameter.
 _NOT_SELECTED = f" AND n.plan_id NOT IN (SELECT a.plan_id FROM {_ALLOWED} a WHERE a.grantrule_id = %(rule)s)"  # noqa: S608
 _CHANGED_IN_ADMIN = (

@@ -221,6 +221,34 @@ def test_who_the_job_grants(ends_on, status, months):
 
 
 @pytest.mark.django_db
+def test_a_checkout_left_unpaid_carries_nothing_over():
+    # given a site contract made on 3/25 whose first payment never came: dropped, ended on its contracted day
+    from payments.models import Order
+
+    plan, band = carry_plan()
+    GrantRuleFactory(plan=plan, carry_over=True, carry_band=band)
+    order = Order.objects.create(
+        member=MemberFactory(), status=Order.Status.CANCELLED, payment_method=Order.Method.CARD
+    )
+    dropped = PlanContractFactory(
+        plan=plan,
+        member=order.member,
+        contracted_on=date(2027, 3, 25),
+        ends_on=date(2027, 3, 25),
+        status="ended",
+        first_order=order,
+    )
+    paid = PlanContractFactory(
+        plan=plan, contracted_on=date(2027, 3, 25), ends_on=date(2027, 3, 25), status="ended"
+    )
+    # when April's run carries March over
+    run(APRIL, months=[APRIL])
+    # then only the contract that started gets March's allowance
+    assert granted(dropped) == []
+    assert granted(paid) == [APRIL]
+
+
+@pytest.mark.django_db
 def test_a_contract_ending_mid_month_gets_no_month_after_it():
     rule = GrantRuleFactory()
     contract = PlanContractFactory(plan=rule.plan, contracted_on=date(2027, 2, 10), ends_on=date(2027, 4, 15))
