@@ -671,7 +671,7 @@ def test_the_counter_orders_command_has_a_dry_run():
     assert contract.monthly_orders.count() == 1
 
 
-# --- at the same time ----------------------------------------------------------------------------------------
+# --- at the same time ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.django_db(transaction=True)
