@@ -25,6 +25,7 @@ UNBOUNDED = {
     "tickets.TicketEntry.uses_left_after",
     "plans.AllowanceUsage.used",
     "plans.AllowanceEntry.delta",
+    "plans.PlanGrant.quantity",  # written by the grants from the rule (≤ MAX_COUNT) or the allowance left
 }
 
 
