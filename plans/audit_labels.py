@@ -3,6 +3,9 @@
 from django.utils.translation import gettext_lazy as _
 
 ACTION_LABELS = {
+    # The demo data's plan and bands (plans.demo); staff edits in the admin read as the admin's own log.
+    "plan.created": _("Plan created"),
+    "timeband.created": _("Time band created"),
     "plan_allowance.used": _("Plan allowance used for a booking"),
     "plan_allowance.restored": _("Plan allowance given back"),
 }
