@@ -62,3 +62,10 @@ class PlansConfig(AppConfig):
                 order=25,
             )
         )
+
+        # The staff home's plans panel: this month's and next month's grants, contracts started, ended
+        # and past due.
+        from core.home import register_panel
+        from plans.home import plans_panel
+
+        register_panel(plans_panel())

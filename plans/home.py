@@ -1,5 +1,7 @@
-"""What plans puts on the staff home (core.home): this month's ticket grants per rule, and the contracts
-that started, ended or are past due this month. A constant number of queries however many contracts."""
+"""What plans puts on the staff home (core.home): this month's ticket grants per rule, next month's as
+the run would make them now (plans.grants.grants_preview, counted in the database), and the contracts that
+started, ended or are past due this month. The queries do not grow with the contracts or the grants (the
+preview counts one query per grant rule, and rules are a plan's few settings)."""
 
 from __future__ import annotations
 
@@ -64,13 +66,17 @@ def _next_month(month: date) -> date:
 
 
 def plans_context(request) -> dict:
+    from plans.grants import grants_preview
+
     month = month_start(timezone.localdate(timezone.now(), JST))
     following = _next_month(month)
+    upcoming = grants_preview(following, limit=0)
     contracts = reverse("admin:plans_plancontract_changelist")
     return {
         "month": month,
         "next_month": following,
         "grants": grants_by_rule(month),
+        "next_grants": sorted(upcoming.counts.items()),
         "counts": contract_counts(month, following),
         "grants_url": reverse("admin:plans_plangrant_changelist") + f"?month={month:%Y-%m-%d}",
         "past_due_url": f"{contracts}?status__exact={PlanContract.Status.PAST_DUE}",
