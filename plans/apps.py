@@ -30,10 +30,13 @@ class PlansConfig(AppConfig):
         from core.attention import register_attention
         from core.jobs import register_count_label, register_job_kind
         from plans import grants
-        from tickets.hooks import register_use_check
+        from tickets.hooks import register_source_labels, register_use_check
 
         register_action_labels(grants.ACTION_LABELS)
         register_use_check(grants.restriction_refusals)
+        from plans.sources import grant_source_labels
+
+        register_source_labels(grant_source_labels)
         register_job_kind(grants.GRANT_JOB, grants.JOB_LABEL)
         register_attention(grants.FAILED_RUNS)
         for key, label in grants.COUNT_LABELS.items():

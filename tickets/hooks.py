@@ -9,6 +9,12 @@ check costs no query of its own, however many tickets the member holds.
 
     def plan_restriction(*, member_id: int, on: date) -> Expression | None: ...
     register_use_check(plan_restriction)
+
+Source labels: how a ticket came to the member, in words, from the app that issued it (a plan grant names
+its plan and month). A function takes the tickets shown on a page and returns {ticket id: label} for the
+ones it knows, in one query however many there are.
+
+    register_source_labels(grant_source_labels)
 """
 
 from __future__ import annotations
@@ -35,4 +41,23 @@ def refusals(*, member_id: int, on: date) -> list[Expression]:
         refused = check(member_id=member_id, on=on)
         if refused is not None:
             found.append(refused)
+    return found
+
+
+SourceLabels = Callable[[list], dict[int, str]]
+
+_source_labels: list[SourceLabels] = []
+
+
+def register_source_labels(labels: SourceLabels) -> None:
+    if labels not in _source_labels:
+        _source_labels.append(labels)
+
+
+def source_labels(tickets: list) -> dict[int, str]:
+    """{ticket id: how it came to the member} from every registered app, for the tickets given."""
+    found: dict[int, str] = {}
+    if tickets:
+        for labels in _source_labels:
+            found.update(labels(tickets))
     return found

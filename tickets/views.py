@@ -21,7 +21,7 @@ from core.periods import valid_through_days
 from inventory.models import Item
 from payments import pricing
 from payments.models import Order
-from tickets import purchases, services
+from tickets import hooks, purchases, services
 from tickets.models import MemberTicket, TicketEntry
 
 PAST_PER_PAGE = 20
@@ -203,6 +203,14 @@ def _own_tickets(request):
     )
 
 
+def _label_sources(tickets: list[MemberTicket]) -> None:
+    """Sets `source_label` on the tickets a higher app issued and names (a plan grant: its plan and month),
+    one query per app for the whole page (tickets.hooks)."""
+    labels = hooks.source_labels(tickets)
+    for ticket in tickets:
+        ticket.source_label = labels.get(ticket.pk, "")
+
+
 @login_required
 @require_http_methods(["GET"])
 def wallet(request):
@@ -220,6 +228,7 @@ def wallet(request):
         reverse=True,
     )
     past_page = Paginator(past, PAST_PER_PAGE).get_page(request.GET.get("page"))
+    _label_sources([row.ticket for row in current] + [row.ticket for row in past_page.object_list])
     return render(
         request,
         "site/tickets/wallet.html",
@@ -232,6 +241,7 @@ def wallet(request):
 def ticket_detail(request, pk: int):
     """One of my tickets with its history (the ledger), oldest first."""
     ticket = get_object_or_404(_own_tickets(request), pk=pk)
+    _label_sources([ticket])
     entries = (
         TicketEntry.objects.filter(ticket=ticket)
         .select_related("reservation__item", "order_line")
