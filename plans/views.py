@@ -10,7 +10,7 @@ from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.exceptions import DomainError
@@ -18,7 +18,7 @@ from core.periods import JST
 from payments import pricing
 from payments.models import Order
 from plans import allowance, contracts
-from plans.models import Plan, PlanBandAllowance, PlanContract
+from plans.models import GrantRule, Plan, PlanBandAllowance, PlanContract
 
 
 def _offered():
@@ -102,6 +102,8 @@ def mine(request):
     # the previous one).
     live = current if current is None or current.starts_on <= today else current.previous
     left = allowance.allowance_left(live, today) if live is not None and live.starts_on <= today else []
+    next_grant_on = contracts.next_month_start(today)
+    next_grants = _next_grants(current, next_grant_on) if current is not None else []
     history = (
         PlanContract.objects.filter(member=request.user)
         .exclude(status=PlanContract.Status.PENDING)
@@ -117,9 +119,38 @@ def mine(request):
             "others": others,
             "history": history,
             "change_from": contracts.next_month_start(today),
+            "next_grant_on": next_grant_on,
+            "next_grants": next_grants,
             "can_cancel": current is not None and (current.ends_on is None or current.ends_on > today),
         },
     )
+
+
+def _next_grants(contract: PlanContract, on) -> list[str]:
+    """What the contract's plan grants on the 1st of next month, in words, if the contract is still in
+    force then (the monthly rules; a carry-over rule grants what is left of this month's allowance)."""
+    if contract.ends_on is not None and contract.ends_on < on:
+        return []
+    lines = []
+    for rule in contract.plan.grant_rules.filter(
+        kind__in=(GrantRule.Kind.MONTHLY, GrantRule.Kind.CARRY_OVER)
+    ).select_related("ticket_type", "carry_band"):
+        if rule.kind == GrantRule.Kind.MONTHLY:
+            lines.append(
+                ngettext("%(ticket)s × %(count)s", "%(ticket)s × %(count)s", rule.quantity)
+                % {"ticket": rule.ticket_type.name, "count": rule.quantity}
+            )
+        elif rule.quantity:
+            lines.append(
+                gettext("%(ticket)s for the bookings you leave unused this month (at most %(count)s)")
+                % {"ticket": rule.ticket_type.name, "count": rule.quantity}
+            )
+        else:
+            lines.append(
+                gettext("%(ticket)s for the bookings you leave unused this month")
+                % {"ticket": rule.ticket_type.name}
+            )
+    return lines
 
 
 def _own_current(request, pk: int) -> PlanContract:

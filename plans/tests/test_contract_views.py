@@ -127,3 +127,23 @@ def test_another_members_contract_cannot_be_cancelled(client):
     assert client.post(reverse("plans:cancel", args=[contract.pk])).status_code == 404
     contract.refresh_from_db()
     assert contract.ends_on is None
+
+
+def test_my_plan_says_what_the_next_grant_gives_and_nothing_once_the_contract_ends(client):
+    from plans.tests.factories import GrantRuleFactory
+
+    contract = PlanContractFactory(contracted_on=date(2027, 1, 5))
+    GrantRuleFactory(plan=contract.plan, ticket_type__name="ヨガ回数券", quantity=2)
+    GrantRuleFactory(plan=contract.plan, carry_over=True, carry_total=True, ticket_type__name="繰越チケット")
+    client.cookies["django_language"] = "en"
+    client.force_login(contract.member)
+
+    page = client.get(reverse("plans:mine")).content.decode()
+
+    assert "Tickets granted on 2027-07-01" in page
+    assert "ヨガ回数券 × 2" in page
+    assert "繰越チケット for the bookings you leave unused this month" in page
+
+    contract.ends_on = date(2027, 6, 30)
+    contract.save(update_fields=["ends_on"])
+    assert "Tickets granted on" not in client.get(reverse("plans:mine")).content.decode()
