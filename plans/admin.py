@@ -12,13 +12,23 @@ from __future__ import annotations
 
 import datetime
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core import periods
 from inventory.models import WEEKDAY_CHOICES
+from plans import grants
 from plans.forms import (
     PlanBandAllowanceFormSet,
     PlanForm,
@@ -318,8 +328,36 @@ class RuleFilter(admin.SimpleListFilter):
         return queryset.filter(rule_id=int(self.value()))
 
 
+class GrantPreviewForm(forms.Form):
+    """The month of the grants preview, YYYY-MM (the browser's month picker sends that form)."""
+
+    month = forms.CharField(
+        label=_("Month"),
+        max_length=7,
+        widget=forms.TextInput(attrs={"type": "month", "pattern": r"\d{4}-\d{2}", "placeholder": "YYYY-MM"}),
+        help_text=_("The month whose 1st-of-the-month grants to preview, as YYYY-MM."),
+    )
+
+    def clean_month(self) -> datetime.date:
+        text = self.cleaned_data["month"].strip()
+        try:
+            year, month = text.split("-")
+            if len(year) != 4 or len(month) != 2 or not (year + month).isdigit():
+                raise ValueError(text)
+            first = datetime.date(int(year), int(month), 1)
+        except ValueError as error:
+            raise forms.ValidationError(
+                gettext("Enter a month as YYYY-MM, for example 2027-04."), code="invalid"
+            ) from error
+        if first.year < 2000:
+            raise forms.ValidationError(gettext("Enter a month from 2000-01 on."), code="invalid")
+        return first
+
+
 @admin.register(PlanGrant)
 class PlanGrantAdmin(ReadOnlyAdmin):
+    change_list_template = "admin/plans/plangrant/change_list.html"
+    preview_rows = 100  # the rows the preview page shows; the CSV has every row
     list_display = (
         "id",
         "contract",
@@ -358,3 +396,70 @@ class PlanGrantAdmin(ReadOnlyAdmin):
     @admin.display(description=_("month"), ordering="month")
     def month_display(self, obj: PlanGrant) -> str:
         return f"{obj.month:%Y-%m}"
+
+    # --- the preview of a month's grants (SPEC §7: who gets what, before the 1st) ------------------------
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("preview/", view(self.preview_view), name="plans_plangrant_preview"),
+            path("preview/csv/", view(self.preview_csv_view), name="plans_plangrant_preview_csv"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"can_preview": self.has_view_permission(request)}
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
+
+    def _preview_form(self, request: HttpRequest) -> GrantPreviewForm:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if "month" in request.GET:
+            return GrantPreviewForm(request.GET)
+        today = timezone.localdate(timezone.now(), periods.JST)
+        next_month = periods.add_months_clamped(periods.month_start(today), 1)
+        return GrantPreviewForm({"month": f"{next_month:%Y-%m}"})
+
+    def preview_view(self, request: HttpRequest):
+        """Who the run on the 1st of a month would grant what (next month by default, JST): the counts per
+        rule, the first `preview_rows` rows, and the whole list as CSV. Writes nothing."""
+        form = self._preview_form(request)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Preview a month's ticket grants"),
+            "subtitle": None,
+            "changelist_url": reverse("admin:plans_plangrant_changelist"),
+            "form": form,
+        }
+        if form.is_valid():
+            month = form.cleaned_data["month"]
+            preview = grants.grants_preview(month, limit=self.preview_rows)
+            by_rule = {rule.rule_id: rule for rule in preview.rules}
+            context.update(
+                month=month,
+                preview=preview,
+                rows=[(row, by_rule[row.rule_id]) for row in preview.rows],
+                rows_hidden=preview.total_grants - len(preview.rows),
+                catch_up=[day for day in preview.months if day != month],
+                csv_url=reverse("admin:plans_plangrant_preview_csv") + f"?month={month:%Y-%m}",
+                has_rules=bool(preview.rules)
+                or GrantRule.objects.filter(
+                    kind__in=(GrantRule.Kind.MONTHLY, GrantRule.Kind.CARRY_OVER)
+                ).exists(),
+            )
+        return TemplateResponse(request, "admin/plans/plangrant/preview.html", context)
+
+    def preview_csv_view(self, request: HttpRequest):
+        """The whole preview as a cp932 CSV (plans.grants.grants_preview_csv); a bad month goes back to the
+        preview page, which says what is wrong."""
+        form = self._preview_form(request)
+        if not form.is_valid():
+            return redirect(reverse("admin:plans_plangrant_preview") + "?" + request.GET.urlencode())
+        month = form.cleaned_data["month"]
+        data = grants.grants_preview_csv(grants.grants_preview(month))
+        response = HttpResponse(data, content_type="text/csv; charset=Windows-31J")
+        response["Content-Disposition"] = content_disposition_header(
+            True, f"plan_grants_preview_{month:%Y-%m}.csv"
+        )
+        return response

@@ -571,15 +571,40 @@ class PreviewRow:
     valid_through: date | None
 
 
+@dataclass(frozen=True)
+class PreviewRule:
+    """One rule's part of a preview: the contracts it would grant to (grants, a carry-over with nothing
+    left included) and the tickets (grants of at least one)."""
+
+    rule_id: int
+    label: str
+    plan_name: str
+    when: str
+    ticket_type_name: str
+    grants: int
+    tickets: int
+    valid_through: date
+
+
 @dataclass
 class GrantPreview:
-    """Who the run for `month` would grant what (rows), and how many tickets per rule (counts, by label)."""
+    """Who the run for `month` would grant what (rows), and how many tickets per rule (counts, by label;
+    `rules` has each rule's grants and tickets, `total_grants` every row, also those past a limit)."""
 
     month: date
     months: list[date]
     granted_on: date
     rows: list[PreviewRow]
     counts: dict[str, int]
+    rules: list[PreviewRule] = field(default_factory=list)
+
+    @property
+    def total_grants(self) -> int:
+        return sum(rule.grants for rule in self.rules)
+
+    @property
+    def total_tickets(self) -> int:
+        return sum(rule.tickets for rule in self.rules)
 
 
 PREVIEW_HEADER = (
@@ -608,6 +633,7 @@ def grants_preview(month: date, *, today: date | None = None, limit: int | None 
     months = months_to_grant(month)
     rows: list[PreviewRow] = []
     counts: dict[str, int] = {}
+    rules: list[PreviewRule] = []
     for rule in _rules(kinds=(GrantRule.Kind.MONTHLY, GrantRule.Kind.CARRY_OVER)):
         due = _due(rule, months=months)
         if due is None:
@@ -624,6 +650,18 @@ def grants_preview(month: date, *, today: date | None = None, limit: int | None 
             if not due_count:
                 continue
             counts[label] = tickets
+            rules.append(
+                PreviewRule(
+                    rule_id=rule.pk,
+                    label=label,
+                    plan_name=rule.plan.name,
+                    when=str(rule.get_kind_display()),
+                    ticket_type_name=rule.ticket_type.name,
+                    grants=due_count,
+                    tickets=tickets,
+                    valid_through=valid_through,
+                )
+            )
             room = None if limit is None else limit - len(rows)
             if room is not None and room <= 0:
                 continue
@@ -652,7 +690,9 @@ def grants_preview(month: date, *, today: date | None = None, limit: int | None 
                     valid_through=valid_through if quantity else None,
                 )
             )
-    return GrantPreview(month=month, months=months, granted_on=granted_on, rows=rows, counts=counts)
+    return GrantPreview(
+        month=month, months=months, granted_on=granted_on, rows=rows, counts=counts, rules=rules
+    )
 
 
 def grants_preview_csv(preview: GrantPreview) -> bytes:
