@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from core import periods
 from inventory.models import WEEKDAY_CHOICES
 from plans import grants
+from plans.admin_contracts import ContractStaffViewsMixin
 from plans.forms import (
     PlanBandAllowanceFormSet,
     PlanForm,
@@ -267,7 +268,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(PlanContract)
-class PlanContractAdmin(ReadOnlyAdmin):
+class PlanContractAdmin(ContractStaffViewsMixin, ReadOnlyAdmin):
+    """Read-only rows (contracts change through plans.contracts); the pages that make, cancel or change one
+    come from plans.admin_contracts."""
+
     list_display = ("id", "member", "plan", "contracted_on", "starts_on", "ends_on", "channel", "status")
     list_display_links = ("id", "member")
     list_filter = ("status", "channel", "plan")
