@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date, datetime
 
 import pytest
@@ -70,6 +71,12 @@ def yoga_plan():
     return plan, band, monthly, carry
 
 
+def rows_of(body: str, contract) -> str:
+    """The preview's rows of one contract, without the spaces between cells."""
+    found = re.findall(rf'<tr data-contract="{contract.pk}">.*?</tr>', body, flags=re.S)
+    return "".join(re.sub(r">\s+<", "><", row) for row in found)
+
+
 def contracts(plan, count: int):
     return [
         PlanContractFactory(plan=plan, contracted_on=date(2027, 2, 10), member=MemberFactory())
@@ -115,8 +122,9 @@ def test_next_month_is_previewed_by_default_with_counts_per_rule_and_who_gets_wh
     assert body.count(f'<tr data-contract="{contract.pk}">') == 2
     assert "山田花子" in body
     assert "hanako@example.com" in body
-    assert "2 tickets (2 uses)" in body
-    assert "3 tickets (3 uses)" in body
+    shown = rows_of(body, contract)
+    assert "振替チケット</td><td>2027-04</td><td>2</td><td>2</td><td>2027-04-30</td>" in shown
+    assert "繰越チケット</td><td>2027-04</td><td>3</td><td>3</td><td>2027-04-30</td>" in shown
     assert "2027-04-30" in body
     assert reverse("admin:plans_plancontract_change", args=[contract.pk]) in body
     assert f'href="{CSV_URL}?month=2027-04"' in body
@@ -124,6 +132,18 @@ def test_next_month_is_previewed_by_default_with_counts_per_rule_and_who_gets_wh
     # and nothing was granted
     assert PlanGrant.objects.count() == 0
     assert MemberTicket.objects.count() == 0
+
+
+def test_a_carry_over_with_nothing_left_is_a_contract_without_a_ticket(admin_client):
+    plan, band, monthly, carry = yoga_plan()
+    contract = PlanContractFactory(plan=plan, contracted_on=date(2027, 2, 10))
+    AllowanceUsage.objects.create(contract=contract, month=MARCH, band=band, used=4)
+    response = admin_client.get(URL)
+    rules = {rule.rule_id: (rule.grants, rule.tickets) for rule in response.context["preview"].rules}
+    assert rules == {monthly.pk: (1, 1), carry.pk: (1, 0)}
+    assert '<td colspan="2">nothing left to carry over</td><td>—</td>' in rows_of(
+        response.content.decode(), contract
+    )
 
 
 def test_another_month_can_be_chosen(admin_client):
