@@ -17,6 +17,7 @@ from datetime import date
 
 from django import forms
 from django.contrib import messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from django.shortcuts import redirect
@@ -115,7 +116,7 @@ class ContractStaffViewsMixin:
         return super().changelist_view(request, {**extra, **(extra_context or {})})
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        contract = PlanContract.objects.filter(pk=object_id).first()
+        contract = self.get_object(request, unquote(object_id))  # None for an ID that is not one
         may_change = request.user.has_perm("plans.change_plancontract")
         extra = {
             "can_cancel_contract": may_change and contract is not None and _cancellable(contract),
