@@ -16,6 +16,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
+from django.utils import translation
 
 from core.models import AuditEntry
 from inventory.booking_choices import payment_offers
@@ -94,6 +95,13 @@ def used(contract, month: date, time_band=None) -> int:
 
 def left(contract, month: date) -> dict[str, int]:
     return {line.name: line.left for line in allowance.allowance_left(contract, month)}
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """The refusals are read in English here (a member's page shows them in the member's language)."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
