@@ -8,6 +8,7 @@ and run in SPEC §9's order: item price → price rule → member discount → c
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -211,3 +212,20 @@ def subscription_for(*, order, now: datetime) -> Subscription | None:
         if found is not None:
             return found
     return None
+
+
+# --- where an order leads -------------------------------------------------------------------------------
+
+# An order page links on to what the order was for (a plan's first order: "My plan"), without payments
+# knowing the higher apps: each registers a function order -> (label, url) or None.
+OrderLink = Callable[..., tuple[str, str] | None]
+_order_links: dict[str, OrderLink] = {}
+
+
+def register_order_link(key: str, link: OrderLink) -> None:
+    _order_links[key] = link
+
+
+def order_links(order) -> list[tuple[str, str]]:
+    """The (label, url) of every page the registered apps link `order` to."""
+    return [found for link in _order_links.values() if (found := link(order)) is not None]

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from core.exceptions import DomainError
 from inventory.models import Reservation
+from payments import registry
 from payments.gateway import using_test_gateway
 from payments.links import order_for_payment_link
 from payments.models import Order, Refund
@@ -103,7 +104,12 @@ def order_detail(request, pk: int):
     return render(
         request,
         "site/payments/order_detail.html",
-        {"order": order, "refunds": refunds, "awaiting_approval": awaiting},
+        {
+            "order": order,
+            "refunds": refunds,
+            "awaiting_approval": awaiting,
+            "order_links": registry.order_links(order),
+        },
     )
 
 

@@ -28,6 +28,7 @@ import stripe
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -869,6 +870,7 @@ def register() -> None:
     stripe_events.register_event_handler("invoice.paid", on_invoice_paid)
     stripe_events.register_event_handler("invoice.payment_failed", on_invoice_failed)
     stripe_events.register_event_handler("customer.subscription.deleted", on_subscription_deleted)
+    registry.register_order_link("plans", order_link)
 
 
 __all__ = [
@@ -886,3 +888,10 @@ __all__ = [
     "month_end",
     "next_month_start",
 ]
+
+
+def order_link(order) -> tuple[str, str] | None:
+    """A plan's first order leads to the member's plan page (payments.registry.register_order_link)."""
+    if not PlanContract.objects.filter(first_order=order).exists():
+        return None
+    return gettext("My plan"), reverse("plans:mine")

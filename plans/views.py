@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from core.exceptions import DomainError
 from core.periods import JST
+from inventory.models import Item
 from payments import pricing
 from payments.models import Order
 from plans import allowance, contracts
@@ -28,6 +29,13 @@ def _offered():
         .prefetch_related(
             Prefetch("band_allowances", queryset=PlanBandAllowance.objects.select_related("band")),
             "stores",
+            Prefetch("items", queryset=Item.objects.filter(is_public=True).order_by("display_order", "id")),
+            Prefetch(
+                "grant_rules",
+                queryset=GrantRule.objects.filter(
+                    kind__in=(GrantRule.Kind.ON_CONTRACT, GrantRule.Kind.MONTHLY)
+                ).select_related("ticket_type"),
+            ),
         )
         .order_by("display_order", "id")
     )

@@ -78,6 +78,9 @@ def test_joining_with_the_test_gateway_activates_the_plan(client):
     order.refresh_from_db()
     assert order.status == Order.Status.PAID
     assert PlanContract.objects.get(member=member).status == PlanContract.Status.ACTIVE
+    # the paid order's page leads on to the plan
+    order_page = client.get(reverse("payments:order_detail", args=[order.pk])).content.decode()
+    assert f'href="{reverse("plans:mine")}"' in order_page
     page = client.get(reverse("plans:mine")).content.decode()
     assert plan.name in page
 
