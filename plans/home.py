@@ -80,6 +80,9 @@ def plans_context(request) -> dict:
         "counts": contract_counts(month, following),
         "grants_url": reverse("admin:plans_plangrant_changelist") + f"?month={month:%Y-%m-%d}",
         "past_due_url": f"{contracts}?status__exact={PlanContract.Status.PAST_DUE}",
+        "preview_url": reverse("admin:plans_plangrant_preview")
+        if request.user.has_perm("plans.view_plangrant")
+        else "",
     }
 
 

@@ -68,6 +68,7 @@ def test_the_panel_shows_this_months_grants_next_months_and_the_contract_counts(
     (label, tickets) = response.context["next_grants"][0]
     assert label == grants.rule_label(rule)
     assert tickets == 5
+    assert response.context["preview_url"] == ""  # the preview needs the view permission on grants
 
 
 def test_the_panel_is_for_staff_who_may_see_contracts(client, in_april):
