@@ -140,9 +140,11 @@ def _next_grants(contract: PlanContract, on) -> list[str]:
     if contract.ends_on is not None and contract.ends_on < on:
         return []
     lines = []
-    for rule in contract.plan.grant_rules.filter(
+    rules = contract.plan.grant_rules.filter(
         kind__in=(GrantRule.Kind.MONTHLY, GrantRule.Kind.CARRY_OVER)
-    ).select_related("ticket_type", "carry_band"):
+    ).select_related("ticket_type", "carry_band")
+    # The monthly tickets first, then the carry-over.
+    for rule in sorted(rules, key=lambda rule: (rule.kind != GrantRule.Kind.MONTHLY, rule.position, rule.pk)):
         if rule.kind == GrantRule.Kind.MONTHLY:
             lines.append(
                 ngettext("%(ticket)s × %(count)s", "%(ticket)s × %(count)s", rule.quantity)
