@@ -41,9 +41,10 @@ def _end_not_before_start(form: forms.ModelForm, start: str, end: str, message) 
         form.add_error(end, message)
 
 
-class WeekdayPriceRuleForm(forms.ModelForm):
-    # The ArrayField would be a comma-separated text box; staff tick 月 … 日 and 祝 instead.
-    weekdays = forms.TypedMultipleChoiceField(
+def weekdays_field() -> forms.TypedMultipleChoiceField:
+    """The weekdays of an ArrayField (0–6 and 7 = 祝) as boxes to tick: the ArrayField's own form field
+    would be a comma-separated text box."""
+    return forms.TypedMultipleChoiceField(
         label=_("weekdays"),
         choices=WEEKDAY_CHOICES,
         coerce=int,
@@ -51,6 +52,10 @@ class WeekdayPriceRuleForm(forms.ModelForm):
         help_text=_("Holiday (祝) means Japanese national holidays; a holiday matches 祝, not its weekday."),
         error_messages={"required": _("Tick at least one day.")},
     )
+
+
+class WeekdayPriceRuleForm(forms.ModelForm):
+    weekdays = weekdays_field()
 
     class Meta:
         model = WeekdayPriceRule

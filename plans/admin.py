@@ -31,6 +31,7 @@ from inventory.models import WEEKDAY_CHOICES
 from plans import grants
 from plans.admin_contracts import ContractStaffViewsMixin
 from plans.forms import (
+    GrantRuleForm,
     PlanBandAllowanceFormSet,
     PlanForm,
     TimeBandForm,
@@ -151,17 +152,7 @@ class CarryOverGrantInline(GrantRuleInline):
     verbose_name_plural = _(
         "Ticket auto-grant (チケット自動付与): last month's unused allowance (前月残り予約回数の繰越)"
     )
-    fields = (
-        "ticket_type",
-        "carry_band",
-        "carry_total",
-        "quantity",
-        "expiry_amount",
-        "expiry_unit",
-        "restriction",
-        "allowed_plans",
-        "position",
-    )
+    fields = GrantRuleForm.Meta.fields  # every column of a row: the band (or the total) it carries over too
 
 
 @admin.register(Plan)

@@ -18,7 +18,7 @@ from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from inventory.models import WEEKDAY_CHOICES
+from inventory.admin_forms import weekdays_field
 from payments.models import Product
 from plans.models import GrantRule, Plan, PlanBandAllowance, TimeBand, TimeBandWindow
 
@@ -28,15 +28,7 @@ from plans.models import GrantRule, Plan, PlanBandAllowance, TimeBand, TimeBandW
 
 
 class TimeBandForm(forms.ModelForm):
-    # The ArrayField would be a comma-separated text box; staff tick 月 … 日 and 祝 instead.
-    weekdays = forms.TypedMultipleChoiceField(
-        label=_("weekdays"),
-        choices=WEEKDAY_CHOICES,
-        coerce=int,
-        widget=forms.CheckboxSelectMultiple(attrs={"class": "weekday-checkboxes"}),
-        help_text=_("Holiday (祝) means Japanese national holidays; a holiday matches 祝, not its weekday."),
-        error_messages={"required": _("Tick at least one day.")},
-    )
+    weekdays = weekdays_field()
 
     class Meta:
         model = TimeBand

@@ -363,6 +363,13 @@ class GrantRun:
     def total_tickets(self) -> int:
         return sum(self.tickets.values())
 
+    def add(self, rule: GrantRule, granted: _Granted) -> None:
+        """What one rule's statement granted, when it granted anything."""
+        if granted.grants:
+            self.grants[rule.pk] = granted.grants
+            self.tickets[rule.pk] = granted.tickets
+            self.labels[rule.pk] = rule_label(rule)
+
     def counts(self) -> dict[str, int]:
         """For the job history: each rule's tickets granted, by its label, and the totals."""
         counts = {self.labels[rule_id]: count for rule_id, count in self.tickets.items()}
@@ -438,10 +445,7 @@ def grants_run(
                 by_id=None,
                 sequence=sequence,
             )
-            if granted.grants:
-                run.grants[rule.pk] = granted.grants
-                run.tickets[rule.pk] = granted.tickets
-                run.labels[rule.pk] = rule_label(rule)
+            run.add(rule, granted)
         if run.total_grants:
             audit_log(
                 action="plans.tickets_granted",
@@ -530,10 +534,7 @@ def grants_for_new_contract(
         granted = _grant_rule(
             rule, due, granted_on=today, now=now, job_id=None, by_id=by_id, sequence=sequence
         )
-        if granted.grants:
-            run.grants[rule.pk] = granted.grants
-            run.tickets[rule.pk] = granted.tickets
-            run.labels[rule.pk] = rule_label(rule)
+        run.add(rule, granted)
     if run.total_grants:
         audit_log(
             action="plans.contract_tickets_granted",
