@@ -8,6 +8,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from core import limits
 from core.models import TimeStampedModel
@@ -39,8 +40,8 @@ class TimeBandWindow(models.Model):
     """One window of a band: a booking whose start time is in [starts_at, ends_at) is in the band."""
 
     band = models.ForeignKey(TimeBand, on_delete=models.CASCADE, related_name="windows")
-    starts_at = models.TimeField(_("from"))
-    ends_at = models.TimeField(_("until"))
+    starts_at = models.TimeField(pgettext_lazy("time of day", "from"))
+    ends_at = models.TimeField(pgettext_lazy("time of day", "until"))
 
     class Meta:
         verbose_name = _("time window")
