@@ -5,3 +5,12 @@ from django.utils.translation import gettext_lazy as _
 class PointsConfig(AppConfig):
     name = "points"
     verbose_name = _("Points")
+
+    def ready(self):
+        from core import ledgers
+        from core.audit import register_action_labels
+        from points.audit_labels import ACTION_LABELS
+        from points.selectors import ledger_report
+
+        register_action_labels(ACTION_LABELS)
+        ledgers.register("points", ledger_report)

@@ -1,0 +1,557 @@
+"""Every change to a member's points (SPEC §8, seed 004): grant, use, give a use back, take a grant back,
+adjust by hand, expire. Each writes its ledger entry (and lot or allocations) in the same transaction as the
+cached balance, under the lock on the member's account row (points.locks), and one audit entry naming who
+acted (`by`: the member or staff member; None for a system job named in `system`).
+
+Expiry (the shop's PointSettings, read when the change is made, so a new period never rewrites dates
+already set):
+- per record: a grant's lot is valid through the same day `period_months` later, clamped to that month's
+  last day (2018-01-31 + 1 → 2018-02-28; 2028-01-31 + 1 → 2028-02-29); uses draw from the lot that expires
+  first; a cancelled use comes back as a new lot valid through the cancellation day + the period;
+- whole balance: lots carry no date; a grant or a use moves the balance's one date to the activity day +
+  the period, and a cancelled use puts back the date it moved (only while nothing later has moved it, and
+  never to a day already past: then the cancellation day + the period). Expiries, take-backs, use
+  reversals and "other" entries leave it (an "other" plus entered by staff may set one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from core.audit import audit_log
+from core.periods import add_months_clamped
+from points import locks
+from points.exceptions import NotEnoughPointsError, PointsError
+from points.models import MAX_POINTS, PointAccount, PointAllocation, PointEntry, PointLot, PointSettings
+
+Kind = PointEntry.Kind
+Method = PointSettings.ExpiryMethod
+
+
+def _actor(by):
+    return by if getattr(by, "pk", None) is not None else None
+
+
+def _check_amount(amount: int) -> None:
+    if not isinstance(amount, int) or amount < 1:
+        raise PointsError(gettext("Enter a number of points of 1 or more."), field="amount")
+    if amount > MAX_POINTS:
+        raise PointsError(
+            gettext("At most {max} points can be changed at once.").format(max=MAX_POINTS), field="amount"
+        )
+
+
+def _new_entry(account: PointAccount, *, kind: str, delta: int, now: datetime, by, system: str, **fields):
+    """Move the cached balance by `delta` and write its entry (under the account's lock)."""
+    if account.balance + delta > MAX_POINTS:
+        raise PointsError(gettext("A member can hold at most {max} points.").format(max=MAX_POINTS))
+    account.balance += delta
+    account.save(update_fields=["balance", "expires_on", "updated_at"])
+    return PointEntry.objects.create(
+        member_id=account.member_id,
+        kind=kind,
+        delta=delta,
+        balance_after=account.balance,
+        created_by=_actor(by),
+        system="" if _actor(by) else system,
+        created_at=now,
+        **fields,
+    )
+
+
+def _lots_to_draw(member_id: int, *, first_lot_id: int | None = None) -> list[PointLot]:
+    """The member's lots with points left, the one expiring first first (undated lots last, oldest first);
+    `first_lot_id` before all (a take-back draws from the grant's own lot first). Locked: the account's lock
+    already serialises their writers, this keeps the expiry job's reads honest too."""
+    lots = list(
+        PointLot.objects.select_for_update()
+        .filter(member_id=member_id, remaining__gt=0)
+        .order_by(F("expires_on").asc(nulls_last=True), "pk")
+    )
+    if first_lot_id is not None:
+        lots.sort(key=lambda lot: lot.pk != first_lot_id)
+    return lots
+
+
+def _draw(entry: PointEntry, lots: list[PointLot], amount: int) -> list[PointAllocation]:
+    """Take `amount` points from `lots` in their order, recording where each came from."""
+    allocations = []
+    for lot in lots:
+        if amount == 0:
+            break
+        take = min(lot.remaining, amount)
+        if take == 0:
+            continue
+        PointLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - take)
+        lot.remaining -= take
+        allocations.append(PointAllocation(entry=entry, lot=lot, amount=take))
+        amount -= take
+    if amount:
+        # The balance said there were enough: the lots disagree with it (check_ledgers would report it).
+        raise PointsError(gettext("The member's points are inconsistent; please contact the shop."))
+    return PointAllocation.objects.bulk_create(allocations)
+
+
+# --- granting ---------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def points_grant(
+    *,
+    member,
+    amount: int,
+    kind: str,
+    by,
+    system: str = "",
+    reason: str = "",
+    order=None,
+    review=None,
+    now: datetime | None = None,
+) -> PointEntry:
+    """Give a member points earned on sign-up, on a purchase (`order`) or for a review (`review`): one entry
+    and one lot, valid per the shop's expiry method and the period in force today."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    if kind not in PointEntry.GRANT_KINDS:
+        raise ValueError(f"points_grant: {kind!r} is not a grant kind")
+    _check_amount(amount)
+    settings = PointSettings.current()
+    account = locks.account_for_update(member.pk)
+    expires_on = add_months_clamped(today, settings.period_months)
+    previous = account.expires_on
+    lot_expires_on = expires_on
+    if settings.expiry_method == Method.WHOLE_BALANCE:
+        account.expires_on = expires_on
+        lot_expires_on = None
+    review_fields = {}
+    if review is not None:
+        review_fields = {"review_type": ContentType.objects.get_for_model(review), "review_id": review.pk}
+    entry = _new_entry(
+        account,
+        kind=kind,
+        delta=amount,
+        now=now,
+        by=by,
+        system=system,
+        reason=reason[:200],
+        order=order,
+        expires_on=expires_on,
+        previous_expires_on=previous if settings.expiry_method == Method.WHOLE_BALANCE else None,
+        **review_fields,
+    )
+    PointLot.objects.create(
+        member_id=member.pk, entry=entry, amount=amount, remaining=amount, expires_on=lot_expires_on
+    )
+    audit_log(
+        action="points.granted",
+        obj=account,
+        by=by,
+        system=system,
+        now=now,
+        payload={
+            "entry": entry.pk,
+            "kind": kind,
+            "points": amount,
+            "order": order,
+            "expires_on": expires_on,
+            "changes": {"balance": [account.balance - amount, account.balance]},
+            "reason": reason[:200],
+        },
+    )
+    return entry
+
+
+# --- using ------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def points_use(
+    *, member, amount: int, by, system: str = "", order=None, reason: str = "", now: datetime | None = None
+) -> PointEntry:
+    """Spend `amount` of the member's points (1 point = 1 yen), from the lot that expires first. More than the
+    balance is refused with how many are available. Whole balance: the date moves to today + the period."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    _check_amount(amount)
+    settings = PointSettings.current()
+    account = locks.account_for_update(member.pk)
+    if amount > account.balance:
+        raise NotEnoughPointsError(
+            gettext("You have {balance} points available; {amount} points cannot be used.").format(
+                balance=account.balance, amount=amount
+            ),
+            field="points",
+        )
+    fields = {}
+    if settings.expiry_method == Method.WHOLE_BALANCE:
+        fields = {"previous_expires_on": account.expires_on}
+        account.expires_on = add_months_clamped(today, settings.period_months)
+        fields["expires_on"] = account.expires_on
+    entry = _new_entry(
+        account,
+        kind=Kind.USE,
+        delta=-amount,
+        now=now,
+        by=by,
+        system=system,
+        order=order,
+        reason=reason[:200],
+        **fields,
+    )
+    allocations = _draw(entry, _lots_to_draw(member.pk), amount)
+    audit_log(
+        action="points.used",
+        obj=account,
+        by=by,
+        system=system,
+        now=now,
+        payload={
+            "entry": entry.pk,
+            "points": amount,
+            "order": order,
+            "lots": {allocation.lot_id: allocation.amount for allocation in allocations},
+            "changes": {"balance": [account.balance + amount, account.balance]},
+        },
+    )
+    return entry
+
+
+def _entries_for(*, entry: PointEntry | None, order, kinds) -> list[PointEntry]:
+    if (entry is None) == (order is None):
+        raise ValueError("give either entry or order")
+    if entry is not None:
+        if entry.kind not in kinds:
+            raise PointsError(gettext("This history entry cannot be reversed that way."))
+        return [entry]
+    return list(PointEntry.objects.filter(order=order, kind__in=kinds).order_by("pk"))
+
+
+@transaction.atomic
+def points_reverse_use(
+    *,
+    entry: PointEntry | None = None,
+    order=None,
+    by,
+    system: str = "",
+    reason: str = "",
+    now: datetime | None = None,
+) -> list[PointEntry]:
+    """Give back the points of a use (`entry`) or of every use on `order` (the order was cancelled): per
+    record as a new lot valid through today + the period (used 2019-06-01, cancelled 2019-06-03 → valid
+    through 2020-06-03 with 12 months); whole balance, the date the use moved is put back. A use given back
+    once is not given back again (returns only the entries written now)."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    uses = _entries_for(entry=entry, order=order, kinds=[Kind.USE])
+    if not uses:
+        return []
+    settings = PointSettings.current()
+    account = locks.account_for_update(uses[0].member_id)
+    written = []
+    for use in uses:
+        if PointEntry.objects.filter(reverses=use, kind=Kind.USE_REVERSAL).exists():
+            continue
+        points = -use.delta
+        before = account.expires_on
+        lot_expires_on = add_months_clamped(today, settings.period_months)
+        if settings.expiry_method == Method.WHOLE_BALANCE:
+            lot_expires_on = None
+            # Put back only the date this use set, and never to a day already past.
+            if use.expires_on is not None and account.expires_on == use.expires_on:
+                put_back = use.previous_expires_on
+                if put_back is None or put_back < today:
+                    put_back = add_months_clamped(today, settings.period_months)
+                account.expires_on = put_back
+        reversal = _new_entry(
+            account,
+            kind=Kind.USE_REVERSAL,
+            delta=points,
+            now=now,
+            by=by,
+            system=system,
+            order=use.order,
+            reverses=use,
+            reason=reason[:200],
+            expires_on=lot_expires_on or account.expires_on,
+            previous_expires_on=before if settings.expiry_method == Method.WHOLE_BALANCE else None,
+        )
+        PointLot.objects.create(
+            member_id=account.member_id,
+            entry=reversal,
+            amount=points,
+            remaining=points,
+            expires_on=lot_expires_on,
+        )
+        audit_log(
+            action="points.use_reversed",
+            obj=account,
+            by=by,
+            system=system,
+            now=now,
+            payload={
+                "entry": reversal.pk,
+                "use": use.pk,
+                "points": points,
+                "order": use.order_id,
+                "expires_on": reversal.expires_on,
+                "changes": {"balance": [account.balance - points, account.balance]},
+            },
+        )
+        written.append(reversal)
+    return written
+
+
+@transaction.atomic
+def points_reverse_grant(
+    *,
+    entry: PointEntry | None = None,
+    order=None,
+    by,
+    system: str = "",
+    reason: str = "",
+    now: datetime | None = None,
+) -> list[PointEntry]:
+    """Take back points granted for a purchase or a review (`entry`), or every purchase grant of `order`. It
+    never makes the balance negative: when the member has spent them, nothing is taken and the error says how
+    many points are missing. Draws from the grant's own lot first, then from the lot expiring first."""
+    now = now or timezone.now()
+    grants = _entries_for(entry=entry, order=order, kinds=[Kind.PURCHASE, Kind.REVIEW, Kind.SIGNUP])
+    if not grants:
+        return []
+    account = locks.account_for_update(grants[0].member_id)
+    pending = [
+        grant
+        for grant in grants
+        if not PointEntry.objects.filter(
+            reverses=grant, kind__in=[Kind.GRANT_REVERSAL, Kind.REVIEW_REVERSAL]
+        ).exists()
+    ]
+    needed = sum(grant.delta for grant in pending)
+    if needed > account.balance:
+        raise NotEnoughPointsError(
+            gettext(
+                "{needed} points would be taken back but the member has only {balance}: {missing} points are "
+                "missing (they have been spent)."
+            ).format(needed=needed, balance=account.balance, missing=needed - account.balance)
+        )
+    written = []
+    for grant in pending:
+        kind = Kind.REVIEW_REVERSAL if grant.kind == Kind.REVIEW else Kind.GRANT_REVERSAL
+        reversal = _new_entry(
+            account,
+            kind=kind,
+            delta=-grant.delta,
+            now=now,
+            by=by,
+            system=system,
+            order=grant.order,
+            review_type=grant.review_type,
+            review_id=grant.review_id,
+            reverses=grant,
+            reason=reason[:200],
+        )
+        own_lot = PointLot.objects.filter(entry=grant).values_list("pk", flat=True).first()
+        _draw(reversal, _lots_to_draw(account.member_id, first_lot_id=own_lot), grant.delta)
+        audit_log(
+            action="points.grant_reversed",
+            obj=account,
+            by=by,
+            system=system,
+            now=now,
+            payload={
+                "entry": reversal.pk,
+                "grant": grant.pk,
+                "points": grant.delta,
+                "order": grant.order_id,
+                "changes": {"balance": [account.balance + grant.delta, account.balance]},
+            },
+        )
+        written.append(reversal)
+    return written
+
+
+# --- staff ------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def points_adjust(
+    *,
+    member,
+    delta: int,
+    by,
+    reason: str,
+    expires_on: date | None = None,
+    now: datetime | None = None,
+) -> PointEntry:
+    """A manual entry (その他): staff add points (a one-off bonus, a refund in points; optionally valid
+    through `expires_on`, else without a date) or take some away (from the lot expiring first, never below
+    0)."""
+    now = now or timezone.now()
+    reason = reason.strip()
+    if not reason:
+        raise PointsError(gettext("Enter the reason for the change."), field="reason")
+    if not isinstance(delta, int) or delta == 0:
+        raise PointsError(gettext("Enter a change other than 0."), field="delta")
+    _check_amount(abs(delta))
+    if expires_on is not None and delta < 0:
+        raise PointsError(gettext("Only points added can have an expiry date."), field="expires_on")
+    if expires_on is not None and expires_on < timezone.localdate(now):
+        raise PointsError(gettext("The expiry date cannot be in the past."), field="expires_on")
+    settings = PointSettings.current()
+    account = locks.account_for_update(member.pk)
+    if account.balance + delta < 0:
+        raise NotEnoughPointsError(
+            gettext("The member has only {balance} points; at most {balance} can be taken away.").format(
+                balance=account.balance
+            ),
+            field="delta",
+        )
+    previous = account.expires_on
+    whole = settings.expiry_method == Method.WHOLE_BALANCE
+    if whole and expires_on is not None:
+        account.expires_on = expires_on
+    entry = _new_entry(
+        account,
+        kind=Kind.OTHER,
+        delta=delta,
+        now=now,
+        by=by,
+        system="",
+        reason=reason[:200],
+        expires_on=expires_on,
+        previous_expires_on=previous if whole and expires_on is not None else None,
+    )
+    if delta > 0:
+        PointLot.objects.create(
+            member_id=member.pk,
+            entry=entry,
+            amount=delta,
+            remaining=delta,
+            expires_on=None if whole else expires_on,
+        )
+    else:
+        _draw(entry, _lots_to_draw(member.pk), -delta)
+    audit_log(
+        action="points.adjusted",
+        obj=account,
+        by=by,
+        now=now,
+        payload={
+            "entry": entry.pk,
+            "delta": delta,
+            "expires_on": expires_on,
+            "changes": {"balance": [account.balance - delta, account.balance]},
+            "reason": reason[:200],
+        },
+    )
+    return entry
+
+
+# --- expiry -----------------------------------------------------------------------------------------------
+
+EXPIRY_JOB = "expire_points"
+
+
+@dataclass(frozen=True)
+class ExpiryResult:
+    entries: int
+    points: int
+
+
+def _due_lots(on: date):
+    return PointLot.objects.filter(remaining__gt=0, expires_on__lt=on)
+
+
+def _due_accounts(on: date):
+    return PointAccount.objects.filter(balance__gt=0, expires_on__lt=on)
+
+
+def points_expire(
+    *, on: date | None = None, dry_run: bool = False, now: datetime | None = None
+) -> ExpiryResult:
+    """失効: points valid through a day before `on` (JST) expire — one "expired" entry per lot (per record) or
+    per balance (whole balance), drawing what was left. History is never deleted. Run as often as you like:
+    what has expired is not found again (and a unique constraint per lot or per balance date is the last
+    line), and a run after missed days catches them all up.
+
+    The system job EXPIRY_JOB: each member is its own durable transaction (the outermost: the task and the
+    command call this directly); one audit entry per run with its counts when it expired anything."""
+    now = now or timezone.now()
+    on = on or timezone.localdate(now)
+    whole = PointSettings.current().expiry_method == Method.WHOLE_BALANCE
+    if dry_run:
+        lots = _due_lots(on)
+        count, points = lots.count(), lots.aggregate(total=Sum("remaining"))["total"] or 0
+        if whole:
+            accounts = _due_accounts(on)
+            count += accounts.count()
+            points += accounts.aggregate(total=Sum("balance"))["total"] or 0
+        return ExpiryResult(entries=count, points=points)
+    member_ids = set(_due_lots(on).values_list("member_id", flat=True))
+    if whole:
+        member_ids |= set(_due_accounts(on).values_list("member_id", flat=True))
+    entries = points = 0
+    try:
+        for member_id in sorted(member_ids):
+            with transaction.atomic(durable=True):
+                written, taken = _expire_member(member_id, on=on, whole=whole, now=now)
+            entries += written
+            points += taken
+    finally:
+        # Recorded even when the run stops half-way: what expired so far is committed and not found again.
+        if entries:
+            with transaction.atomic(durable=True):
+                audit_log(
+                    action="points.expired",
+                    obj=None,
+                    by=None,
+                    system=EXPIRY_JOB,
+                    now=now,
+                    payload={"entries": entries, "points": points, "on": on},
+                )
+    return ExpiryResult(entries=entries, points=points)
+
+
+def _expire_member(member_id: int, *, on: date, whole: bool, now: datetime) -> tuple[int, int]:
+    account = locks.account_for_update(member_id)
+    written = taken = 0
+    for lot in (
+        PointLot.objects.select_for_update()
+        .filter(Q(member_id=member_id, remaining__gt=0, expires_on__lt=on))
+        .order_by("expires_on", "pk")
+    ):
+        points = lot.remaining
+        entry = _new_entry(
+            account,
+            kind=Kind.EXPIRED,
+            delta=-points,
+            now=now,
+            by=None,
+            system=EXPIRY_JOB,
+            expired_lot=lot,
+            expires_on=lot.expires_on,
+        )
+        _draw(entry, [lot], points)
+        written += 1
+        taken += points
+    if whole and account.balance > 0 and account.expires_on is not None and account.expires_on < on:
+        points = account.balance
+        entry = _new_entry(
+            account,
+            kind=Kind.EXPIRED,
+            delta=-points,
+            now=now,
+            by=None,
+            system=EXPIRY_JOB,
+            expires_on=account.expires_on,
+        )
+        _draw(entry, _lots_to_draw(member_id), points)
+        written += 1
+        taken += points
+    return written, taken
