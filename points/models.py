@@ -229,8 +229,10 @@ class PointEntry(models.Model):
             ),
             models.CheckConstraint(condition=Q(balance_after__gte=0), name="point_entry_balance_after_ge_0"),
             # Idempotency: sign-up points once per member, purchase points once per order, review points
-            # once per review, each use given back and each grant taken back at most once, each lot (or
-            # each whole-balance date) expired at most once.
+            # once per review, each use given back and each grant taken back at most once, each lot expired
+            # at most once. (A whole balance may expire again on the same date: points an "other" entry adds
+            # leave the date where it is. The account's lock and a re-check after it keep a run from
+            # expiring it twice.)
             models.UniqueConstraint(
                 fields=["member"], condition=Q(kind="signup"), name="point_entry_one_signup"
             ),
@@ -249,11 +251,6 @@ class PointEntry(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["expired_lot"], condition=Q(kind="expired"), name="point_entry_lot_expired_once"
-            ),
-            models.UniqueConstraint(
-                fields=["member", "expires_on"],
-                condition=Q(kind="expired", expired_lot__isnull=True),
-                name="point_entry_balance_expired_once",
             ),
         ]
 

@@ -268,6 +268,10 @@ def points_reverse_use(
                 if put_back is None or put_back < today:
                     put_back = add_months_clamped(today, settings.period_months)
                 account.expires_on = put_back
+            if account.expires_on is None or account.expires_on < today:
+                # The balance's date has passed (it expired meanwhile): points given back would be lost at
+                # the next run, so they get the period from the cancellation, as per record.
+                account.expires_on = add_months_clamped(today, settings.period_months)
         reversal = _new_entry(
             account,
             kind=Kind.USE_REVERSAL,

@@ -533,3 +533,42 @@ def test_check_ledgers_covers_points():
     PointLot.objects.filter(member=member).update(remaining=61)
     report = selectors.ledger_report()
     assert any("remaining 61 but amount 100 minus allocations 40 is 60" in line for line in report)
+
+
+def test_whole_balance_a_use_given_back_after_the_balance_expired_gets_the_period_from_the_cancellation():
+    whole_balance(1)
+    member = MemberFactory()
+    grant(member, 100, date(2027, 1, 10))  # → 2027-02-10
+    order = order_for(member)
+    use(member, 30, date(2027, 1, 20), order=order)  # → 2027-02-20, previous 2027-02-10
+    assert points_expire(on=date(2027, 2, 21)).points == 70
+    # when the use is given back on 2027-03-01, then its points do not come back already expired
+    points_reverse_use(order=order, by=member, now=jst(date(2027, 3, 1), "10:00"))
+    assert account(member).expires_on == date(2027, 4, 1)
+    assert points_expire(on=date(2027, 3, 2)).entries == 0
+    assert balance(member) == 30
+    assert selectors.ledger_report() == []
+
+
+def test_whole_balance_other_points_added_after_an_expiry_keep_the_date_and_expire_at_the_next_run():
+    whole_balance(1)
+    member, staff = MemberFactory(), MemberFactory(is_staff=True)
+    grant(member, 100, date(2027, 1, 10))  # → 2027-02-10
+    assert points_expire(on=date(2027, 2, 11)).entries == 1
+    # an "other" plus without a date leaves the balance's date (seed 004), so the next run expires it
+    points_adjust(member=member, delta=5, by=staff, reason="訂正", now=jst(date(2027, 2, 11), "10:00"))
+    assert account(member).expires_on == date(2027, 2, 10)
+    assert points_expire(on=date(2027, 2, 12)).points == 5
+    # unless staff give it a date
+    points_adjust(
+        member=member,
+        delta=7,
+        by=staff,
+        reason="bonus",
+        expires_on=date(2027, 3, 31),
+        now=jst(date(2027, 2, 12), "10:00"),
+    )
+    assert account(member).expires_on == date(2027, 3, 31)
+    assert points_expire(on=date(2027, 3, 31)).entries == 0
+    assert balance(member) == 7
+    assert selectors.ledger_report() == []
