@@ -122,7 +122,7 @@ def points_grant(
         raise ValueError(f"points_grant: {kind!r} is not a grant kind")
     _check_amount(amount)
     settings = PointSettings.current()
-    account = locks.account_for_update(member.pk)
+    account = _account_for_change(member.pk, settings=settings, now=now)
     expires_on = add_months_clamped(today, settings.period_months)
     previous = account.expires_on
     lot_expires_on = expires_on
@@ -180,7 +180,7 @@ def points_use(
     today = timezone.localdate(now)
     _check_amount(amount)
     settings = PointSettings.current()
-    account = locks.account_for_update(member.pk)
+    account = _account_for_change(member.pk, settings=settings, now=now)
     if amount > account.balance:
         raise NotEnoughPointsError(
             gettext("You have {balance} points available; {amount} points cannot be used.").format(
@@ -252,7 +252,7 @@ def points_reverse_use(
     if not uses:
         return []
     settings = PointSettings.current()
-    account = locks.account_for_update(uses[0].member_id)
+    account = _account_for_change(uses[0].member_id, settings=settings, now=now)
     written = []
     for use in uses:
         if PointEntry.objects.filter(reverses=use, kind=Kind.USE_REVERSAL).exists():
@@ -328,7 +328,8 @@ def points_reverse_grant(
     grants = _entries_for(entry=entry, order=order, kinds=[Kind.PURCHASE, Kind.REVIEW, Kind.SIGNUP])
     if not grants:
         return []
-    account = locks.account_for_update(grants[0].member_id)
+    settings = PointSettings.current()
+    account = _account_for_change(grants[0].member_id, settings=settings, now=now)
     pending = [
         grant
         for grant in grants
@@ -408,7 +409,7 @@ def points_adjust(
     if expires_on is not None and expires_on < timezone.localdate(now):
         raise PointsError(gettext("The expiry date cannot be in the past."), field="expires_on")
     settings = PointSettings.current()
-    account = locks.account_for_update(member.pk)
+    account = _account_for_change(member.pk, settings=settings, now=now)
     if account.balance + delta < 0:
         raise NotEnoughPointsError(
             gettext("The member has only {balance} points; at most {balance} can be taken away.").format(
@@ -522,8 +523,35 @@ def points_expire(
     return ExpiryResult(entries=entries, points=points)
 
 
-def _expire_member(member_id: int, *, on: date, whole: bool, now: datetime) -> tuple[int, int]:
+def _account_for_change(member_id: int, *, settings: PointSettings, now: datetime) -> PointAccount:
+    """The member's account under its lock, with whatever has expired by today (JST) expired first: points
+    past their date are never spent, taken back or revived by a grant because the nightly job has not run
+    yet (00:30 JST) or missed a day."""
     account = locks.account_for_update(member_id)
+    on = timezone.localdate(now)
+    written, taken = _expire_due(
+        account, on=on, whole=settings.expiry_method == Method.WHOLE_BALANCE, now=now
+    )
+    if written:
+        audit_log(
+            action="points.expired",
+            obj=account,
+            by=None,
+            system=EXPIRY_JOB,
+            now=now,
+            payload={"entries": written, "points": taken, "on": on, "before_a_change": True},
+        )
+    return account
+
+
+def _expire_member(member_id: int, *, on: date, whole: bool, now: datetime) -> tuple[int, int]:
+    return _expire_due(locks.account_for_update(member_id), on=on, whole=whole, now=now)
+
+
+def _expire_due(account: PointAccount, *, on: date, whole: bool, now: datetime) -> tuple[int, int]:
+    """Under the account's lock: one "expired" entry per lot valid through a day before `on`, and (whole
+    balance) one for the balance when its date is before `on`."""
+    member_id = account.member_id
     written = taken = 0
     for lot in (
         PointLot.objects.select_for_update()

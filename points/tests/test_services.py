@@ -406,9 +406,9 @@ def test_expiry_catches_up_missed_days():
     member = MemberFactory()
     grant(member, 10, date(2027, 1, 5))  # → 2027-02-05
     grant(member, 20, date(2027, 1, 20))  # → 2027-02-20
-    grant(member, 40, date(2027, 3, 1))  # → 2027-04-01
-    # the job did not run in February: the first run in March catches both up
-    assert points_expire(on=date(2027, 3, 2)).points == 30
+    grant(member, 40, date(2027, 2, 1))  # → 2027-03-01
+    # the job did not run in February: the run on 3/1 catches both up (the lot valid through 3/1 stays)
+    assert points_expire(on=date(2027, 3, 1)).points == 30
     assert balance(member) == 40
 
 
@@ -571,4 +571,38 @@ def test_whole_balance_other_points_added_after_an_expiry_keep_the_date_and_expi
     assert account(member).expires_on == date(2027, 3, 31)
     assert points_expire(on=date(2027, 3, 31)).entries == 0
     assert balance(member) == 7
+    assert selectors.ledger_report() == []
+
+
+def test_points_past_their_date_are_never_spent_before_the_nightly_run():
+    settings_(months=1)
+    member = MemberFactory()
+    grant(member, 100, date(2027, 1, 31))  # valid through 2027-02-28
+    grant(member, 20, date(2027, 2, 10))  # valid through 2027-03-10
+    # when the member spends at 00:10 on 3/1, before the 00:30 run, then the expired lot is expired first
+    with pytest.raises(NotEnoughPointsError, match="You have 20 points available"):
+        points_use(member=member, amount=50, by=member, now=jst(date(2027, 3, 1), "00:10"))
+    # (the refusal rolled everything back; a use that fits expires the lot and spends the rest)
+    entry = points_use(member=member, amount=20, by=member, now=jst(date(2027, 3, 1), "00:10"))
+    assert entry.balance_after == 0
+    assert list(PointEntry.objects.filter(kind=Kind.EXPIRED).values_list("delta", flat=True)) == [-100]
+    assert AuditEntry.objects.get(action="points.expired").payload["before_a_change"] is True
+    # and the nightly run finds nothing left to do
+    assert points_expire(on=date(2027, 3, 1)).entries == 0
+    assert selectors.ledger_report() == []
+
+
+def test_whole_balance_a_grant_after_the_date_does_not_revive_expired_points():
+    whole_balance(1)
+    member = MemberFactory()
+    grant(member, 100, date(2027, 1, 10))  # → 2027-02-10
+    # the job missed 2/11; a purchase paid on 2/12 first expires the 100, then grants 30 (→ 2027-03-12)
+    entry = grant(member, 30, date(2027, 2, 12))
+    assert entry.balance_after == 30
+    assert account(member).expires_on == date(2027, 3, 12)
+    assert list(PointEntry.objects.values_list("kind", "delta")) == [
+        (Kind.PURCHASE, 100),
+        (Kind.EXPIRED, -100),
+        (Kind.PURCHASE, 30),
+    ]
     assert selectors.ledger_report() == []
