@@ -12,6 +12,7 @@ from django.utils import translation
 
 from inventory.tests.factories import jst
 from members.tests.factories import MemberFactory
+from payments.models import Order
 from points import locks, selectors, services
 from points.exceptions import NotEnoughPointsError, PointsError
 from points.models import PointAccount, PointEntry, PointLot, PointSettings
@@ -92,3 +93,49 @@ def test_control_without_the_locks_the_balance_check_lets_several_through(monkey
     outcomes = _race(member, attempts=12, amount=10, expected=refusals)
     assert outcomes["NotEnoughPointsError"] < 11, outcomes
     assert outcomes != Counter({"used": 1, "NotEnoughPointsError": 11}), outcomes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_expiry_runs_expire_each_lot_once():
+    # given 3 members with a lot past its date each
+    PointSettings.current()
+    members = [MemberFactory() for _ in range(3)]
+    for member in members:
+        points_grant(
+            member=member,
+            amount=10,
+            kind=PointEntry.Kind.PURCHASE,
+            by=None,
+            system="test",
+            now=jst(date(2025, 1, 10), "09:00"),
+        )
+    # when 6 runs start at once
+    calls = [lambda: services.points_expire(on=date(2026, 1, 11)) for _ in range(6)]
+    assert run_together(calls, expected=(), success="ran") == Counter({"ran": 6})
+    # then each lot expired exactly once
+    assert PointEntry.objects.filter(kind=PointEntry.Kind.EXPIRED).count() == 3
+    assert sum(selectors.balance_of(member) for member in members) == 0
+    assert selectors.ledger_report() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_take_back_and_spends_never_make_the_balance_negative():
+    # given 100 purchase points (from an order) and nothing else
+    PointSettings.current()
+    member = MemberFactory()
+    order = Order.objects.create(member=member, payment_method="card", subtotal_yen=1000, total_yen=1000)
+    points_grant(
+        member=member, amount=100, kind=PointEntry.Kind.PURCHASE, by=None, system="test", order=order
+    )
+    # when the order's points are taken back while the member spends 60 twice
+    calls = [
+        lambda: services.points_reverse_grant(order=order, by=None, system="test"),
+        lambda: points_use(member=member, amount=60, by=member),
+        lambda: points_use(member=member, amount=60, by=member),
+    ]
+    outcomes = run_together(calls, expected=(NotEnoughPointsError,), success="done")
+    # then whichever comes first wins (the take-back: 0 left; a spend: 40 left, too few for the rest) and
+    # the others are refused: the balance never goes below 0
+    assert outcomes == Counter({"done": 1, "NotEnoughPointsError": 2}), outcomes
+    assert selectors.balance_of(member) in (0, 40)
+    assert selectors.ledger_report() == []
