@@ -230,6 +230,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "tickets.tasks.expire_tickets",
         "schedule": crontab(hour=0, minute=15),
     },
+    # 00:30 JST: points valid through yesterday expire (SPEC §8), one entry per lot or balance; the job
+    # catches up on days it missed and runs once per day however often it is started.
+    "expire-points": {
+        "task": "points.tasks.expire_points",
+        "schedule": crontab(hour=0, minute=30),
+    },
     "clear-expired-sessions": {
         "task": "core.tasks.clear_expired_sessions",
         "schedule": 60 * 60 * 24,
