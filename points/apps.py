@@ -14,3 +14,10 @@ class PointsConfig(AppConfig):
 
         register_action_labels(ACTION_LABELS)
         ledgers.register("points", ledger_report)
+
+        # Sign-up points at a member's first login.
+        from django.contrib.auth.signals import user_logged_in
+
+        from points.signals import grant_signup_points
+
+        user_logged_in.connect(grant_signup_points, dispatch_uid="points.signup")
