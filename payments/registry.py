@@ -229,3 +229,77 @@ def register_order_link(key: str, link: OrderLink) -> None:
 def order_links(order) -> list[tuple[str, str]]:
     """The (label, url) of every page the registered apps link `order` to."""
     return [found for link in _order_links.values() if (found := link(order)) is not None]
+
+
+# --- what follows an order's life -------------------------------------------------------------------------
+
+# Points (and, later, promotions) follow orders without payments knowing them: each registers an
+# OrderListener, called inside the order's own transaction, under the order's lock.
+
+
+@dataclass(frozen=True)
+class UndoTerms:
+    """How an order is being undone (cancelled, or refunded in full), as the person undoing it chose.
+
+    - `keep_granted`: staff cancel without taking back what the order granted (points already spent);
+      recorded as such.
+    - `deduct_missing`: staff take what cannot be taken back out of the refund instead, in yen.
+    - `forced`: the money has already gone back (a refund made in the Stripe dashboard): nothing may stop
+      the undo, so it takes back what it can and records the shortfall for staff."""
+
+    keep_granted: bool = False
+    deduct_missing: bool = False
+    forced: bool = False
+
+
+@dataclass(frozen=True)
+class UndoEffect:
+    """One line of what undoing an order will do, for the page that asks to confirm it (and the record of
+    what it did): "200 points come back, expiring 2020-06-03". `missing` > 0 means the undo cannot go
+    ahead under these terms: `text` then says why (points already spent) and how many are missing;
+    `deduct_yen` is what `deduct_missing` would take out of the refund."""
+
+    text: str
+    missing: int = 0
+    deduct_yen: int = 0
+
+
+class OrderListener:
+    """A higher app following orders (points: spends on creation, grants when paid, gives back and takes
+    back when the order is undone). Every hook runs inside the order's transaction; raising DomainError
+    stops the change with its message. `effects` must be computed by the same code `undone` runs, so the
+    preview a member or staff confirm is what happens."""
+
+    def created(self, *, order, by, system: str, now: datetime, options: dict) -> None:
+        """The order and its lines were just written (order_create)."""
+
+    def paid(self, *, order, by, system: str, now: datetime) -> None:
+        """The order was just marked paid and its lines fulfilled (order_mark_paid)."""
+
+    def effects(self, *, order, now: datetime, terms: UndoTerms) -> list[UndoEffect]:
+        """What `undone` would do to this order under `terms`; changes nothing."""
+        return []
+
+    def undone(self, *, order, by, system: str, now: datetime, terms: UndoTerms) -> None:
+        """The order was just cancelled or refunded in full; undo what this app did for it."""
+
+
+_order_listeners: dict[str, OrderListener] = {}
+
+
+def register_order_listener(key: str, listener: OrderListener) -> None:
+    _order_listeners[key] = listener
+
+
+def order_listeners() -> list[OrderListener]:
+    return list(_order_listeners.values())
+
+
+def undo_effects(*, order, now: datetime, terms: UndoTerms | None = None) -> list[UndoEffect]:
+    """Every listener's preview of undoing `order` (the cancel and refund confirmation pages)."""
+    terms = terms or UndoTerms()
+    return [
+        effect
+        for listener in order_listeners()
+        for effect in listener.effects(order=order, now=now, terms=terms)
+    ]

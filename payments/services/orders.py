@@ -77,6 +77,8 @@ def order_create(
         )
         for line in lines
     )
+    for listener in registry.order_listeners():
+        listener.created(order=order, by=by, system=system, now=now or timezone.now(), options=options or {})
     audit_log(
         action="order.created",
         obj=order,
@@ -131,6 +133,8 @@ def order_mark_paid(*, order: Order, by=None, now: datetime | None = None, syste
             registry.fulfiller_for(line.kind).fulfil(line=line, now=now)
             line.fulfilled_at = now
             line.save(update_fields=["fulfilled_at"])
+    for listener in registry.order_listeners():
+        listener.paid(order=order, by=by, system=system, now=now)
     audit_log(
         action="order.paid",
         obj=order,
@@ -153,7 +157,13 @@ def order_mark_paid(*, order: Order, by=None, now: datetime | None = None, syste
 
 @transaction.atomic
 def order_cancel(
-    *, order: Order, by=None, now: datetime | None = None, undo: bool = True, system: str = ""
+    *,
+    order: Order,
+    by=None,
+    now: datetime | None = None,
+    undo: bool = True,
+    system: str = "",
+    terms: registry.UndoTerms | None = None,
 ) -> Order:
     """Cancel a pending or paid order and undo what its lines delivered. Money goes back separately,
     through a refund (refund_request). `undo=False` when the cancellation comes from what the line
@@ -173,6 +183,9 @@ def order_cancel(
     order.save(update_fields=["status", "cancelled_at", "updated_at"])
     for line in order.lines.order_by("pk") if undo else ():
         registry.fulfiller_for(line.kind).undo(line=line, now=now, by=by)
+    # Listeners always run: a booking cancelled by its member (undo=False) still gives its points back.
+    for listener in registry.order_listeners():
+        listener.undone(order=order, by=by, system=system, now=now, terms=terms or registry.UndoTerms())
     audit_log(
         action="order.cancelled",
         obj=order,

@@ -451,6 +451,8 @@ def _order_after_refund(*, order: Order, by, system: str, now: datetime) -> None
         order.save(update_fields=[*fields, "status", "updated_at"])
         for line in order.lines.order_by("pk"):
             registry.fulfiller_for(line.kind).undo(line=line, now=now, by=by)
+        for listener in registry.order_listeners():
+            listener.undone(order=order, by=by, system=system, now=now, terms=registry.UndoTerms())
         audit_log(
             action="order.refunded",
             obj=order,
