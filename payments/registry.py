@@ -112,6 +112,8 @@ class PriceDraft:
     member_discount_yen: int = 0
     coupon_discount_yen: int = 0
     points_used: int = 0
+    # What paying this order will earn (points' earning step fills it); shown, never part of the total.
+    points_to_earn: int = 0
 
     @property
     def total_yen(self) -> int:
