@@ -29,6 +29,10 @@ def test_demo_data_loader_is_idempotent(capsys):
     assert Member.objects.get(email=member_demo.STAFF_EMAIL).password == staff_password
     assert first["members.Member"] == 2
     assert Store.objects.count() == 2
+    # and the demo member has points to spend, granted once
+    from points.selectors import balance_of
+
+    assert balance_of(Member.objects.get(email=member_demo.MEMBER_EMAIL)) == 1500
     # and it prints the staff login
     assert member_demo.STAFF_PASSWORD in capsys.readouterr().out
 
