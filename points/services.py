@@ -232,6 +232,27 @@ def _entries_for(*, entry: PointEntry | None, order, kinds) -> list[PointEntry]:
     return list(PointEntry.objects.filter(order=order, kind__in=kinds).order_by("pk"))
 
 
+def use_reversal_dates(
+    *, use: PointEntry, balance_expires_on: date | None, settings: PointSettings, today: date
+) -> tuple[date | None, date | None]:
+    """When the points of `use` given back on `today` expire: (the new lot's date, the balance's date).
+    Per record, the lot is valid through today + the period and the balance has no date. Whole balance, the
+    lot has none and the balance's date is put back (only the date this use set, never to a day already
+    past). The preview of a cancellation (points.spending) asks this too, so it says what will happen."""
+    if settings.expiry_method != Method.WHOLE_BALANCE:
+        return add_months_clamped(today, settings.period_months), balance_expires_on
+    if use.expires_on is not None and balance_expires_on == use.expires_on:
+        put_back = use.previous_expires_on
+        if put_back is None or put_back < today:
+            put_back = add_months_clamped(today, settings.period_months)
+        balance_expires_on = put_back
+    if balance_expires_on is None or balance_expires_on < today:
+        # The balance's date has passed (it expired meanwhile): points given back would be lost at the next
+        # run, so they get the period from the cancellation, as per record.
+        balance_expires_on = add_months_clamped(today, settings.period_months)
+    return None, balance_expires_on
+
+
 @transaction.atomic
 def points_reverse_use(
     *,
@@ -259,19 +280,9 @@ def points_reverse_use(
             continue
         points = -use.delta
         before = account.expires_on
-        lot_expires_on = add_months_clamped(today, settings.period_months)
-        if settings.expiry_method == Method.WHOLE_BALANCE:
-            lot_expires_on = None
-            # Put back only the date this use set, and never to a day already past.
-            if use.expires_on is not None and account.expires_on == use.expires_on:
-                put_back = use.previous_expires_on
-                if put_back is None or put_back < today:
-                    put_back = add_months_clamped(today, settings.period_months)
-                account.expires_on = put_back
-            if account.expires_on is None or account.expires_on < today:
-                # The balance's date has passed (it expired meanwhile): points given back would be lost at
-                # the next run, so they get the period from the cancellation, as per record.
-                account.expires_on = add_months_clamped(today, settings.period_months)
+        lot_expires_on, account.expires_on = use_reversal_dates(
+            use=use, balance_expires_on=account.expires_on, settings=settings, today=today
+        )
         reversal = _new_entry(
             account,
             kind=Kind.USE_REVERSAL,
@@ -320,10 +331,13 @@ def points_reverse_grant(
     system: str = "",
     reason: str = "",
     now: datetime | None = None,
+    short_ok: bool = False,
 ) -> list[PointEntry]:
     """Take back points granted for a purchase or a review (`entry`), or every purchase grant of `order`. It
     never makes the balance negative: when the member has spent them, nothing is taken and the error says how
-    many points are missing. Draws from the grant's own lot first, then from the lot expiring first."""
+    many points are missing — unless `short_ok` (the undo cannot be stopped, or staff chose to deduct the
+    missing points from the refund): then what the balance allows is taken, and the caller records the
+    rest. Draws from the grant's own lot first, then from the lot expiring first."""
     now = now or timezone.now()
     grants = _entries_for(entry=entry, order=order, kinds=[Kind.PURCHASE, Kind.REVIEW, Kind.SIGNUP])
     if not grants:
@@ -338,7 +352,7 @@ def points_reverse_grant(
         ).exists()
     ]
     needed = sum(grant.delta for grant in pending)
-    if needed > account.balance:
+    if needed > account.balance and not short_ok:
         raise NotEnoughPointsError(
             gettext(
                 "{needed} points would be taken back but the member has only {balance}: {missing} points are "
@@ -347,11 +361,14 @@ def points_reverse_grant(
         )
     written = []
     for grant in pending:
+        take = min(grant.delta, account.balance)
+        if take < 1:
+            continue
         kind = Kind.REVIEW_REVERSAL if grant.kind == Kind.REVIEW else Kind.GRANT_REVERSAL
         reversal = _new_entry(
             account,
             kind=kind,
-            delta=-grant.delta,
+            delta=-take,
             now=now,
             by=by,
             system=system,
@@ -362,21 +379,17 @@ def points_reverse_grant(
             reason=reason[:200],
         )
         own_lot = PointLot.objects.filter(entry=grant).values_list("pk", flat=True).first()
-        _draw(reversal, _lots_to_draw(account.member_id, first_lot_id=own_lot), grant.delta)
-        audit_log(
-            action="points.grant_reversed",
-            obj=account,
-            by=by,
-            system=system,
-            now=now,
-            payload={
-                "entry": reversal.pk,
-                "grant": grant.pk,
-                "points": grant.delta,
-                "order": grant.order_id,
-                "changes": {"balance": [account.balance + grant.delta, account.balance]},
-            },
-        )
+        _draw(reversal, _lots_to_draw(account.member_id, first_lot_id=own_lot), take)
+        payload = {
+            "entry": reversal.pk,
+            "grant": grant.pk,
+            "points": take,
+            "order": grant.order_id,
+            "changes": {"balance": [account.balance + take, account.balance]},
+        }
+        if take < grant.delta:
+            payload["missing"] = grant.delta - take
+        audit_log(action="points.grant_reversed", obj=account, by=by, system=system, now=now, payload=payload)
         written.append(reversal)
     return written
 
