@@ -233,6 +233,18 @@ class Cp932CsvWriter:
         self._flush()
         return self._bytes.getvalue()
 
+    def pending(self) -> int:
+        """About how much the writer holds that `take` has not handed out yet (bytes plus characters)."""
+        return self._bytes.tell() + self._buffer.tell()
+
+    def take(self) -> bytes:
+        """What was written since the last `take` (the header first), encoded, and forgotten: a streamed
+        file is handed out piece by piece and never held whole."""
+        self._flush()
+        data = self._bytes.getvalue()
+        self._bytes = io.BytesIO()
+        return data
+
 
 def write_cp932_csv(
     header: Sequence[str], rows: Iterable[Iterable], *, numeric: Iterable[str] = ()
