@@ -13,4 +13,7 @@ ACTION_LABELS = {
     "item.duplicated": _("Item duplicated"),
     "item.own_settings_enabled": _("Item's own reservation settings switched on"),
     "item.capacity_changed": _("Stock or capacity applied to future bookings"),
+    "review.posted": _("Review posted"),
+    "review.approved": _("Review approved"),
+    "review.rejected": _("Review rejected"),
 }

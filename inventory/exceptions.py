@@ -64,3 +64,7 @@ class CapacityChangeError(DomainError):
     def __init__(self, message=None, *, conflicts=(), field: str | None = None):
         self.conflicts = list(conflicts)
         super().__init__(message, field=field)
+
+
+class ReviewError(DomainError):
+    default_message = _("This review cannot be changed that way.")

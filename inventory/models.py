@@ -5,6 +5,8 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -587,3 +589,66 @@ class Reservation(TimeStampedModel):
     @property
     def duration(self) -> timedelta:
         return self.ends_at - self.starts_at
+
+
+REVIEW_TEXT_MAX = 2000  # characters of a review's text, after sanitising
+
+
+class Review(TimeStampedModel):
+    """レビュー (SPEC §4): a member's stars and words about an item they completed a booking of, one per
+    reservation. The text is plain text (inventory.reviews.clean_review_text: markup removed on save) and
+    is always rendered escaped. Only approved reviews are shown; pending ones wait for staff, rejected ones
+    are never shown. Whether a new review waits is the review listeners' answer (inventory.review_hooks)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Awaiting approval")
+        APPROVED = "approved", _("Shown")
+        REJECTED = "rejected", _("Rejected")
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("member"), on_delete=models.PROTECT, related_name="reviews"
+    )
+    item = models.ForeignKey(Item, verbose_name=_("item"), on_delete=models.PROTECT, related_name="reviews")
+    reservation = models.ForeignKey(
+        Reservation, verbose_name=_("reservation"), on_delete=models.PROTECT, related_name="reviews"
+    )
+    stars = models.PositiveSmallIntegerField(
+        _("stars"), validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    text = models.TextField(_("review"), max_length=REVIEW_TEXT_MAX)
+    status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decided by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("review")
+        verbose_name_plural = _("reviews")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The item page: its shown reviews, newest first.
+            models.Index(fields=["item", "status", "-created_at"], name="review_item_shown_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["reservation"], name="review_one_per_reservation"),
+            models.CheckConstraint(condition=Q(stars__gte=1, stars__lte=5), name="review_stars_1_5"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "approved", "rejected"]), name="review_status_known"
+            ),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("text"), REVIEW_TEXT_MAX), name="review_text_length"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item.name} ★{self.stars} #{self.pk}"
+
+    @property
+    def star_marks(self) -> str:
+        return "★" * self.stars + "☆" * (5 - self.stars)

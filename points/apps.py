@@ -21,3 +21,8 @@ class PointsConfig(AppConfig):
         from points.signals import grant_signup_points
 
         user_logged_in.connect(grant_signup_points, dispatch_uid="points.signup")
+
+        # Review points: points follows inventory's reviews (inventory.review_hooks).
+        from points import reviews
+
+        reviews.register()
