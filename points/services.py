@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -474,6 +474,46 @@ def points_adjust(
 # --- expiry -----------------------------------------------------------------------------------------------
 
 EXPIRY_JOB = "expire_points"
+EXPIRY_BATCH = 2_000  # members per transaction of the expiry run
+
+T_ACCOUNTS = PointAccount._meta.db_table
+T_ENTRIES = PointEntry._meta.db_table
+T_LOTS = PointLot._meta.db_table
+T_ALLOCATIONS = PointAllocation._meta.db_table
+
+# One statement expires every due lot of the members given (their accounts already locked): per lot one
+# "expired" entry (balance_after: the balance minus the member's running sum of what expires, in the order
+# the lots expire — valid-through date, then lot) and its allocation, the lot emptied, and each balance
+# decreased by its member's total. What it reads is read after the accounts' locks were taken (a new
+# statement's snapshot), and every writer of a member's lots holds that lock, so nothing changes under it.
+_EXPIRE_LOTS = f"""
+    WITH due AS (
+        SELECT l.id, l.member_id, l.remaining, l.expires_on,
+               a.balance - sum(l.remaining) OVER (PARTITION BY l.member_id ORDER BY l.expires_on, l.id)
+                   AS balance_after
+        FROM {T_LOTS} l JOIN {T_ACCOUNTS} a ON a.member_id = l.member_id
+        WHERE l.member_id = ANY(%(members)s) AND l.remaining > 0 AND l.expires_on < %(on)s
+    ),
+    written AS (
+        INSERT INTO {T_ENTRIES} (member_id, kind, delta, balance_after, expires_on, expired_lot_id, system,
+                                 reason, comment, created_at)
+        SELECT member_id, %(kind)s, -remaining, balance_after, expires_on, id, %(system)s, '', '', %(now)s
+        FROM due ORDER BY member_id, expires_on, id
+        RETURNING id, expired_lot_id, -delta AS points
+    ),
+    drawn AS (
+        INSERT INTO {T_ALLOCATIONS} (entry_id, lot_id, amount) SELECT id, expired_lot_id, points FROM written
+    ),
+    emptied AS (
+        UPDATE {T_LOTS} l SET remaining = l.remaining - d.remaining FROM due d WHERE l.id = d.id
+    ),
+    charged AS (
+        UPDATE {T_ACCOUNTS} a SET balance = a.balance - t.points, updated_at = now()
+        FROM (SELECT member_id, sum(remaining) AS points FROM due GROUP BY member_id) t
+        WHERE a.member_id = t.member_id
+    )
+    SELECT count(*), coalesce(sum(remaining), 0) FROM due
+"""  # noqa: S608 (table names from the models; values are parameters)
 
 
 @dataclass(frozen=True)
@@ -498,8 +538,10 @@ def points_expire(
     what has expired is not found again (and a unique constraint per lot or per balance date is the last
     line), and a run after missed days catches them all up.
 
-    The system job EXPIRY_JOB: each member is its own durable transaction (the outermost: the task and the
-    command call this directly); one audit entry per run with its counts when it expired anything."""
+    The system job EXPIRY_JOB: the lots of up to EXPIRY_BATCH members at a time in one durable transaction
+    (the outermost: the task and the command call this directly) — their accounts locked in pk order, then one
+    statement for all their due lots (_EXPIRE_LOTS), the same rows lot by lot code would write; whole
+    balances then member by member. One audit entry per run with its counts when it expired anything."""
     now = now or timezone.now()
     on = on or timezone.localdate(now)
     whole = PointSettings.current().expiry_method == Method.WHOLE_BALANCE
@@ -511,16 +553,23 @@ def points_expire(
             count += accounts.count()
             points += accounts.aggregate(total=Sum("balance"))["total"] or 0
         return ExpiryResult(entries=count, points=points)
-    member_ids = set(_due_lots(on).values_list("member_id", flat=True))
-    if whole:
-        member_ids |= set(_due_accounts(on).values_list("member_id", flat=True))
     entries = points = 0
     try:
-        for member_id in sorted(member_ids):
+        # Lots first, set-based: a batch of members per transaction (their accounts locked in pk order, then
+        # one statement for all their due lots), so the run costs a few statements per batch, not per lot.
+        member_ids = list(_due_lots(on).order_by("member_id").values_list("member_id", flat=True).distinct())
+        for start in range(0, len(member_ids), EXPIRY_BATCH):
             with transaction.atomic(durable=True):
-                written, taken = _expire_member(member_id, on=on, whole=whole, now=now)
+                written, taken = _expire_lots(member_ids[start : start + EXPIRY_BATCH], on=on, now=now)
             entries += written
             points += taken
+        if whole:
+            # Whole balance: one entry per balance, member by member (after the member's dated lots above).
+            for member_id in _due_accounts(on).order_by("member_id").values_list("member_id", flat=True):
+                with transaction.atomic(durable=True):
+                    written, taken = _expire_member(member_id, on=on, whole=whole, now=now)
+                entries += written
+                points += taken
     finally:
         # Recorded even when the run stops half-way: what expired so far is committed and not found again.
         if entries:
@@ -557,6 +606,24 @@ def _account_for_change(member_id: int, *, settings: PointSettings, now: datetim
     return account
 
 
+def _expire_lots(member_ids: list[int], *, on: date, now: datetime, locked: bool = False) -> tuple[int, int]:
+    """Per record: one "expired" entry per lot of these members valid through a day before `on`, drawing what
+    was left. Takes the members' account locks in pk order (as points.locks does for one) unless the caller
+    holds them (`locked`). Returns (entries, points)."""
+    with connection.cursor() as cursor:
+        if not locked:
+            cursor.execute(
+                f"SELECT id FROM {T_ACCOUNTS} WHERE member_id = ANY(%s) ORDER BY id FOR UPDATE",  # noqa: S608
+                [member_ids],
+            )
+        cursor.execute(
+            _EXPIRE_LOTS,
+            {"members": member_ids, "on": on, "now": now, "kind": Kind.EXPIRED, "system": EXPIRY_JOB},
+        )
+        written, taken = cursor.fetchone()
+    return written, int(taken)
+
+
 def _expire_member(member_id: int, *, on: date, whole: bool, now: datetime) -> tuple[int, int]:
     return _expire_due(locks.account_for_update(member_id), on=on, whole=whole, now=now)
 
@@ -565,26 +632,8 @@ def _expire_due(account: PointAccount, *, on: date, whole: bool, now: datetime) 
     """Under the account's lock: one "expired" entry per lot valid through a day before `on`, and (whole
     balance) one for the balance when its date is before `on`."""
     member_id = account.member_id
-    written = taken = 0
-    for lot in (
-        PointLot.objects.select_for_update()
-        .filter(Q(member_id=member_id, remaining__gt=0, expires_on__lt=on))
-        .order_by("expires_on", "pk")
-    ):
-        points = lot.remaining
-        entry = _new_entry(
-            account,
-            kind=Kind.EXPIRED,
-            delta=-points,
-            now=now,
-            by=None,
-            system=EXPIRY_JOB,
-            expired_lot=lot,
-            expires_on=lot.expires_on,
-        )
-        _draw(entry, [lot], points)
-        written += 1
-        taken += points
+    written, taken = _expire_lots([member_id], on=on, now=now, locked=True)
+    account.balance -= taken  # what the statement took from the row, so a later save writes the right sum
     if whole and account.balance > 0 and account.expires_on is not None and account.expires_on < on:
         points = account.balance
         entry = _new_entry(
@@ -600,3 +649,258 @@ def _expire_due(account: PointAccount, *, on: date, whole: bool, now: datetime) 
         written += 1
         taken += points
     return written, taken
+
+
+# --- staff pages and commands: settings, editing an entry, switching the expiry method ------------------
+
+SETTINGS_FIELDS = (
+    "base_rate_percent",
+    "signup_points",
+    "review_rule",
+    "review_points",
+    "usage_mode",
+    "period_months",
+)
+
+
+@transaction.atomic
+def points_settings_update(*, by, now: datetime | None = None, **values) -> PointSettings:
+    """ポイント情報: change the shop's point settings (any of SETTINGS_FIELDS), checked by the model's own
+    rules. The expiry method is not among them: switching it rewrites every balance's dates, which only
+    `points_expiry_switch` (manage.py switch_point_expiry) does. A new period changes no date already set;
+    it applies from the next grant or use."""
+    now = now or timezone.now()
+    unknown = set(values) - set(SETTINGS_FIELDS)
+    if "expiry_method" in unknown:
+        raise PointsError(
+            gettext("The expiry method is switched with the command manage.py switch_point_expiry."),
+            field="expiry_method",
+        )
+    if unknown:
+        raise ValueError(f"points_settings_update: unknown settings {sorted(unknown)}")
+    PointSettings.current()  # made with its defaults on first use
+    row = PointSettings.objects.select_for_update().get(pk=1)
+    before = {name: getattr(row, name) for name in SETTINGS_FIELDS}
+    for name, value in values.items():
+        setattr(row, name, value)
+    row.full_clean()
+    changed = {
+        name: [before[name], getattr(row, name)] for name in values if before[name] != getattr(row, name)
+    }
+    if changed:
+        row.save()
+        audit_log(action="points.settings_changed", obj=row, by=by, now=now, payload={"changes": changed})
+    return row
+
+
+_UNSET = object()
+
+
+@transaction.atomic
+def points_entry_edit(
+    *, entry: PointEntry, comment=_UNSET, expires_on=_UNSET, by, now: datetime | None = None
+) -> PointEntry:
+    """Edit a history entry's comment, or the expiry of the points it added (seed 004: 履歴の編集やコメント、
+    有効期限の設定; e.g. the date of points a cancellation gave back). The entry's change and balance are
+    history and never edited. The expiry applies only per record, to an entry with a lot that still holds
+    points (a grant, a use given back, a manual plus); the lot's date and the entry's move together.
+    Whole balance: the balance has one date, set by a manual plus with a date. One audit entry with before
+    and after."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    settings = PointSettings.current()
+    account = _account_for_change(entry.member_id, settings=settings, now=now)
+    entry = PointEntry.objects.select_for_update().get(pk=entry.pk)
+    changes: dict[str, list] = {}
+    if comment is not _UNSET:
+        comment = (comment or "").strip()
+        if len(comment) > 200:
+            raise PointsError(gettext("The comment can be at most 200 characters."), field="comment")
+        if comment != entry.comment:
+            changes["comment"] = [entry.comment, comment]
+            entry.comment = comment
+    if expires_on is not _UNSET and expires_on != entry.expires_on:
+        lot = PointLot.objects.select_for_update().filter(entry=entry).first()
+        if settings.expiry_method == Method.WHOLE_BALANCE:
+            raise PointsError(
+                gettext(
+                    "With the whole-balance expiry method the member's points share one date; set it with a "
+                    "manual entry that adds points with an expiry date."
+                ),
+                field="expires_on",
+            )
+        if lot is None:
+            raise PointsError(
+                gettext("This entry added no points, so it has no expiry date to change."), field="expires_on"
+            )
+        if lot.remaining == 0:
+            raise PointsError(
+                gettext("The points this entry added are all used or expired: there is no date to change."),
+                field="expires_on",
+            )
+        if expires_on is not None and expires_on < today:
+            raise PointsError(gettext("The expiry date cannot be in the past."), field="expires_on")
+        changes["expires_on"] = [entry.expires_on, expires_on]
+        entry.expires_on = expires_on
+        lot.expires_on = expires_on
+        lot.save(update_fields=["expires_on"])
+    if changes:
+        entry.save(update_fields=[name for name in ("comment", "expires_on") if name in changes])
+        audit_log(
+            action="points.entry_edited",
+            obj=account,
+            by=by,
+            now=now,
+            payload={"entry": entry.pk, "changes": changes},
+        )
+    return entry
+
+
+# Switching the expiry method (SPEC §8: "changing it later is an explicit migration command"; seed 004
+# leaves it to the vendor's recovery work). The rule chosen, so that no point expires earlier than it would
+# have under the old method:
+# - per record → whole balance: each balance gets one date, the latest of its lots' dates (points without a
+#   date join the balance, as points a manual plus adds without a date do under whole balance; a balance
+#   whose lots have no date at all gets none); the lots lose their own dates;
+# - whole balance → per record: each member's remaining points keep the balance's date, each lot now
+#   carrying it (one date for what remains, as one lot would; the lots stay as they are so a later
+#   cancellation still gives back exactly what each use drew); the balance's own date is cleared.
+# Whatever is already past its date is expired first (under the old method).
+
+
+@dataclass(frozen=True)
+class ExpirySwitchRow:
+    member_id: int
+    email: str
+    balance: int
+    lots: int  # lots with points left
+    earliest: date | None  # of the lots' (per record) or the balance's dates before
+    latest: date | None
+    undated: int  # lots with points left and no date
+    after: date | None  # the date the points will have
+
+    @property
+    def before(self) -> str:
+        if self.earliest is None and self.latest is None:
+            return "no date"
+        if self.earliest == self.latest and not self.undated:
+            return f"valid through {self.latest}"
+        text = f"valid through {self.earliest} … {self.latest}"
+        return text + (f" and {self.undated} lot(s) without a date" if self.undated else "")
+
+
+@dataclass(frozen=True)
+class ExpirySwitchPlan:
+    current: str
+    to: str
+    rows: list[ExpirySwitchRow]
+
+    @property
+    def points(self) -> int:
+        return sum(row.balance for row in self.rows)
+
+
+def expiry_switch_plan(*, to: str, now: datetime | None = None) -> ExpirySwitchPlan:
+    """What switching the expiry method to `to` would do, member by member (members holding points): one
+    query, nothing written."""
+    from django.db.models import Count, Max, Min
+
+    settings = PointSettings.current()
+    held = Q(member__point_lots__remaining__gt=0)
+    accounts = (
+        PointAccount.objects.filter(balance__gt=0)
+        .annotate(
+            lots=Count("member__point_lots", filter=held),
+            earliest=Min("member__point_lots__expires_on", filter=held),
+            latest=Max("member__point_lots__expires_on", filter=held),
+            undated=Count("member__point_lots", filter=held & Q(member__point_lots__expires_on=None)),
+        )
+        .values_list(
+            "member_id", "member__email", "balance", "lots", "earliest", "latest", "undated", "expires_on"
+        )
+        .order_by("member_id")
+    )
+    rows = []
+    for member_id, email, balance, lots, earliest, latest, undated, balance_date in accounts:
+        if to == Method.WHOLE_BALANCE:
+            rows.append(ExpirySwitchRow(member_id, email, balance, lots, earliest, latest, undated, latest))
+        else:
+            rows.append(
+                ExpirySwitchRow(member_id, email, balance, lots, balance_date, balance_date, 0, balance_date)
+            )
+    return ExpirySwitchPlan(current=settings.expiry_method, to=to, rows=rows)
+
+
+def points_expiry_switch(*, to: str, by, system: str = "", now: datetime | None = None) -> ExpirySwitchPlan:
+    """Switch the shop's expiry method to `to`, rewriting every balance's dates by the rule above, in one
+    transaction (durable: the command calls it), with one audit entry per member changed and one for the
+    setting. Returns the plan it carried out."""
+    now = now or timezone.now()
+    if to not in Method.values:
+        raise PointsError(gettext("Unknown expiry method: {method}.").format(method=to))
+    with transaction.atomic(durable=True):
+        PointSettings.current()
+        row = PointSettings.objects.select_for_update().get(pk=1)
+        if row.expiry_method == to:
+            raise PointsError(
+                gettext("The expiry method is already {method}.").format(
+                    method=row.get_expiry_method_display()
+                )
+            )
+        # Every account with points, locked in pk order (as every change locks one), and what is past its
+        # date expired under the method in force until now.
+        for member_id in (
+            PointAccount.objects.filter(balance__gt=0).order_by("pk").values_list("member_id", flat=True)
+        ):
+            _account_for_change(member_id, settings=row, now=now)
+        plan = expiry_switch_plan(to=to, now=now)
+        for change in plan.rows:
+            lots = PointLot.objects.filter(member_id=change.member_id, remaining__gt=0)
+            if to == Method.WHOLE_BALANCE:
+                lots.update(expires_on=None)
+                PointAccount.objects.filter(member_id=change.member_id).update(
+                    expires_on=change.after, updated_at=now
+                )
+            else:
+                lots.update(expires_on=change.after)
+                PointAccount.objects.filter(member_id=change.member_id).update(
+                    expires_on=None, updated_at=now
+                )
+            audit_log(
+                action="points.expiry_switched",
+                obj=PointAccount.objects.get(member_id=change.member_id),
+                by=by,
+                system=system,
+                now=now,
+                payload={
+                    "to": to,
+                    "balance": change.balance,
+                    "lots": change.lots,
+                    "before": {
+                        "earliest": change.earliest,
+                        "latest": change.latest,
+                        "undated": change.undated,
+                    },
+                    "after": change.after,
+                },
+            )
+        # Accounts without points keep no date of their own.
+        PointAccount.objects.filter(balance=0).exclude(expires_on=None).update(
+            expires_on=None, updated_at=now
+        )
+        before = row.expiry_method
+        row.expiry_method = to
+        row.save(update_fields=["expiry_method", "updated_at"])
+        audit_log(
+            action="points.settings_changed",
+            obj=row,
+            by=by,
+            system=system,
+            now=now,
+            payload={
+                "changes": {"expiry_method": [before, to]},
+                "members": len(plan.rows),
+                "points": plan.points,
+            },
+        )
+    return ExpirySwitchPlan(current=before, to=to, rows=plan.rows)

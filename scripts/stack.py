@@ -5,7 +5,7 @@
     python scripts/stack.py pytest [ARGS]  only pytest ARGS on a throwaway PostgreSQL and Redis
     python scripts/stack.py bench [NAME] [ARGS]
                                            benchmarks on a throwaway stack: all of them, or only NAME's
-                                           (inventory, tickets_csv, booking_http, grants:
+                                           (inventory, tickets_csv, booking_http, grants, points:
                                            manage.py benchmark_NAME ARGS)
     python scripts/stack.py services       only PostgreSQL and Redis, printing their URLs
 
@@ -408,7 +408,7 @@ def command_test(args: list[str], *, lint: bool = True) -> int:
 
 
 # Each is `manage.py benchmark_<name>`, run in this order by a bare `bench`.
-BENCHMARKS = ("inventory", "tickets_csv", "booking_http", "grants")
+BENCHMARKS = ("inventory", "tickets_csv", "booking_http", "grants", "points")
 
 
 def command_bench(args: list[str]) -> int:
