@@ -26,3 +26,8 @@ class PointsConfig(AppConfig):
         from points import reviews
 
         reviews.register()
+
+        # Purchase points: shown before paying (price step 50), granted when paid, taken back when undone.
+        from points import earning
+
+        earning.register()

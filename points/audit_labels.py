@@ -9,4 +9,8 @@ ACTION_LABELS = {
     "points.grant_reversed": _("Points granted taken back"),
     "points.adjusted": _("Points adjusted by staff"),
     "points.expired": _("Points expired (nightly)"),
+    "points.take_back_keep": _("Purchase points not taken back (staff cancelled without them)"),
+    "points.take_back_deduct": _("Purchase points missing deducted from the refund"),
+    "points.take_back_forced": _("Purchase points missing after a Stripe dashboard refund"),
+    "points.shortfall_handled": _("Purchase points shortfall handled"),
 }

@@ -315,3 +315,67 @@ class PointAllocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} pt"
+
+
+class PointShortfall(models.Model):
+    """Purchase points that could not all be taken back when their order was undone (seed 004: the member
+    had spent them). Written once per order, with how it was settled: staff cancelled without taking them
+    back, staff deducted the missing points from the refund in yen, or a refund made in the Stripe dashboard
+    (which nothing can stop) took what the balance allowed; the last waits on the staff home until someone
+    marks it handled."""
+
+    class Resolution(models.TextChoices):
+        KEPT = "kept", _("Cancelled without taking the points back")
+        DEDUCTED = "deducted", _("Missing points deducted from the refund")
+        FORCED = "forced", _("Refunded in the Stripe dashboard: points missing")
+
+    order = models.OneToOneField(
+        "payments.Order", verbose_name=_("order"), on_delete=models.PROTECT, related_name="point_shortfall"
+    )
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("member"), on_delete=models.PROTECT, related_name="+"
+    )
+    grant = models.ForeignKey(
+        PointEntry, verbose_name=_("purchase points"), on_delete=models.PROTECT, related_name="shortfalls"
+    )
+    resolution = models.CharField(_("settled as"), max_length=10, choices=Resolution)
+    points_granted = models.PositiveIntegerField(_("points granted"), validators=limits.at_most(MAX_POINTS))
+    points_taken = models.PositiveIntegerField(_("points taken back"), validators=limits.at_most(MAX_POINTS))
+    points_missing = models.PositiveIntegerField(_("points missing"), validators=limits.at_most(MAX_POINTS))
+    deducted_yen = models.PositiveIntegerField(
+        _("deducted from the refund (yen)"), default=0, validators=limits.at_most(MAX_POINTS)
+    )
+    created_at = models.DateTimeField(_("at"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    system = models.CharField(_("system job"), max_length=50, blank=True)
+    handled_at = models.DateTimeField(_("handled at"), null=True, blank=True)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("handled by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("purchase points not taken back")
+        verbose_name_plural = _("purchase points not taken back")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(points_missing__gte=1), name="point_shortfall_missing_ge_1"),
+            models.CheckConstraint(
+                condition=Q(points_taken__lte=F("points_granted") - F("points_missing")),
+                name="point_shortfall_taken_within_granted",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.order_id}: {self.points_missing} pt"
