@@ -57,6 +57,9 @@ class PaymentMethod(ABC):
     # True: the booking is confirmed when made (or approved); False: it stays tentative until paid, and is
     # released when unpaid after `hold_minutes`. Known before the insert, so the row is written once.
     confirms_at_once: bool = True
+    # True: the method makes an order priced with the booking's extras (inventory.booking_extras: points, a
+    # coupon), so `authorise` and `price_lines` also take `extras` (a dict, blank values left out).
+    takes_extras: bool = False
 
     def hold_minutes(self, *, reservation: Reservation) -> int | None:
         """How long an unpaid booking is held (None: the reservation settings' hold)."""

@@ -16,7 +16,7 @@ from django.utils.translation import gettext
 from core.audit import audit_log
 from core.emails import queue_email_rendered_by_worker
 from core.exceptions import DomainError
-from inventory import locks, payment_methods
+from inventory import booking_extras, locks, payment_methods
 from inventory.availability import (
     ItemSchedule,
     check_fixed_booking,
@@ -134,6 +134,7 @@ def reservation_create(
     channel: str = Reservation.Channel.SITE,
     override_reason: str = "",
     system: str = "",
+    extras: dict | None = None,
     now: datetime | None = None,
 ) -> Reservation:
     """Book `quantity` units for `member`; `by` is who books (the member on the site, or staff). Never
@@ -145,8 +146,12 @@ def reservation_create(
     booking of an item under approval (承認制) waits, its places held, in the status "awaiting approval"
     until staff approve or decline it (reservation_approve / reservation_decline). A card booking staff
     make, or one approved later, is held PAYMENT_LINK_HOLD_MINUTES for the member to pay through the link
-    the confirmation e-mail carries. The reservation is inserted once, in its final status."""
+    the confirmation e-mail carries. The reservation is inserted once, in its final status.
+
+    `extras` are what the confirm step asked for beside the method (inventory.booking_extras: points to use,
+    a coupon code); only a method that `takes_extras` takes them, and its refusal rolls the booking back."""
     now = now or timezone.now()
+    extras = booking_extras.without_empty(extras)
     override_reason = override_reason.strip()
     if quantity < 1:
         raise BookingError(gettext("Choose at least one."), field="quantity")
@@ -154,6 +159,11 @@ def reservation_create(
         raise BookingError(gettext("Only staff can override the booking window."), field="override_reason")
     _check_bookable(item, channel)
     method = payment_methods.get(payment_method)
+    if extras and not method.takes_extras:
+        raise BookingError(
+            gettext("This payment method takes no points or coupons; leave them empty or pay another way."),
+            field=sorted(extras)[0],
+        )
     slot_id = None
     if item.reservation_type == Item.ReservationType.FIXED:
         locks.item_key_share(item.pk)  # before the events are read: a capacity edit waits or goes first
@@ -191,7 +201,10 @@ def reservation_create(
     else:
         reservation.hold_until = now + timedelta(minutes=_hold_minutes(method, reservation, settings))
     reservation.save(force_insert=True)
-    method.authorise(reservation=reservation, now=now, option=payment_option, by=by)
+    if method.takes_extras:
+        method.authorise(reservation=reservation, now=now, option=payment_option, by=by, extras=extras)
+    else:
+        method.authorise(reservation=reservation, now=now, option=payment_option, by=by)
     payload = {
         "member": member.pk,
         "item": item.pk,

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods
 
 from core.exceptions import DomainError
 from core.sanitize import sanitize_html
-from inventory import payment_methods, services
+from inventory import booking_extras, payment_methods, services
 from inventory.availability import (
     DayAvailability,
     item_availability,
@@ -222,17 +222,29 @@ class MethodPrice:
     charge: payment_methods.Charge
 
 
+def _offered_methods(item: Item, member, quote: Quote) -> list[payment_methods.PaymentMethod]:
+    return [
+        method
+        for method in payment_methods.all_methods()
+        if method.is_available(item=item, member=member, price_yen=quote.total_yen)
+    ]
+
+
 def _payment_choices(
-    item: Item, member, quote: Quote, starts_at: datetime
+    item: Item,
+    member,
+    quote: Quote,
+    starts_at: datetime,
+    methods: list[payment_methods.PaymentMethod],
+    extras: dict | None = None,
 ) -> tuple[list[tuple[str, str]], list[str], list[MethodPrice]]:
     """The radio choices of the payment step: one per usable method, or one per option of a method that
     has options (which ticket pays), as "<key>:<option>"; the notes of the methods offered; and what each
-    offered method charges, from the method itself (card: the price pipeline with the member discount),
-    so the amount shown for a method is the amount it charges."""
+    offered method charges, from the method itself (card: the price pipeline with the member discount and
+    the points entered in `extras`), so the amount shown for a method is the amount it charges. `methods`:
+    the usable ones (_offered_methods)."""
     choices, notes, prices = [], [], []
-    for method in payment_methods.all_methods():
-        if not method.is_available(item=item, member=member, price_yen=quote.total_yen):
-            continue
+    for method in methods:
         options = method.choices(item=item, member=member, starts_at=starts_at, quantity=quote.quantity)
         offered = (
             [(method.key, method.label)]
@@ -242,7 +254,11 @@ def _payment_choices(
         choices.extend(offered)
         if offered and method.note:
             notes.append(str(method.note))
-        charge = method.price_lines(member=member, item=item, quote=quote) if offered else None
+        charge = None
+        if offered and method.takes_extras and extras:
+            charge = method.price_lines(member=member, item=item, quote=quote, extras=extras)
+        elif offered:
+            charge = method.price_lines(member=member, item=item, quote=quote)
         if charge is not None:
             prices.append(MethodPrice(method.key, str(method.label), charge))
     return choices, notes, prices
@@ -341,6 +357,17 @@ def book(request, pk: int):
     except DomainError as error:
         return form_page(error)
     refusal = None
+    # The extras beside the method (points to use), posted from the confirm page ("extras" marks that it
+    # showed them). The final step only parses them (no query: it asks nothing of the other methods).
+    extras_data = request.POST if "extras" in request.POST else None
+    extras: dict = {}
+    extras_refusal: DomainError | None = None
+    if step == "book" and extras_data is not None:
+        parsed = booking_extras.ExtrasForm(extras_data)
+        if parsed.is_valid():
+            extras = parsed.values()
+        else:
+            step = "confirm"  # the confirm page again, the errors next to their fields; nothing is booked
     if step == "book":
         chosen = request.POST.get("payment_method", "")
         payment_form = PaymentForm(
@@ -358,26 +385,49 @@ def book(request, pk: int):
                     payment_method=chosen.partition(":")[0],
                     payment_option=chosen.partition(":")[2],
                     channel=Reservation.Channel.SITE,
+                    extras=extras,
                 )
             except DomainError as error:
-                if error.field != "payment_method":
+                if error.field in booking_extras.extra_keys():
+                    extras_refusal = error
+                elif error.field != "payment_method":
                     return form_page(error)
-                refusal = str(error.message)
+                else:
+                    refusal = str(error.message)
             else:
                 messages.success(request, _booking_done_message(reservation))
                 # A method that takes payment elsewhere (card → checkout) says where the member goes next.
                 method = payment_methods.get(reservation.payment_method)
                 next_url = method.next_url(reservation=reservation)
                 return redirect(next_url or reverse("site:reservation_detail", args=[reservation.pk]))
-    # The confirm page, or again after a refused payment method, with every method's choices and prices.
-    choices, payment_notes, method_prices = _payment_choices(item, request.user, quote, starts_at)
-    payment_form = PaymentForm(request.POST if step == "book" else None, choices=choices)
+    # The confirm page, or again after a refusal, with every method's choices and prices: with the extras
+    # entered when they can be used, otherwise with their refusal next to their field.
+    offered = _offered_methods(item, request.user, quote)
+    extras_form = booking_extras.ExtrasForm(
+        extras_data, member=request.user, item=item, quote=quote, methods=offered
+    )
+    extras = extras_form.values() if extras_form.is_bound and extras_form.is_valid() else {}
+    if extras_refusal is not None:
+        extras_form.add_domain_error(extras_refusal)
+        extras = {}
+    try:
+        choices, payment_notes, method_prices = _payment_choices(
+            item, request.user, quote, starts_at, offered, extras
+        )
+    except DomainError as error:
+        if not extras_form.add_domain_error(error):
+            raise
+        choices, payment_notes, method_prices = _payment_choices(
+            item, request.user, quote, starts_at, offered
+        )
+    payment_form = PaymentForm(request.POST if request.POST.get("step") == "book" else None, choices=choices)
     if refusal and payment_form.is_valid():
         payment_form.add_error("payment_method", refusal)
     context = {
         "item": item,
         "form": form,
         "payment_form": payment_form,
+        "extras_form": extras_form,
         "payment_notes": payment_notes,
         "method_prices": method_prices,
         "quote": quote,

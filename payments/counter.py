@@ -59,16 +59,19 @@ class AtCounter(PaymentMethod):
 
     key = "counter"
     label = _("Pay at the counter")
+    takes_extras = True  # points (and coupons) price its order
 
     def is_available(self, *, item, member, price_yen: int) -> bool:
         return price_yen > 0 and counter_offered(item)
 
-    def authorise(self, *, reservation: Reservation, now, option: str = "", by=None) -> None:
+    def authorise(
+        self, *, reservation: Reservation, now, option: str = "", by=None, extras: dict | None = None
+    ) -> None:
         # reservation_create asked is_available already; asked again here so a caller that skips it still
         # cannot book a method the shop switched off.
         if not counter_offered(reservation.item):
             raise PaymentMethodError(_("Paying at the counter is not offered for this item."))
-        counter_order_create(reservation=reservation, by=by, now=now)
+        counter_order_create(reservation=reservation, by=by, now=now, options=extras)
 
     def release(
         self, *, reservation: Reservation, now, by=None, refund: RefundChoice | None = None, system: str = ""
@@ -86,7 +89,8 @@ class AtCounter(PaymentMethod):
         for order in orders.filter(status=Order.Status.PAID):
             order_cancel(order=order, by=by, system=system, now=now, undo=False)
             if refund is None:
-                order_refund_needed_set(order=order, by=by, system=system, now=now)
+                if refundable_left(order) > 0:  # nothing to decide about an order points paid in full
+                    order_refund_needed_set(order=order, by=by, system=system, now=now)
             elif refund.amount_yen > 0:
                 requested = refund_request(
                     order=order,
@@ -119,9 +123,9 @@ class AtCounter(PaymentMethod):
         paid = _orders_of(reservation).filter(status=Order.Status.PAID)
         return sum(refundable_left(order) for order in paid)
 
-    def price_lines(self, *, member, item, quote) -> Charge:
+    def price_lines(self, *, member, item, quote, extras: dict | None = None) -> Charge:
         return money_notes.booking_charge(
-            member=member, item=item, quote=quote, payment_method=Order.Method.COUNTER
+            member=member, item=item, quote=quote, payment_method=Order.Method.COUNTER, options=extras
         )
 
 
@@ -132,11 +136,17 @@ def _orders_of(reservation: Reservation) -> QuerySet[Order]:
 
 
 def counter_order_create(
-    *, reservation: Reservation, by, system: str = "", now: datetime | None = None
+    *,
+    reservation: Reservation,
+    by,
+    system: str = "",
+    now: datetime | None = None,
+    options: dict | None = None,
 ) -> Order:
-    """The pending counter order of a booking, priced by the pipeline like every order. Its reservation
-    line counts as delivered at once, because the booking is confirmed at booking: marking the money
-    received later only records the money, even when the booking is already completed or a no-show."""
+    """The pending counter order of a booking, priced by the pipeline like every order (`options`: the
+    booking's extras, points to use). Its reservation line counts as delivered at once, because the booking
+    is confirmed at booking: marking the money received later only records the money, even when the booking
+    is already completed or a no-show. Points spent on it come back if it is cancelled unpaid."""
     now = now or timezone.now()
     order = order_create(
         member=reservation.member,
@@ -152,8 +162,12 @@ def counter_order_create(
         by=by,
         system=system or "booking",
         now=now,
+        options=options,
     )
     OrderLine.objects.filter(order=order).update(fulfilled_at=now)
+    if order.total_yen == 0:
+        # Points (or discounts) cover it all: there is no money to receive at the counter.
+        order = order_mark_paid(order=order, by=by, system=system or "booking", now=now)
     return order
 
 

@@ -16,11 +16,10 @@ from payments.models import Order, OrderLine, Payment, PaymentSettings, Refund
 from payments.services import LineDraft
 
 
-def booking_charge(*, member, item, quote, payment_method: str) -> Charge:
-    """What booking `quote` costs paid by `payment_method`, line by line, for the confirmation page: the line
-    the method's `authorise` orders (the booking at its price), priced by the pipeline that prices that
-    order, so the total shown is the amount charged."""
-    draft = pricing.price_draft(
+def booking_draft(*, member, item, quote, payment_method: str, options: dict | None = None):
+    """The price draft of the order a booking of `quote` paid by `payment_method` makes (its one reservation
+    line), through the pipeline that prices that order; `options` are the booking's extras (points)."""
+    return pricing.price_draft(
         member=member,
         lines=[
             LineDraft(
@@ -28,6 +27,16 @@ def booking_charge(*, member, item, quote, payment_method: str) -> Charge:
             )
         ],
         payment_method=payment_method,
+        options=options,
+    )
+
+
+def booking_charge(*, member, item, quote, payment_method: str, options: dict | None = None) -> Charge:
+    """What booking `quote` costs paid by `payment_method`, line by line, for the confirmation page: the line
+    the method's `authorise` orders (the booking at its price), priced by the pipeline that prices that
+    order, so the total shown is the amount charged."""
+    draft = booking_draft(
+        member=member, item=item, quote=quote, payment_method=payment_method, options=options
     )
     return pricing.charge_shown(draft=draft, label=gettext("Booking price"), details=quote.lines)
 

@@ -23,6 +23,7 @@ from payments.services import (
     LineDraft,
     order_cancel,
     order_create,
+    order_mark_paid,
     order_refund_needed_set,
     refund_execute_on_commit,
     refund_request,
@@ -37,14 +38,21 @@ class CardPayment(PaymentMethod):
     key = "card"
     label = _("Card")
     confirms_at_once = False  # tentative until the card payment completes
+    takes_extras = True  # points (and coupons) price its order
 
     def is_available(self, *, item, member, price_yen: int) -> bool:
         # Offered only once the card checkout (Stripe Checkout / the test gateway) is switched on, so no
         # member is left with a booking they cannot pay for.
         return price_yen > 0 and settings.PAYMENTS_CARD_CHECKOUT
 
-    def authorise(self, *, reservation: Reservation, now, option: str = "", by=None) -> None:
-        order_create(
+    def authorise(
+        self, *, reservation: Reservation, now, option: str = "", by=None, extras: dict | None = None
+    ) -> None:
+        """The booking's pending card order, priced with the booking's `extras` (points to use). An order
+        that discounts and points bring to 0 yen has nothing to pay by card: it is paid at once (its method
+        stays card; no checkout), which confirms the booking — unless the booking awaits the shop's approval,
+        when it is paid (still without a card) once approved, from the payment page."""
+        order = order_create(
             by=by,
             system="booking",
             now=now,
@@ -58,7 +66,11 @@ class CardPayment(PaymentMethod):
                 )
             ],
             payment_method=Order.Method.CARD,
+            options=extras,
         )
+        if order.total_yen == 0 and reservation.status == Reservation.Status.TENTATIVE:
+            order_mark_paid(order=order, by=by, system="booking", now=now)
+            reservation.refresh_from_db()
 
     def release(
         self, *, reservation: Reservation, now, by=None, refund: RefundChoice | None = None, system: str = ""
@@ -106,7 +118,7 @@ class CardPayment(PaymentMethod):
                         system=system,
                     )
                     refund_execute_on_commit(requested, by=by, system=system)
-            else:
+            elif refundable_left(order) > 0:  # nothing to decide about an order points paid in full
                 order_refund_needed_set(order=order, by=by, system=system, now=now)
 
     def refundable_yen(self, *, reservation: Reservation) -> int:
@@ -134,7 +146,9 @@ class CardPayment(PaymentMethod):
         if reservation.status == Reservation.Status.AWAITING:
             return None  # paid after the shop approves it, through the e-mailed link
         order = order_for_reservation(reservation)
-        return reverse("payments:checkout", args=[order.pk]) if order else None
+        if order is None or order.status != Order.Status.PENDING:
+            return None  # nothing left to pay (points or discounts brought it to 0 yen): the reservation
+        return reverse("payments:checkout", args=[order.pk])
 
     def payment_url(self, *, reservation: Reservation) -> str | None:
         order = order_for_reservation(reservation)
@@ -142,9 +156,9 @@ class CardPayment(PaymentMethod):
             return None
         return payment_link_url(order)
 
-    def price_lines(self, *, member, item, quote) -> Charge:
+    def price_lines(self, *, member, item, quote, extras: dict | None = None) -> Charge:
         return money_notes.booking_charge(
-            member=member, item=item, quote=quote, payment_method=Order.Method.CARD
+            member=member, item=item, quote=quote, payment_method=Order.Method.CARD, options=extras
         )
 
 

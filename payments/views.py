@@ -15,7 +15,7 @@ from payments import registry
 from payments.gateway import using_test_gateway
 from payments.links import order_for_payment_link
 from payments.models import Order, Refund
-from payments.services import order_checkout_start, payment_test_gateway_result
+from payments.services import order_checkout_start, order_confirm_free, payment_test_gateway_result
 from payments.stripe_events import WebhookRejectedError, stripe_event_process, verify
 
 
@@ -33,6 +33,8 @@ def checkout(request, pk: int):
             request, gettext("This order is already %(status)s.") % {"status": order.get_status_display()}
         )
         return redirect("payments:order_detail", pk=order.pk)
+    if order.total_yen == 0:
+        return _confirm_free(request, order, reverse("payments:order_detail", args=[order.pk]))
     try:
         started = order_checkout_start(
             order=order,
@@ -44,6 +46,17 @@ def checkout(request, pk: int):
         messages.error(request, error.message)
         return redirect("payments:order_detail", pk=order.pk)
     return _payment_page(request, order, started, reverse("payments:test_gateway_result", args=[order.pk]))
+
+
+def _confirm_free(request, order: Order, done_url: str):
+    """Nothing to pay (points or discounts cover the whole order): no card, the order is paid now."""
+    try:
+        order_confirm_free(order=order, by=order.member)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, gettext("Nothing is left to pay: your order is confirmed."))
+    return redirect(done_url)
 
 
 def _payment_page(request, order: Order, started, result_url: str):
@@ -179,6 +192,8 @@ def pay_link(request, token: str):
     context = {"order": order, "token": token, "done": request.GET.get("done") == "1"}
     if request.method == "GET" or order.status != Order.Status.PENDING:
         return render(request, "site/payments/pay_link.html", context)
+    if order.total_yen == 0:
+        return _confirm_free(request, order, f"{here}?done=1")
     try:
         started = order_checkout_start(
             order=order,

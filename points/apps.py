@@ -31,3 +31,9 @@ class PointsConfig(AppConfig):
         from points import earning
 
         earning.register()
+
+        # Spending points at checkout: price step 40, spent with the order, given back when it is undone;
+        # the booking confirm page's points field.
+        from points import spending
+
+        spending.register()

@@ -10,6 +10,7 @@ Import from here: `from payments.services import order_create, refund_request`."
 from payments.services.checkout import (
     CheckoutStart,
     order_checkout_start,
+    order_confirm_free,
     payment_failed,
     payment_for_checkout_session,
     payment_record_session,
@@ -46,6 +47,7 @@ __all__ = [
     "order_cancel",
     "order_check_payable",
     "order_checkout_start",
+    "order_confirm_free",
     "order_create",
     "order_lock",
     "order_mark_paid",

@@ -60,6 +60,19 @@ def order_checkout_start(
 
 
 @transaction.atomic
+def order_confirm_free(*, order: Order, by, now: datetime | None = None) -> Order:
+    """A pending order that discounts and points brought to 0 yen has nothing to pay by card: it is paid
+    without a payment (its method stays what the member chose), which fulfils it. Where a checkout would
+    start for it (a card booking approved by the shop, an e-mailed payment link)."""
+    now = now or timezone.now()
+    order = order_lock(order)
+    if order.status != Order.Status.PENDING or order.total_yen != 0:
+        raise OrderError(gettext("This order has something to pay; pay it by card."))
+    order_check_payable(order=order, now=now)
+    return order_mark_paid(order=order, by=by, now=now, system="free_checkout")
+
+
+@transaction.atomic
 def _payment_open(*, order: Order, provider: str, by, now: datetime) -> Payment:
     order = order_lock(order)
     if order.status != Order.Status.PENDING:
