@@ -5,7 +5,9 @@ What points may pay for follows the shop's usage mode:
   1  every line;
   2  every line, unless the order mixes point-payable and non-payable products: then nothing;
   3  the point-payable products' lines, fee lines (Product.is_fee: 入会金, 手数料) never;
-  4  the point-payable products' lines and the fee lines.
+  4  the point-payable products' lines, fee lines included (a fee the shop marked "points cannot pay for
+     it" stays excluded, as in points.earning.point_payable, which shares the purchase points out the same
+     way).
 A reservation line (no product) counts as point-payable and is never a fee. A line's payable amount is what
 it costs after the earlier discounts, shared across the lines in proportion (payments.pricing.fold_discount),
 so a discount on the whole order never lets points pay for more than the lines they may pay for."""
@@ -45,7 +47,7 @@ def line_payable(lines: list, mode: int) -> list[bool]:
     if mode == Mode.PAYABLE_ONLY_NO_FEES:
         return [_is_payable(line) and not _is_fee(line) for line in lines]
     if mode == Mode.PAYABLE_ONLY_WITH_FEES:
-        return [_is_payable(line) or _is_fee(line) for line in lines]
+        return [_is_payable(line) for line in lines]
     return [True] * len(lines)
 
 
@@ -66,18 +68,6 @@ def points_payable_yen(draft: registry.PriceDraft, *, mode: int | None = None) -
     return sum(
         amount for amount, payable in zip(amounts, line_payable(draft.lines, mode), strict=True) if payable
     )
-
-
-def line_amounts_after_points(draft: registry.PriceDraft, *, mode: int | None = None) -> list[int]:
-    """Each line's amount after every discount and the points spent, the points shared in proportion over
-    the lines they may pay for: what purchase points are earned on (no points are earned on points)."""
-    mode = mode if mode is not None else PointSettings.current().usage_mode
-    amounts = line_amounts_before_points(draft)
-    payable = line_payable(draft.lines, mode)
-    paid = fold_discount(
-        [amount if ok else 0 for amount, ok in zip(amounts, payable, strict=True)], draft.points_used
-    )
-    return [after if ok else amount for amount, after, ok in zip(amounts, paid, payable, strict=True)]
 
 
 def parse_points(value) -> int:
