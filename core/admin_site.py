@@ -39,6 +39,11 @@ MENU_GROUPS = (
         ("plans.Plan", "plans.PlanContract", "plans.PlanGrant", "plans.TimeBand"),
     ),
     (
+        "points",
+        gettext_lazy("Points"),  # the points app's own name (ポイント), already translated
+        ("points.PointEntry", "points.PointShortfall"),
+    ),
+    (
         "orders",
         pgettext_lazy("admin menu", "Orders"),
         ("payments.Order", "payments.Product", "payments.StripeEvent"),
@@ -46,7 +51,12 @@ MENU_GROUPS = (
     (
         "settings",
         pgettext_lazy("admin menu", "Settings"),
-        ("inventory.ReservationSettings", "inventory.Season", "payments.PaymentSettings"),
+        (
+            "inventory.ReservationSettings",
+            "inventory.Season",
+            "payments.PaymentSettings",
+            "points.PointSettings",
+        ),
     ),
     ("system", pgettext_lazy("admin menu", "System"), ("core.Job", "core.AuditEntry", "auth.Group")),
     (

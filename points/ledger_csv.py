@@ -20,7 +20,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
+from core.audit import audit_log
 from core.csv_pipeline import STREAM_CHUNK_BYTES, stream_csv
 from core.periods import JST
 from points.models import PointEntry
@@ -150,6 +152,19 @@ def stream_ledger_csv(queryset: QuerySet) -> Iterator[bytes]:
         ledger_rows(queryset).iterator(chunk_size=READ_CHUNK),
         chunk_bytes=PIECE_BYTES,
     )
+
+
+def ledger_download(*, queryset: QuerySet, by, filters: dict, now=None) -> Iterator[bytes]:
+    """The staff's download of the ledger CSV: one audit entry (who, which search) when it starts — a
+    download hands member data out — then the streamed file."""
+    audit_log(
+        action="points.ledger_downloaded",
+        obj=None,
+        by=by,
+        now=now or timezone.now(),
+        payload={"filters": filters},
+    )
+    return stream_ledger_csv(queryset)
 
 
 def file_name(today) -> str:

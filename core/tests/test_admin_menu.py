@@ -16,13 +16,36 @@ from payments.models import Payment
 
 pytestmark = pytest.mark.django_db
 
-ORDER = ["reservations", "members", "items", "tickets", "plans", "orders", "settings", "system", "security"]
-HEADINGS = ["予約", "会員", "アイテム", "チケット", "プラン", "受注", "設定", "システム", "セキュリティ"]
+ORDER = [
+    "reservations",
+    "members",
+    "items",
+    "tickets",
+    "plans",
+    "points",
+    "orders",
+    "settings",
+    "system",
+    "security",
+]
+HEADINGS = [
+    "予約",
+    "会員",
+    "アイテム",
+    "チケット",
+    "プラン",
+    "ポイント",
+    "受注",
+    "設定",
+    "システム",
+    "セキュリティ",
+]
 EXPECTED = {
     "reservations": ["inventory.Reservation"],
     "members": ["members.Member"],
     "items": [
         "inventory.Item",
+        "inventory.Review",
         "inventory.Category",
         "inventory.Store",
         "inventory.Slot",
@@ -30,8 +53,14 @@ EXPECTED = {
     ],
     "tickets": ["tickets.TicketType", "tickets.MemberTicket"],
     "plans": ["plans.Plan", "plans.PlanContract", "plans.PlanGrant", "plans.TimeBand"],
+    "points": ["points.PointEntry", "points.PointShortfall"],
     "orders": ["payments.Order", "payments.Product", "payments.StripeEvent"],
-    "settings": ["inventory.ReservationSettings", "inventory.Season", "payments.PaymentSettings"],
+    "settings": [
+        "inventory.ReservationSettings",
+        "inventory.Season",
+        "payments.PaymentSettings",
+        "points.PointSettings",
+    ],
     "system": ["core.Job", "core.AuditEntry", "auth.Group"],
     "security": ["axes.AccessAttempt", "axes.AccessFailureLog", "axes.AccessLog"],
 }
