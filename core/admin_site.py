@@ -26,6 +26,7 @@ MENU_GROUPS = (
         pgettext_lazy("admin menu", "Items"),
         (
             "inventory.Item",
+            "inventory.Review",
             "inventory.Category",
             "inventory.Store",
             "inventory.Slot",

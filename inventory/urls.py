@@ -1,6 +1,6 @@
 from django.urls import path
 
-from inventory import views
+from inventory import review_views, views
 
 app_name = "site"
 
@@ -9,7 +9,9 @@ urlpatterns = [
     path("items/", views.item_list, name="item_list"),
     path("items/<int:pk>/", views.item_detail, name="item_detail"),
     path("items/<int:pk>/book/", views.book, name="book"),
+    path("items/<int:pk>/reviews/", review_views.item_reviews, name="item_reviews"),
     path("reservations/", views.reservation_list, name="reservation_list"),
     path("reservations/<int:pk>/", views.reservation_detail, name="reservation_detail"),
     path("reservations/<int:pk>/cancel/", views.reservation_cancel, name="reservation_cancel"),
+    path("reservations/<int:pk>/review/", review_views.review_write, name="review_write"),
 ]

@@ -9,7 +9,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.contrib.auth.models import Permission
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import translation
 
 from core.exceptions import DomainError
@@ -254,3 +257,241 @@ def english(client):
     client.cookies["django_language"] = "en"
     with translation.override("en"):
         yield client
+
+
+@pytest.fixture
+def member(client):
+    made = MemberFactory(name="山田 花子")
+    client.force_login(made)
+    return made
+
+
+def write_url(reservation) -> str:
+    return reverse("site:review_write", args=[reservation.pk])
+
+
+def test_the_reservation_page_offers_a_review_once_completed(english, member):
+    done = completed(member=member)
+    upcoming = ReservationFactory(member=member)
+    html = english.get(reverse("site:reservation_detail", args=[done.pk])).content.decode()
+    assert "Write a review" in html
+    assert write_url(done) in html
+    assert (
+        write_url(upcoming)
+        not in english.get(reverse("site:reservation_detail", args=[upcoming.pk])).content.decode()
+    )
+
+
+def test_a_member_posts_a_review_and_is_told_it_is_shown(english, member):
+    reservation = completed(member=member)
+    response = english.post(write_url(reservation), {"stars": "4", "text": "<b>最高</b>でした"}, follow=True)
+    html = response.content.decode()
+    assert "Thank you for your review. It is now shown on the item page." in html
+    assert "Your review is shown on the item page." in html
+    review = Review.objects.get()
+    assert (review.stars, review.text, review.status) == (4, "最高でした", Review.Status.APPROVED)
+    # a second visit to the form says it is done
+    again = english.get(write_url(reservation), follow=True).content.decode()
+    assert "You have already reviewed this booking." in again
+
+
+def test_a_review_waiting_for_approval_says_so_with_the_points_to_come(english, member):
+    review_rule(PointSettings.ReviewRule.AFTER_APPROVAL, 30)
+    reservation = completed(member=member)
+    html = english.post(write_url(reservation), {"stars": "5", "text": "良い"}, follow=True).content.decode()
+    assert "It will appear on the item page after the shop approves it." in html
+    assert "You will receive 30 points when the shop approves it." in html
+    assert "Your review will appear on the item page after the shop approves it." in html
+
+
+def test_points_earned_on_posting_are_told(english, member):
+    review_rule(PointSettings.ReviewRule.WITHOUT_APPROVAL, 50)
+    reservation = completed(member=member)
+    html = english.post(write_url(reservation), {"stars": "5", "text": "良い"}, follow=True).content.decode()
+    assert "50 points were added to your balance for this review." in html
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ({"stars": "6", "text": "良い"}, "Choose from 1 to 5 stars."),
+        ({"stars": "", "text": "良い"}, "Choose from 1 to 5 stars."),
+        ({"stars": "3", "text": ""}, "This field is required."),
+        ({"stars": "3", "text": "<script>alert(1)</script>"}, "Write a few words about the item."),
+        ({"stars": "3", "text": "あ" * 2001}, "at most 2000 characters"),
+    ],
+)
+def test_the_form_says_what_is_wrong(english, member, data, error):
+    reservation = completed(member=member)
+    response = english.post(write_url(reservation), data)
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert not Review.objects.exists()
+
+
+def test_a_booking_not_completed_or_not_ones_own_cannot_be_reviewed(english, member):
+    upcoming = ReservationFactory(member=member)
+    response = english.post(write_url(upcoming), {"stars": "5", "text": "良い"})
+    assert "You can review an item once your booking of it is completed." in response.content.decode()
+    assert english.get(write_url(completed())).status_code == 404
+    assert not Review.objects.exists()
+
+
+def test_the_form_needs_a_login(client):
+    reservation = completed()
+    response = client.get(write_url(reservation))
+    assert response.status_code == 302
+    assert reverse("members:login") in response["Location"]
+
+
+def test_the_item_page_shows_approved_reviews_only_escaped_newest_first(english):
+    # given
+    item = ItemFactory()
+    staff = MemberFactory(is_staff=True)
+    review_rule(PointSettings.ReviewRule.AFTER_APPROVAL)
+    older = post(completed(item=item, member=MemberFactory(name="佐藤 一郎")), stars=5, text="古いレビュー")
+    newer = post(completed(item=item), stars=4, text="新しい a < b & <i>c</i>", now=NOW + timedelta(days=1))
+    waiting = post(completed(item=item), stars=1, text="承認待ちのレビュー")
+    rejected = post(completed(item=item), stars=1, text="却下されたレビュー")
+    for review in (older, newer):
+        review_approve(review=review, by=staff)
+    review_reject(review=rejected, by=staff)
+    Review.objects.filter(pk=newer.pk).update(created_at=NOW + timedelta(days=1))
+    Review.objects.filter(pk=older.pk).update(created_at=NOW)
+    # when
+    html = english.get(reverse("site:item_detail", args=[item.pk])).content.decode()
+    # then
+    assert "4.5 out of 5 (2 reviews)" in html
+    assert html.index("新しい a &lt; b &amp; c") < html.index("古いレビュー")
+    assert "佐***" in html  # the author's initial only
+    assert "佐藤" not in html
+    assert "承認待ちのレビュー" not in html
+    assert "却下されたレビュー" not in html
+    assert waiting.status == Review.Status.PENDING
+
+
+def test_an_item_without_reviews_says_so_and_offers_a_review_to_who_may_write_one(english, member):
+    item = ItemFactory()
+    reservation = completed(item=item, member=member)
+    html = english.get(reverse("site:item_detail", args=[item.pk])).content.decode()
+    assert "No reviews yet." in html
+    assert write_url(reservation) in html
+
+
+def test_the_item_page_keeps_its_query_count_with_many_reviews(
+    english, member, django_assert_max_num_queries
+):
+    # given one shown review
+    item = ItemFactory()
+    completed(item=item, member=member)  # a booking the member may still review: its link is read too
+    url = reverse("site:item_detail", args=[item.pk])
+
+    def add(count):
+        for _n in range(count):
+            post(completed(item=item))
+
+    add(1)
+    with CaptureQueriesContext(connection) as one:
+        assert english.get(url).status_code == 200
+    # when there are 40
+    add(39)
+    # then
+    with django_assert_max_num_queries(len(one)):
+        html = english.get(url).content.decode()
+    assert "(40 reviews)" in html
+    assert html.count('class="review"') == 5
+    assert "See all 40 reviews" in html
+
+
+def test_the_reviews_page_pages_through_shown_reviews_in_constant_queries(
+    english, django_assert_max_num_queries
+):
+    item = ItemFactory()
+    for _n in range(3):
+        post(completed(item=item))
+    url = reverse("site:item_reviews", args=[item.pk])
+    with CaptureQueriesContext(connection) as few:
+        assert english.get(url).status_code == 200
+    for _n in range(40):
+        post(completed(item=item))
+    with django_assert_max_num_queries(len(few)):
+        first = english.get(url).content.decode()
+    assert first.count('class="review"') == 20
+    assert "Page 1 of 3" in first
+    assert english.get(url, {"page": 3}).content.decode().count('class="review"') == 3
+    private = ItemFactory(private=True)
+    assert english.get(reverse("site:item_reviews", args=[private.pk])).status_code == 404
+
+
+# --- the staff admin --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff_client(client):
+    user = MemberFactory(is_staff=True, is_superuser=True)
+    client.force_login(user)
+    client.cookies["django_language"] = "en"
+    client.staff = user
+    return client
+
+
+def test_the_admin_lists_reviews_with_their_text_escaped_and_filters_by_status(staff_client):
+    review_rule(PointSettings.ReviewRule.AFTER_APPROVAL)
+    waiting = post(completed(), text="<script>x</script>&lt;img src=x onerror=alert(1)&gt;待ち")
+    shown = post(completed(), text="a < b")
+    review_approve(review=shown, by=staff_client.staff)
+    url = reverse("admin:inventory_review_changelist")
+    html = staff_client.get(url).content.decode()
+    assert "onerror" not in html
+    assert "a &lt; b" in html
+    pending = staff_client.get(url, {"status__exact": "pending"}).content.decode()
+    assert f"#{waiting.pk}" in pending
+    assert f"#{shown.pk}<" not in pending
+    page = staff_client.get(reverse("admin:inventory_review_change", args=[shown.pk])).content.decode()
+    assert "a &lt; b" in page
+    assert "Reject this review" in page
+    assert "Approve this review" not in page
+
+
+def test_staff_approve_from_the_list_after_a_confirmation(staff_client):
+    review_rule(PointSettings.ReviewRule.AFTER_APPROVAL, 30)
+    review = post(completed())
+    url = reverse("admin:inventory_review_changelist")
+    data = {"action": "approve_selected", "_selected_action": [review.pk]}
+    # when: first the question
+    asked = staff_client.post(url, data)
+    assert asked.status_code == 200
+    assert "Approve these reviews?" in asked.content.decode()
+    assert Review.objects.get().status == Review.Status.PENDING
+    # then the answer
+    done = staff_client.post(url, {**data, "confirm": "yes"}, follow=True).content.decode()
+    assert "1 review was approved." in done
+    assert f"30 review points were granted to {review.member.name}." in done
+    assert Review.objects.get().status == Review.Status.APPROVED
+
+
+def test_staff_reject_with_a_reason_and_a_refusal_is_reported(staff_client):
+    review = post(completed())
+    already = post(completed())
+    review_reject(review=already, by=staff_client.staff)
+    url = reverse("admin:inventory_review_changelist")
+    data = {"action": "reject_selected", "_selected_action": [review.pk, already.pk], "confirm": "yes"}
+    done = staff_client.post(url, {**data, "reason": "広告"}, follow=True).content.decode()
+    assert "1 review was rejected." in done
+    assert f"Review #{already.pk}" in done
+    assert "already rejected" in done
+    assert Review.objects.get(pk=review.pk).status == Review.Status.REJECTED
+    assert AuditEntry.objects.filter(action="review.rejected", payload__reason="広告").count() == 1
+
+
+def test_staff_of_one_store_see_only_its_reviews(client):
+    mine, theirs = ItemFactory(), ItemFactory()
+    user = MemberFactory(is_staff=True, is_superuser=False)
+    user.user_permissions.add(Permission.objects.get(codename="view_review"))
+    mine.store.staff.add(user)
+    client.force_login(user)
+    post(completed(item=mine), text="うちの店")
+    post(completed(item=theirs), text="よその店")
+    html = client.get(reverse("admin:inventory_review_changelist")).content.decode()
+    assert "うちの店" in html
+    assert "よその店" not in html
