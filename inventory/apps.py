@@ -33,3 +33,12 @@ class InventoryConfig(AppConfig):
                 order=10,
             )
         )
+        register_section(
+            Section(
+                title=_("Reviews"),
+                description=_("Review the items of your completed bookings, and see the reviews you wrote."),
+                url_name="site:my_reviews",
+                link_label=_("My reviews"),
+                order=60,
+            )
+        )

@@ -15,7 +15,13 @@ from django.views.decorators.http import require_http_methods
 
 from core.exceptions import DomainError
 from inventory.models import REVIEW_TEXT_MAX, Reservation, Review
-from inventory.reviews import review_create, review_summary, reviewer_name, shown_reviews
+from inventory.reviews import (
+    review_create,
+    review_summary,
+    reviewable_reservations,
+    reviewer_name,
+    shown_reviews,
+)
 from inventory.views import public_items
 
 REVIEWS_PER_PAGE = 20
@@ -99,4 +105,18 @@ def item_reviews(request, pk: int):
             "page": page,
             "reviews": [(review, reviewer_name(review)) for review in page.object_list],
         },
+    )
+
+
+@login_required
+def my_reviews(request):
+    """My page › reviews: completed bookings waiting for a review, and the reviews written, with their
+    status (two queries for the page, whatever the number)."""
+    to_review = list(reviewable_reservations(member=request.user).select_related("item")[:REVIEWS_PER_PAGE])
+    mine = Review.objects.filter(member=request.user).select_related("item").order_by("-created_at", "-id")
+    page = Paginator(mine, REVIEWS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "site/inventory/my_reviews.html",
+        {"to_review": to_review, "page": page, "reviews": page.object_list},
     )

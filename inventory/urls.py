@@ -14,4 +14,5 @@ urlpatterns = [
     path("reservations/<int:pk>/", views.reservation_detail, name="reservation_detail"),
     path("reservations/<int:pk>/cancel/", views.reservation_cancel, name="reservation_cancel"),
     path("reservations/<int:pk>/review/", review_views.review_write, name="review_write"),
+    path("reviews/", review_views.my_reviews, name="my_reviews"),
 ]

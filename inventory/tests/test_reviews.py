@@ -495,3 +495,27 @@ def test_staff_of_one_store_see_only_its_reviews(client):
     html = client.get(reverse("admin:inventory_review_changelist")).content.decode()
     assert "うちの店" in html
     assert "よその店" not in html
+
+
+def test_my_reviews_lists_bookings_to_review_and_reviews_written_with_their_status(
+    english, member, django_assert_max_num_queries
+):
+    # given
+    review_rule(PointSettings.ReviewRule.AFTER_APPROVAL)
+    waiting_booking = completed(member=member)
+    post(completed(member=member), text="承認待ちです")
+    ReservationFactory(member=member)  # upcoming: nothing to review yet
+    url = reverse("site:my_reviews")
+    with CaptureQueriesContext(connection) as few:
+        assert english.get(url).status_code == 200
+    for _n in range(10):
+        completed(member=member)
+        post(completed(member=member))
+    # when
+    with django_assert_max_num_queries(len(few)):
+        html = english.get(url).content.decode()
+    # then
+    assert write_url(waiting_booking) in html
+    assert "承認待ちです" in html
+    assert "Awaiting approval" in html
+    assert "My reviews" in english.get(reverse("members:mypage")).content.decode()
