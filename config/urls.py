@@ -19,6 +19,7 @@ urlpatterns = [
     path("payments/", include("payments.urls")),
     path("tickets/", include("tickets.urls")),
     path("plans/", include("plans.urls")),
+    path("points/", include("points.urls")),
     path("", include("inventory.urls")),
 ]
 

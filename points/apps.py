@@ -37,3 +37,22 @@ class PointsConfig(AppConfig):
         from points import spending
 
         spending.register()
+
+        # The staff home's points panel (this month's issued, used and expired, next month's expiries) and
+        # the member's ポイント履歴 on the my page.
+        from django.utils.translation import pgettext_lazy
+
+        from core.home import register_panel
+        from members.mypage import Section, register_section
+        from points.home import points_panel
+
+        register_panel(points_panel())
+        register_section(
+            Section(
+                title=pgettext_lazy("my page", "Points"),
+                description=_("Your points: the balance, when they expire, and their history."),
+                url_name="points:history",
+                link_label=_("Point history"),
+                order=27,
+            )
+        )
