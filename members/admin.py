@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from members.models import Member
 from members.normalise import NormalisedEmailField
+from members.staff_links import member_links
 
 
 class MemberCreationForm(AdminUserCreationForm):
@@ -47,6 +48,14 @@ class MemberAdmin(UserAdmin):
         (_("Staff rights"), {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "name", "password1", "password2")}),)
+
+    change_form_template = "admin/members/member/change_form.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # What the higher apps keep about the member (members.staff_links), as links above the form.
+        is_id = object_id.isascii() and object_id.isdigit()
+        extra = {"member_links": member_links(request.user, int(object_id)) if is_id else []}
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     def has_delete_permission(self, request, obj=None):
         # Nobody deletes their own account here: the deletion's audit entry names them as who acted, and

@@ -35,6 +35,11 @@ Kind = PointEntry.Kind
 Method = PointSettings.ExpiryMethod
 
 
+def _is_id(text: str | None) -> bool:
+    """A row id as typed in a URL: ASCII digits that fit a bigint."""
+    return bool(text) and text.isascii() and text.isdigit() and len(text) <= 18
+
+
 class MemberFilter(admin.SimpleListFilter):
     """One member's history (?member=<id>): shown in the sidebar only while it is used, to clear it."""
 
@@ -43,7 +48,7 @@ class MemberFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         value = self.value()
-        if value and value.isdigit():
+        if _is_id(value):
             member = get_user_model().objects.filter(pk=int(value)).first()
             if member is not None:
                 return [(str(member.pk), str(member))]
@@ -53,7 +58,7 @@ class MemberFilter(admin.SimpleListFilter):
         value = self.value()
         if not value:
             return queryset
-        if not value.isdigit():
+        if not _is_id(value):
             raise IncorrectLookupParameters(value)
         return queryset.filter(member_id=int(value))
 
@@ -71,7 +76,7 @@ def who_text(entry: PointEntry) -> str:
 def member_by_id_or_email(text: str):
     text = (text or "").strip()
     members = get_user_model().objects
-    if text.isdigit():
+    if _is_id(text):
         return members.filter(pk=int(text)).first()
     return members.filter(email__iexact=text).first() if text else None
 
@@ -264,7 +269,7 @@ class PointEntryAdmin(admin.ModelAdmin):
             "member_summary": None,
         }
         member = request.GET.get(MemberFilter.parameter_name, "")
-        if member.isdigit():
+        if _is_id(member):
             extra["member_summary"] = member_summary(int(member))
             if extra["adjust_url"]:
                 extra["adjust_url"] += f"?member={member}"
@@ -285,7 +290,11 @@ class PointEntryAdmin(admin.ModelAdmin):
         """The list's current search (period, kind, member, search words) as cp932 CSV, streamed."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        changelist = self.get_changelist_instance(request)
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            # A search the list itself would refuse: back to the list, which says so (?e=1).
+            return redirect(reverse("admin:points_pointentry_changelist") + "?e=1")
         queryset = changelist.get_queryset(request).order_by("created_at", "id")
         stream = ledger_csv.ledger_download(
             queryset=queryset, by=request.user, filters=dict(request.GET.lists())

@@ -47,6 +47,21 @@ class PointsConfig(AppConfig):
         from points.home import points_panel
 
         register_panel(points_panel())
+
+        # A member's admin page links to their point history (the ledger with their balance and lots).
+        from django.urls import reverse
+
+        from members.staff_links import MemberLink, register_member_link
+
+        register_member_link(
+            "points",
+            MemberLink(
+                label=_("Point history"),
+                url=lambda member_id: reverse("admin:points_pointentry_changelist") + f"?member={member_id}",
+                permission="points.view_pointentry",
+                order=30,
+            ),
+        )
         register_section(
             Section(
                 title=pgettext_lazy("my page", "Points"),

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Permission
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -284,3 +285,24 @@ def test_the_csv_is_the_current_search_streamed_in_shift_jis(admin_client):
     assert audit.payload["filters"] == {"kind__exact": ["use"]}
     # the list links to it with its search
     assert "csv/?kind__exact=use" in page(admin_client.get(LIST + "?kind__exact=use"))
+
+
+def test_a_members_admin_page_links_to_their_point_history_for_staff_who_may_see_it(admin_client, client):
+    hanako = MemberFactory()
+    url = reverse("admin:members_member_change", args=[hanako.pk])
+    ledger = reverse("admin:points_pointentry_changelist") + f"?member={hanako.pk}"
+
+    html = page(admin_client.get(url))
+    assert f'href="{ledger}"' in html
+    assert "Point history" in html
+
+    staff = MemberFactory(is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(codename__in=["view_member", "change_member"]))
+    client.force_login(staff)
+    assert f'href="{ledger}"' not in page(client.get(url))
+
+
+def test_a_csv_of_a_search_the_list_refuses_goes_back_to_the_list(admin_client):
+    response = admin_client.get(reverse("admin:points_pointentry_csv") + "?from=2026-02-30")
+    assert response.status_code == 302
+    assert response["Location"].endswith("?e=1")
