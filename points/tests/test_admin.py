@@ -19,6 +19,7 @@ from django.utils import timezone, translation
 from core.models import AuditEntry
 from inventory.tests.factories import jst
 from members.tests.factories import MemberFactory
+from points import ledger_csv
 from points.models import PointAccount, PointEntry, PointLot, PointSettings
 from points.services import points_adjust, points_grant, points_use
 
@@ -267,20 +268,24 @@ def test_an_entry_without_points_left_edits_only_its_comment_and_a_past_date_is_
 # --- CSV ----------------------------------------------------------------------------------------------------
 
 
-def test_the_csv_is_the_current_search_streamed_in_shift_jis(admin_client):
+def test_the_csv_is_the_current_search_streamed_in_shift_jis(admin_client, monkeypatch):
     hanako = MemberFactory(email="hanako@example.com")
     grant(hanako, 100)
     points_use(member=hanako, amount=40, by=hanako)
+    points_use(member=hanako, amount=10, by=hanako)
     grant(MemberFactory(), 300)
+    monkeypatch.setattr(ledger_csv, "PIECE_BYTES", 100)  # a piece per row or so
 
     response = admin_client.get(reverse("admin:points_pointentry_csv") + "?kind__exact=use")
 
     assert isinstance(response, StreamingHttpResponse)
     assert response["Content-Type"] == "text/csv; charset=Shift_JIS"
     assert "attachment;" in response["Content-Disposition"]
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("cp932"), newline="")))
+    pieces = list(response.streaming_content)
+    assert len(pieces) > 1  # handed out as it is written, never held whole
+    rows = list(csv.reader(io.StringIO(b"".join(pieces).decode("cp932"), newline="")))
     assert rows[0][:3] == ["履歴ID", "日時", "会員ID"]
-    assert [row[5:8] for row in rows[1:]] == [["ポイント利用", "-40", "60"]]
+    assert [row[5:8] for row in rows[1:]] == [["ポイント利用", "-40", "60"], ["ポイント利用", "-10", "50"]]
     audit = AuditEntry.objects.get(action="points.ledger_downloaded")
     assert audit.payload["filters"] == {"kind__exact": ["use"]}
     # the list links to it with its search
