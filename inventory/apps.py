@@ -22,6 +22,20 @@ class InventoryConfig(AppConfig):
         register_panel(approvals_panel())
         register_daily_series(bookings_series())
 
+        # Reviews waiting for staff (when the point settings make reviews wait for approval).
+        from core.attention import AttentionItem, register_attention
+        from inventory.models import Review
+
+        register_attention(
+            AttentionItem(
+                label=_("Reviews awaiting approval"),
+                count=lambda: Review.objects.filter(status=Review.Status.PENDING).count(),
+                url_name="admin:inventory_review_changelist",
+                query="status__exact=pending",
+                permission="inventory.change_review",
+            )
+        )
+
         from members.mypage import Section, register_section
 
         register_section(

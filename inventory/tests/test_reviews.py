@@ -519,3 +519,14 @@ def test_my_reviews_lists_bookings_to_review_and_reviews_written_with_their_stat
     assert "承認待ちです" in html
     assert "Awaiting approval" in html
     assert "My reviews" in english.get(reverse("members:mypage")).content.decode()
+
+
+def test_reviews_awaiting_approval_wait_on_the_staff_home(staff_client):
+    review_rule(PointSettings.ReviewRule.AFTER_APPROVAL)
+    html = staff_client.get(reverse("admin:index")).content.decode()
+    assert "Reviews awaiting approval" not in html
+    post(completed())
+    post(completed())
+    html = staff_client.get(reverse("admin:index")).content.decode()
+    assert "Reviews awaiting approval" in html
+    assert reverse("admin:inventory_review_changelist") + "?status__exact=pending" in html
