@@ -11,8 +11,9 @@ listener (inventory.review_hooks; inventory never imports points) and applies th
 A rejected review that earned points has them taken back (レビューポイント付与取消) through
 points_reverse_grant. A rejection is moderation and is never stopped by points: when the member has already
 spent them (the reversal is refused, taking nothing, so the balance never goes negative), the review is
-rejected anyway, the points stay with the member, an audit entry `points.review_reversal_refused` records
-how many are missing, and staff are told so they may adjust the balance by hand (a manual entry)."""
+rejected anyway, the points stay with the member, an audit entry `points.review_reversal_refused` on the
+review records how many are missing, and staff are told so they may adjust the balance by hand (a manual
+entry). (PointShortfall, the flag for purchase points, belongs to an order, so it cannot hold these.)"""
 
 from __future__ import annotations
 
@@ -107,13 +108,19 @@ class ReviewPoints(ReviewListener):
         except NotEnoughPointsError as error:
             account = PointAccount.objects.get(member_id=grant.member_id)
             missing = grant.delta - account.balance
+            # On the review, so its history page shows it next to the rejection.
             audit_log(
                 action="points.review_reversal_refused",
-                obj=account,
+                obj=review,
                 by=by,
                 system=SYSTEM,
                 now=now,
-                payload={"review": review.pk, "grant": grant.pk, "points": grant.delta, "missing": missing},
+                payload={
+                    "member": grant.member_id,
+                    "grant": grant.pk,
+                    "points": grant.delta,
+                    "missing": missing,
+                },
             )
             return gettext(
                 "The %(points)s review points of %(member)s were not taken back: %(error)s Adjust their "

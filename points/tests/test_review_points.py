@@ -155,8 +155,9 @@ def test_a_rejection_after_the_points_were_spent_goes_through_without_taking_the
     assert selectors.balance_of(review.member) == 10
     refused = AuditEntry.objects.get(action="points.review_reversal_refused")
     assert refused.actor == staff
+    assert refused.object_id == str(review.pk)
     assert refused.payload == {
-        "review": review.pk,
+        "member": review.member.pk,
         "grant": review_grant(review).pk,
         "points": 50,
         "missing": 40,
