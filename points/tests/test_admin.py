@@ -311,3 +311,18 @@ def test_a_csv_of_a_search_the_list_refuses_goes_back_to_the_list(admin_client):
     response = admin_client.get(reverse("admin:points_pointentry_csv") + "?from=2026-02-30")
     assert response.status_code == 302
     assert response["Location"].endswith("?e=1")
+
+
+def test_one_members_history_takes_the_same_queries_however_many_lots(
+    admin_client, django_assert_max_num_queries
+):
+    hanako = MemberFactory()
+    grant(hanako, 10)
+    url = LIST + f"?member={hanako.pk}"
+    admin_client.get(url)
+    with django_assert_max_num_queries(16) as few:
+        page(admin_client.get(url))
+    for days in range(1, 25):
+        grant(hanako, 10 + days, days_ago=days)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert page(admin_client.get(url)).count('class="point-lot"') == 25
