@@ -17,7 +17,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from inventory import booking_extras
-from payments import money_notes, registry
+from payments import checkout_extras, money_notes, registry
 from points import pricing
 from points.models import MAX_POINTS, PointAccount, PointEntry, PointSettings
 from points.selectors import balance_of
@@ -78,6 +78,20 @@ class PointsSpending(registry.OrderListener):
             points_reverse_use(order=order, by=by, system=system or "order_undone", now=now)
 
 
+def points_field() -> forms.Field:
+    return forms.IntegerField(
+        label=_("Points to use"),
+        required=False,
+        min_value=0,
+        max_value=MAX_POINTS,
+        error_messages={
+            "invalid": _("Enter the points to use as a whole number."),
+            "min_value": _("Enter 0 or more points."),
+        },
+        widget=forms.NumberInput(attrs={"min": 0, "step": 1, "inputmode": "numeric"}),
+    )
+
+
 class PointsToUse(booking_extras.BookingExtra):
     """The booking confirm page's "Points to use" (card and counter bookings: the methods that make an
     order), with the member's balance and how many can pay for the booking next to it."""
@@ -85,17 +99,7 @@ class PointsToUse(booking_extras.BookingExtra):
     key = "points"
 
     def form_field(self) -> forms.Field:
-        return forms.IntegerField(
-            label=_("Points to use"),
-            required=False,
-            min_value=0,
-            max_value=MAX_POINTS,
-            error_messages={
-                "invalid": _("Enter the points to use as a whole number."),
-                "min_value": _("Enter 0 or more points."),
-            },
-            widget=forms.NumberInput(attrs={"min": 0, "step": 1, "inputmode": "numeric"}),
-        )
+        return points_field()
 
     def offered(self, *, member, item, quote, methods) -> bool:
         return bool(methods) and balance_of(member) > 0
@@ -124,7 +128,30 @@ class PointsToUse(booking_extras.BookingExtra):
         )
 
 
+class PointsForOrder(checkout_extras.OrderExtra):
+    """A product order's confirm page (a ticket's purchase): "Points to use", for an order that costs money
+    and is paid by card or at the counter, with the balance and how many can pay for it."""
+
+    key = "points"
+
+    def form_field(self) -> forms.Field:
+        return points_field()
+
+    def offered(self, *, draft) -> bool:
+        return (
+            draft.payment_method in pricing.POINT_METHODS
+            and draft.total_yen > 0
+            and balance_of(draft.member) > 0
+        )
+
+    def note(self, *, draft) -> str:
+        return gettext("You have {balance} points; up to {limit} can pay for this order.").format(
+            balance=f"{balance_of(draft.member):,}", limit=f"{pricing.points_limit(draft):,}"
+        )
+
+
 def register() -> None:
     registry.register_price_step("points", pricing.PointsStep())
     registry.register_order_listener("points_spending", PointsSpending())
     booking_extras.register(PointsToUse())
+    checkout_extras.register(PointsForOrder())

@@ -27,13 +27,15 @@ def on_sale_ticket_types():
     return TicketType.objects.filter(is_visible=True, product__isnull=False, product__is_active=True)
 
 
-def ticket_purchase_preview(*, member, ticket_type: TicketType) -> registry.PriceDraft:
-    """The amounts the order would have (the member discount applies to card payments), for the
-    confirmation page. Writes nothing."""
+def ticket_purchase_preview(
+    *, member, ticket_type: TicketType, options: dict | None = None
+) -> registry.PriceDraft:
+    """The amounts the order would have (the member discount applies to card payments; `options`: the
+    page's extras, points to use), for the confirmation page. Writes nothing."""
     line = purchase_line(ticket_type)
     draft = registry.PriceDraft(member=member, payment_method=payment_method_for(ticket_type), lines=[line])
     draft.subtotal_yen = line.unit_price_yen * line.quantity
-    return registry.apply_pipeline(draft)
+    return registry.apply_pipeline(draft, options)
 
 
 def purchases_left(*, member, ticket_types) -> dict[int, int]:

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods
 from core.exceptions import DomainError
 from core.periods import valid_through_days
 from inventory.models import Item
-from payments import pricing
+from payments import checkout_extras, pricing
 from payments.models import Order
 from tickets import hooks, purchases, services
 from tickets.models import MemberTicket, TicketEntry
@@ -96,34 +96,48 @@ def buy(request, pk: int):
     Step 2 (POST step=buy): the order is made; a paid ticket goes to the checkout, a free one is in the
     wallet at once."""
     ticket_type = get_object_or_404(_on_sale(), pk=pk)
+    # The extras the page asked for (points to use), posted with "extras" marking that it showed them.
+    extras_data = request.POST if request.method == "POST" and "extras" in request.POST else None
+    extras_refusal = None
     if request.method == "POST" and request.POST.get("step") == "buy":
-        try:
-            order = services.ticket_purchase_start(
-                member=request.user, ticket_type=ticket_type, by=request.user
-            )
-        except DomainError as error:
-            messages.error(request, error.message)
-            return redirect("tickets:detail", pk=ticket_type.pk)
-        if order.status == Order.Status.PAID:
-            messages.success(
-                request,
-                gettext("“{name}” is in your tickets. You can use it when you book.").format(
-                    name=ticket_type.name
-                ),
-            )
-            return redirect("tickets:wallet")
-        return redirect("payments:checkout", pk=order.pk)
+        parsed = checkout_extras.OrderExtrasForm(extras_data)
+        if extras_data is None or parsed.is_valid():
+            try:
+                order = services.ticket_purchase_start(
+                    member=request.user,
+                    ticket_type=ticket_type,
+                    by=request.user,
+                    options=parsed.values() if extras_data is not None else None,
+                )
+            except DomainError as error:
+                if error.field not in {extra.key for extra in checkout_extras.all_extras()}:
+                    messages.error(request, error.message)
+                    return redirect("tickets:detail", pk=ticket_type.pk)
+                extras_refusal = error  # the page again, the refusal next to its field
+            else:
+                return _bought(request, ticket_type, order)
     refusal = ""
     try:
         services.check_purchase_allowed(member=request.user, ticket_type=ticket_type)
     except DomainError as error:
         refusal = error.message
+    plain = purchases.ticket_purchase_preview(member=request.user, ticket_type=ticket_type)
+    extras_form = checkout_extras.OrderExtrasForm(extras_data, draft=plain)
+    extras = extras_form.values() if extras_form.is_bound and extras_form.is_valid() else {}
+    draft = plain
+    if extras_refusal is not None:
+        extras_form.add_domain_error(extras_refusal)
+    elif extras:
+        try:
+            draft = purchases.ticket_purchase_preview(
+                member=request.user, ticket_type=ticket_type, options=extras
+            )
+        except DomainError as error:
+            if not extras_form.add_domain_error(error):
+                raise
     # The price pipeline's own breakdown, the member discount a line of its own or already in the price as
     # the shop chooses (SPEC §3): the total shown is what the order will charge.
-    charge = pricing.charge_shown(
-        draft=purchases.ticket_purchase_preview(member=request.user, ticket_type=ticket_type),
-        label=f"{ticket_type.name} × 1",
-    )
+    charge = pricing.charge_shown(draft=draft, label=f"{ticket_type.name} × 1")
     ticket_type.price_shown_yen = charge.lines[0].amount_yen  # the facts' price: the breakdown's first line
     return render(
         request,
@@ -131,11 +145,26 @@ def buy(request, pk: int):
         {
             "ticket_type": ticket_type,
             "charge": charge,
+            "extras_form": extras_form,
             "is_free": purchases.payment_method_for(ticket_type) == Order.Method.FREE,
             "refusal": refusal,
             "valid_through": _valid_through_if_bought_today(ticket_type),
         },
     )
+
+
+def _bought(request, ticket_type, order: Order):
+    """Where a member goes once the order is made: the wallet when it is paid already (a free ticket, or
+    one points paid in full), else the card checkout."""
+    if order.status == Order.Status.PAID:
+        messages.success(
+            request,
+            gettext("“{name}” is in your tickets. You can use it when you book.").format(
+                name=ticket_type.name
+            ),
+        )
+        return redirect("tickets:wallet")
+    return redirect("payments:checkout", pk=order.pk)
 
 
 def _valid_through_if_bought_today(ticket_type) -> date | None:

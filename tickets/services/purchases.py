@@ -37,18 +37,28 @@ def purchase_line(ticket_type: TicketType) -> LineDraft:
 
 
 @transaction.atomic
-def ticket_purchase_start(*, member, ticket_type: TicketType, by, now: datetime | None = None) -> Order:
-    """Make the order for one ticket (`by`: who buys, the member on the site). A paid ticket's order is
-    pending, to be paid by card at the checkout (the ticket is issued when the payment arrives). A free
-    ticket's order is paid in the same transaction, so the ticket is in the wallet at once. Raises
-    TicketError (not on sale) or PurchaseLimitError; BusyError when the lock cannot be had in time."""
+def ticket_purchase_start(
+    *, member, ticket_type: TicketType, by, options: dict | None = None, now: datetime | None = None
+) -> Order:
+    """Make the order for one ticket (`by`: who buys, the member on the site; `options`: the confirm page's
+    extras, points to use). A paid ticket's order is pending, to be paid by card at the checkout (the ticket
+    is issued when the payment arrives). A free ticket's order, or one points pay in full, is paid in the
+    same transaction (no card), so the ticket is in the wallet at once. Raises TicketError (not on sale),
+    PurchaseLimitError or the points' refusal; BusyError when the lock cannot be had in time."""
     now = now or timezone.now()
     locks.member_purchase_lock(member_id=member.pk, ticket_type_id=ticket_type.pk)
     # Re-read under the lock: staff may have hidden the ticket or taken its product off sale meanwhile.
     ticket_type = TicketType.objects.select_related("product").get(pk=ticket_type.pk)
     check_purchase_allowed(member=member, ticket_type=ticket_type)
     method = payment_method_for(ticket_type)
-    order = order_create(member=member, lines=[purchase_line(ticket_type)], payment_method=method, by=by)
+    order = order_create(
+        member=member,
+        lines=[purchase_line(ticket_type)],
+        payment_method=method,
+        by=by,
+        options=options,
+        now=now,
+    )
     audit_log(
         action="ticket.purchase_started",
         obj=order,
@@ -56,6 +66,6 @@ def ticket_purchase_start(*, member, ticket_type: TicketType, by, now: datetime 
         now=now,
         payload={"member": member.pk, "ticket_type": ticket_type.pk, "payment_method": method},
     )
-    if method == Order.Method.FREE:
+    if method == Order.Method.FREE or order.total_yen == 0:
         order = order_mark_paid(order=order, by=by, now=now)
     return order

@@ -1,0 +1,72 @@
+"""Extra inputs an order's confirm page asks for before it is made (points to use; promotions will add a
+coupon code), for the pages that sell products (a ticket's purchase). Higher apps register theirs in
+AppConfig.ready(); payments names none of them. The booking confirm page has its own registry in inventory
+(inventory.booking_extras), which sits below payments.
+
+The values travel as the order's options (`order_create(options=…)`), where the price steps read them. A
+refusal is a DomainError whose `field` is the extra's key, shown next to that field."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from django import forms
+from django.utils.html import escape
+
+from payments.registry import PriceDraft
+
+
+class OrderExtra(ABC):
+    """One extra input. `key` names the form field and the option."""
+
+    key: str = ""
+
+    @abstractmethod
+    def form_field(self) -> forms.Field:
+        """The (optional) form field the member fills in; a blank value means "none"."""
+
+    def offered(self, *, draft: PriceDraft) -> bool:
+        """Whether the page asks for it, given the order's draft priced without any extras."""
+        return True
+
+    def note(self, *, draft: PriceDraft) -> str:
+        """A sentence next to the field (plain text)."""
+        return ""
+
+
+_registry: dict[str, OrderExtra] = {}
+
+
+def register(extra: OrderExtra) -> None:
+    _registry[extra.key] = extra
+
+
+def all_extras() -> list[OrderExtra]:
+    return list(_registry.values())
+
+
+class OrderExtrasForm(forms.Form):
+    """One field per registered extra offered for the order `draft` prices (without extras), with its
+    note. Without `draft` (the final step, which only parses what was posted): every extra, no notes."""
+
+    def __init__(self, *args, draft: PriceDraft | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        for extra in all_extras():
+            if draft is not None and not extra.offered(draft=draft):
+                continue
+            field = extra.form_field()
+            note = extra.note(draft=draft) if draft is not None else ""
+            if note:
+                field.help_text = escape(note)  # components/form.html renders help text as HTML
+            self.fields[extra.key] = field
+
+    def values(self) -> dict:
+        """The extras filled in (call after is_valid())."""
+        return {key: value for key, value in self.cleaned_data.items() if value not in (None, "", 0)}
+
+    def add_domain_error(self, error) -> bool:
+        """Place a refusal next to its field; False when it is about none of these fields."""
+        if error.field not in self.fields:
+            return False
+        self.add_error(error.field, str(error.message))
+        return True
