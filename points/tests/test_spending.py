@@ -29,7 +29,7 @@ from payments import registry
 from payments.models import Order, OrderLine, Payment, Product
 from payments.pricing import price_draft
 from payments.reservations import CardPayment, order_for_reservation
-from payments.services import LineDraft, order_cancel, order_create, order_mark_paid
+from payments.services import LineDraft, order_cancel, order_create, order_mark_paid, order_refund
 from points import selectors
 from points.exceptions import NotEnoughPointsError, PointsError
 from points.models import PointAccount, PointEntry, PointLot, PointSettings
@@ -475,3 +475,23 @@ def test_a_card_booking_awaiting_approval_that_points_pay_in_full_is_paid_from_i
     reservation.refresh_from_db()
     assert (order.status, reservation.status) == (Order.Status.PAID, Reservation.Status.CONFIRMED)
     assert not Payment.objects.filter(order=order).exists()
+
+
+def test_a_full_refund_gives_the_points_back_and_a_partial_one_does_not(cart):
+    # given two paid card orders of the pack (1,000 yen), each paying 300 with points: 700 yen by card
+    point_settings(months=12)
+    member = member_with(1000)
+    staff = MemberFactory(is_staff=True)
+    pack = cart[0]
+    full, partial = (order_mark_paid(order=buy(member, [pack], 300), now=NOW) for _ in range(2))
+    assert selectors.balance_of(member) == 400
+    # when staff refund one in full and the other in part
+    order_refund(order=full, amount_yen=700, reason="full", by=staff, now=CANCEL)
+    order_refund(order=partial, amount_yen=100, reason="part", by=staff, now=CANCEL)
+    # then the full refund gave its 300 points back (valid through 2028-06-03); the partial one left them
+    full.refresh_from_db()
+    partial.refresh_from_db()
+    assert (full.status, partial.status) == (Order.Status.REFUNDED, Order.Status.PAID)
+    [reversal] = PointEntry.objects.filter(member=member, kind=Kind.USE_REVERSAL)
+    assert (reversal.order_id, reversal.delta, reversal.expires_on) == (full.pk, 300, date(2028, 6, 3))
+    assert selectors.balance_of(member) == 700
