@@ -296,3 +296,50 @@ def refund_answer(form: forms.Form, *, refundable_yen: int) -> int:
     if "refund_yen" in data:
         return data["refund_yen"] or 0
     return refundable_yen if data.get("refund") == "full" else 0
+
+
+# Staff's answer when a cancellation cannot go ahead as it stands (what the booking's order granted has been
+# spent: purchase points); the keys reach the payment method as RefundChoice.keep_granted / deduct_missing.
+KEEP_GRANTED = "keep"
+DEDUCT_MISSING = "deduct"
+
+
+def missing_choice_field(previews) -> forms.ChoiceField | None:
+    """The question when points are missing on any of the rows (`previews`: objects with `missing` and
+    `deduct_yen`): cancel without taking them back, or deduct them from the refund — with the number for
+    one row. None when no row needs it (the question is shown only when relevant)."""
+    blocked = [preview for preview in previews if preview is not None and preview.missing > 0]
+    if not blocked:
+        return None
+    if len(blocked) == 1:
+        missing = blocked[0].missing
+        deduct_label = _("Deduct %(points)s points from the refund (%(amount)s)") % {
+            "points": f"{missing:,}",
+            "amount": yen(blocked[0].deduct_yen or missing),
+        }
+        help_text = _(
+            "%(points)s points earned on this order have already been spent and cannot be taken back."
+        ) % {"points": f"{missing:,}"}
+    else:
+        deduct_label = _("Deduct the missing points from each refund (1 point = ¥1)")
+        help_text = _("Points earned on some of these orders have already been spent.")
+    return forms.ChoiceField(
+        label=_("points already spent"),
+        choices=[(KEEP_GRANTED, _("Cancel without taking the points back")), (DEDUCT_MISSING, deduct_label)],
+        widget=forms.RadioSelect,
+        help_text=help_text,
+    )
+
+
+def with_missing_question(form_class: type[forms.Form], previews) -> type[forms.Form]:
+    """`form_class` with the question above (`points`) when it is relevant."""
+    field = missing_choice_field(previews)
+    if field is None:
+        return form_class
+    return type(f"{form_class.__name__}WithPoints", (form_class,), {"points": field})
+
+
+def missing_answer(form: forms.Form | None) -> dict[str, bool]:
+    """RefundChoice's keep_granted / deduct_missing for staff's answer (both False when not asked)."""
+    choice = form.cleaned_data.get("points", "") if form is not None else ""
+    return {"keep_granted": choice == KEEP_GRANTED, "deduct_missing": choice == DEDUCT_MISSING}

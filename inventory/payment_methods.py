@@ -45,6 +45,7 @@ class Charge:
     lines: tuple[ChargeLine, ...]
     total_yen: int
     details: tuple[str, ...] = ()  # how the booking's price was worked out (the quote's explanation)
+    points_to_earn: int = 0  # purchase points paying it earns (shown, never part of the total)
 
 
 class PaymentMethod(ABC):
@@ -124,6 +125,19 @@ class PaymentMethod(ABC):
         confirm (a refund in full, the shop deciding, a ticket use given back); None: nothing to say."""
         return None
 
+    def cancel_preview(
+        self, *, reservation: Reservation, now: datetime, refund: RefundChoice | None = None
+    ) -> CancelPreview | None:
+        """What cancelling the booking does beyond the payment itself (points given back or taken back), for
+        the page that asks to confirm it, computed by the code the cancellation then runs; `refund`: the
+        staff's answer (None: a member's cancel). None: nothing more to say."""
+        return None
+
+    def points_to_earn(self, *, reservation: Reservation) -> int:
+        """Purchase points paying the booking will earn, said in the booking e-mail while it is unpaid (0:
+        none, or nothing left to pay)."""
+        return 0
+
     def money_note(self, *, reservation: Reservation, for_staff: bool = False) -> MoneyNote | None:
         """Where the booking's money stands (paid, refunded, a refund on its way), with a link to the order,
         for the member's reservation page (or, `for_staff`, the reservation's admin page); None for methods
@@ -155,10 +169,26 @@ class MoneyNote:
 
 @dataclass(frozen=True)
 class RefundChoice:
-    """Staff's answer when cancelling a paid booking: refund `amount_yen` (0: keep the money)."""
+    """Staff's answer when cancelling a paid booking: refund `amount_yen` (0: keep the money). When what the
+    booking's order granted cannot all be taken back (points already spent): `keep_granted` cancels without
+    taking it back, `deduct_missing` takes the missing part off the refund in yen."""
 
     amount_yen: int
     reason: str = ""
+    keep_granted: bool = False
+    deduct_missing: bool = False
+
+
+@dataclass(frozen=True)
+class CancelPreview:
+    """What a cancellation will do, one sentence a line. `blocked`: why it cannot go ahead as it stands (""
+    when it can); a member is told to contact the shop, staff are asked what to do (`missing` points, what
+    deducting them would take off the refund: `deduct_yen`)."""
+
+    lines: tuple[str, ...] = ()
+    blocked: str = ""
+    missing: int = 0
+    deduct_yen: int = 0
 
 
 _registry: dict[str, PaymentMethod] = {}

@@ -620,6 +620,8 @@ def _notify(reservation: Reservation, template: str, *, message: str = "", by=No
             # What the booking's payment method charges (an order net of the member discount, a ticket 0),
             # never a list price the member will not pay.
             "charged_yen": charged.get(reservation.pk, reservation.price_yen),
+            # Purchase points paying it will earn (SPEC §8: said beforehand, in the e-mail too).
+            "points_to_earn": method.points_to_earn(reservation=reservation) if method else 0,
             "member_name": reservation.member.name,
             "message": str(message),
             "payment_url": payment_url,

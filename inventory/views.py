@@ -548,8 +548,13 @@ def reservation_cancel(request, pk: int):
             done = gettext("Your reservation has been cancelled.")
             messages.success(request, f"{done} {note.text}" if note else done)
             return redirect(reverse("site:reservation_list"))
-    row = _rows([reservation], timezone.now())[0]
+    now = timezone.now()
+    row = _rows([reservation], now)[0]
     method = _method_of(reservation.payment_method)
+    # What cancelling will do beyond the money (points given back, points taken back), from the code the
+    # cancellation runs; when it cannot go ahead (points it earned already spent), the member is told to
+    # contact the shop instead of being offered the button (the POST refuses the same way).
+    preview = method.cancel_preview(reservation=reservation, now=now) if method and row.can_cancel else None
     return render(
         request,
         "site/inventory/reservation_cancel.html",
@@ -558,5 +563,6 @@ def reservation_cancel(request, pk: int):
             "row": row,
             "reservation": reservation,
             "cancel_note": method.cancel_note(reservation=reservation) if method else None,
+            "cancel_preview": preview,
         },
     )

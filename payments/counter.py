@@ -27,7 +27,7 @@ from core.audit import audit_log
 from inventory.exceptions import PaymentMethodError
 from inventory.models import Item, Reservation
 from inventory.payment_methods import Charge, MoneyNote, PaymentMethod, RefundChoice
-from payments import money_notes
+from payments import money_notes, undo
 from payments.exceptions import OrderError
 from payments.models import Order, OrderLine, Payment, PaymentSettings, Refund
 from payments.services import (
@@ -87,14 +87,16 @@ class AtCounter(PaymentMethod):
         for order in orders.filter(status=Order.Status.PENDING):
             order_cancel(order=order, by=by, system=system, now=now, undo=False)
         for order in orders.filter(status=Order.Status.PAID):
-            order_cancel(order=order, by=by, system=system, now=now, undo=False)
+            # Points it earned and the member spent stop a member's cancel; staff chose how to settle them.
+            terms, deducted = undo.release_paid_order(order=order, now=now, refund=refund)
+            order_cancel(order=order, by=by, system=system, now=now, undo=False, terms=terms)
             if refund is None:
                 if refundable_left(order) > 0:  # nothing to decide about an order points paid in full
                     order_refund_needed_set(order=order, by=by, system=system, now=now)
-            elif refund.amount_yen > 0:
+            elif refund.amount_yen - deducted > 0:
                 requested = refund_request(
                     order=order,
-                    amount_yen=refund.amount_yen,
+                    amount_yen=refund.amount_yen - deducted,
                     reason=refund.reason or shop_text(gettext_noop("Cancelled by the shop")),
                     by=by,
                     source=Refund.Source.STAFF,
@@ -110,6 +112,12 @@ class AtCounter(PaymentMethod):
     def cancel_note(self, *, reservation: Reservation) -> str | None:
         # Cash handed over at the store cannot go back by itself: the shop always decides.
         return money_notes.cancel_note(reservation=reservation, automatic_refund=False)
+
+    def cancel_preview(self, *, reservation: Reservation, now, refund: RefundChoice | None = None):
+        return undo.booking_cancel_preview(reservation=reservation, now=now, refund=refund)
+
+    def points_to_earn(self, *, reservation: Reservation) -> int:
+        return money_notes.points_to_earn(reservation)
 
     def money_note(self, *, reservation: Reservation, for_staff: bool = False) -> MoneyNote | None:
         return money_notes.money_note(reservation=reservation, for_staff=for_staff)

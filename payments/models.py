@@ -103,6 +103,11 @@ class Order(TimeStampedModel):
     points_used = models.PositiveIntegerField(_("points used"), default=0)
     total_yen = models.PositiveIntegerField(_("total (yen)"), default=0)
     refunded_yen = models.PositiveIntegerField(_("refunded (yen)"), default=0)
+    points_to_earn = models.PositiveIntegerField(
+        _("points to earn"),
+        default=0,
+        help_text=_("Purchase points paying it earns, shown before it is paid (not part of the total)."),
+    )
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
     refund_needed = models.BooleanField(

@@ -41,6 +41,12 @@ def booking_charge(*, member, item, quote, payment_method: str, options: dict | 
     return pricing.charge_shown(draft=draft, label=gettext("Booking price"), details=quote.lines)
 
 
+def points_to_earn(reservation: Reservation) -> int:
+    """What paying the booking's order earns, while it is unpaid (the booking e-mail says it)."""
+    order = booking_order(reservation)
+    return order.points_to_earn if order is not None and order.status == Order.Status.PENDING else 0
+
+
 def paid_in_cash(order: Order) -> bool:
     """Whether the money the order took was received at the counter (cash cannot go back by itself)."""
     return order.payments.filter(state=Payment.State.SUCCEEDED, provider=Payment.Provider.COUNTER).exists()

@@ -80,7 +80,12 @@ def charge_shown(
         lines.append(ChargeLine(gettext("Coupon"), -draft.coupon_discount_yen))
     if draft.points_used:
         lines.append(ChargeLine(gettext("Points used"), -draft.points_used))
-    return Charge(lines=tuple(lines), total_yen=draft.total_yen, details=() if folded else tuple(details))
+    return Charge(
+        lines=tuple(lines),
+        total_yen=draft.total_yen,
+        details=() if folded else tuple(details),
+        points_to_earn=getattr(draft, "points_to_earn", 0),
+    )
 
 
 def fold_discount(amounts: list[int], discount_yen: int) -> list[int]:

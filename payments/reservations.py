@@ -14,7 +14,7 @@ from django.utils.translation import gettext_noop
 from inventory import services as inventory_services
 from inventory.models import Reservation
 from inventory.payment_methods import Charge, MoneyNote, PaymentMethod, RefundChoice
-from payments import money_notes
+from payments import money_notes, undo
 from payments.exceptions import FulfilmentError
 from payments.links import payment_link_url
 from payments.models import Order, OrderLine, PaymentSettings, Refund
@@ -87,13 +87,15 @@ class CardPayment(PaymentMethod):
         for order in orders.filter(status=Order.Status.PENDING):
             order_cancel(order=order, by=by, system=system, now=now, undo=False)
         for order in orders.filter(status=Order.Status.PAID):
-            order_cancel(order=order, by=by, system=system, now=now, undo=False)
+            # Points it earned and the member spent stop a member's cancel; staff chose how to settle them.
+            terms, deducted = undo.release_paid_order(order=order, now=now, refund=refund)
+            order_cancel(order=order, by=by, system=system, now=now, undo=False, terms=terms)
             if refund is not None:
-                if refund.amount_yen > 0:
+                if refund.amount_yen - deducted > 0:
                     reason = refund.reason or shop_text(gettext_noop("Cancelled by the shop"))
                     requested = refund_request(
                         order=order,
-                        amount_yen=refund.amount_yen,
+                        amount_yen=refund.amount_yen - deducted,
                         reason=reason,
                         by=by,
                         source=Refund.Source.STAFF,
@@ -135,6 +137,12 @@ class CardPayment(PaymentMethod):
 
     def cancel_note(self, *, reservation: Reservation) -> str | None:
         return money_notes.cancel_note(reservation=reservation, automatic_refund=True)
+
+    def cancel_preview(self, *, reservation: Reservation, now, refund: RefundChoice | None = None):
+        return undo.booking_cancel_preview(reservation=reservation, now=now, refund=refund)
+
+    def points_to_earn(self, *, reservation: Reservation) -> int:
+        return money_notes.points_to_earn(reservation)
 
     def money_note(self, *, reservation: Reservation, for_staff: bool = False) -> MoneyNote | None:
         return money_notes.money_note(reservation=reservation, for_staff=for_staff)

@@ -18,6 +18,7 @@ shows (`effects`) and the undo itself (`undone`) both come from `take_back_plan`
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -44,6 +45,13 @@ RESERVATION = "reservation"  # OrderLine.Kind.RESERVATION, without importing pay
 # --- what an order earns ----------------------------------------------------------------------------------
 
 
+def read_settings() -> PointSettings:
+    """The shop's point settings, read without writing: the defaults until staff first save them. (Pricing
+    runs in every checkout and booking transaction; creating the single row there would make parallel
+    first checkouts wait on each other's insert.)"""
+    return PointSettings.objects.filter(pk=1).first() or PointSettings(pk=1)
+
+
 def point_payable(line, *, mode: int) -> bool:
     """Whether points may pay for `line` under the shop's usage mode (ポイント利用区分): every line in modes 1
     and 2 (mode 2 spends none at all on a mixed cart), the point-payable products in 3 (fees excluded) and
@@ -64,7 +72,7 @@ def line_amounts_after_discounts(
     """What each line costs after its share of `discount_yen` (all lines, in proportion) and of
     `points_used` (the point-payable lines, in proportion), each as payments.pricing.fold_discount shares."""
     if mode is None:
-        mode = PointSettings.current().usage_mode
+        mode = read_settings().usage_mode
     amounts = fold_discount([line.unit_price_yen * line.quantity for line in lines], discount_yen)
     if points_used:
         payable = [index for index, line in enumerate(lines) if point_payable(line, mode=mode)]
@@ -100,7 +108,7 @@ def points_to_earn(
 ) -> list[int]:
     """The purchase points each of `lines` (order lines or line drafts: kind, product, unit_price_yen,
     quantity) earns, rounded down per line. The price step and the grant both call it."""
-    settings = settings or PointSettings.current()
+    settings = settings or read_settings()
     lines = list(lines)
     amounts = line_amounts_after_discounts(
         lines=lines,
@@ -128,6 +136,35 @@ def order_points_to_earn(order, *, lines=None) -> int:
     )
 
 
+# The shop's point settings read once per request by the price step: a list page prices every ticket through
+# the pipeline, and its query count must not grow with the rows. Outside requests (tasks, commands) it is
+# read every time; saving the settings forgets it.
+_request_settings: ContextVar[dict | None] = ContextVar("points_earning_settings", default=None)
+
+
+def _request_started(**kwargs) -> None:
+    _request_settings.set({})
+
+
+def _request_finished(**kwargs) -> None:
+    _request_settings.set(None)
+
+
+def _settings_saved(**kwargs) -> None:
+    cache = _request_settings.get()
+    if cache is not None:
+        cache.clear()
+
+
+def _step_settings() -> PointSettings:
+    cache = _request_settings.get()
+    if cache is None:
+        return read_settings()
+    if "row" not in cache:
+        cache["row"] = read_settings()
+    return cache["row"]
+
+
 class EarningStep(registry.PriceStep):
     """Step 50, after the points spent (40): fills what the order will earn; it never changes the total."""
 
@@ -144,6 +181,7 @@ class EarningStep(registry.PriceStep):
                 member_discount_yen=draft.member_discount_yen,
                 coupon_discount_yen=draft.coupon_discount_yen,
                 points_used=draft.points_used,
+                settings=_step_settings(),
             )
         )
 
@@ -230,7 +268,7 @@ def _usable_balance(account: PointAccount | None, *, now: datetime) -> int:
         return 0
     today = timezone.localdate(now)
     if (
-        PointSettings.current().expiry_method == PointSettings.ExpiryMethod.WHOLE_BALANCE
+        read_settings().expiry_method == PointSettings.ExpiryMethod.WHOLE_BALANCE
         and account.expires_on is not None
         and account.expires_on < today
     ):
@@ -375,11 +413,16 @@ def deducted_yen(order) -> int:
 def register() -> None:
     """Called from PointsConfig.ready(): the price step, the order listener, the staff attention item and
     the shortfalls' admin."""
+    from django.core.signals import request_finished, request_started
+    from django.db.models.signals import post_save
     from django.utils.translation import gettext_lazy
 
     from core.attention import AttentionItem, register_attention
     from points import admin_shortfalls  # noqa: F401 - registers the admin
 
+    request_started.connect(_request_started, dispatch_uid="points.earning.request_started")
+    request_finished.connect(_request_finished, dispatch_uid="points.earning.request_finished")
+    post_save.connect(_settings_saved, sender=PointSettings, dispatch_uid="points.earning.settings_saved")
     registry.register_price_step("points_earning", EarningStep())
     registry.register_order_listener("points_purchase", PurchasePoints())
     register_attention(

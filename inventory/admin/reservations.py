@@ -25,7 +25,14 @@ from core.exceptions import DomainError
 from inventory import payment_methods, services, stores
 from inventory.admin.staff_booking import URL_NAME as TAKE_URL_NAME
 from inventory.admin.staff_booking import TakeBookingView, take_url
-from inventory.admin_forms import ApprovalMessageForm, CancelReasonForm, refund_answer, with_refund_question
+from inventory.admin_forms import (
+    ApprovalMessageForm,
+    CancelReasonForm,
+    missing_answer,
+    refund_answer,
+    with_missing_question,
+    with_refund_question,
+)
 from inventory.models import Reservation
 
 # ---------------------------------------------------------------------------------------------------------
@@ -62,21 +69,49 @@ def _refundable_yen(reservation: Reservation) -> int:
         return 0
 
 
+def cancel_preview(reservation: Reservation, **answer) -> payment_methods.CancelPreview | None:
+    """What a staff cancel of `reservation` does beyond the refund (points given back and taken back), as
+    the payment method's own cancellation will do it; `answer`: keep_granted / deduct_missing."""
+    try:
+        method = payment_methods.get(reservation.payment_method)
+    except DomainError:
+        return None
+    refund = payment_methods.RefundChoice(amount_yen=0, **answer)
+    return method.cancel_preview(reservation=reservation, now=timezone.now(), refund=refund)
+
+
+def cancel_lines(reservation: Reservation, **answer) -> list[str]:
+    """The confirmation's lines for one reservation: where its money stands (a ticket use given back for a
+    ticket booking), then the listeners' effects (points)."""
+    try:
+        method = payment_methods.get(reservation.payment_method)
+    except DomainError:
+        return []
+    note = method.money_note(reservation=reservation, for_staff=True)
+    first = note.text if note is not None else method.cancel_note(reservation=reservation)
+    preview = cancel_preview(reservation, **answer)
+    return [line for line in (first, *(preview.lines if preview else ())) if line]
+
+
 def cancel_form_for(reservations) -> type[forms.Form]:
     """The cancel confirmation's form for these reservations: the reason, and — when money was received
-    for any of them — whether to refund it and how much."""
+    for any of them — whether to refund it and how much; when points a booking earned have been spent,
+    whether to cancel without taking them back or deduct them from the refund."""
     refundable = [amount for amount in (_refundable_yen(each) for each in reservations) if amount > 0]
-    return with_refund_question(
+    form_class = with_refund_question(
         CancelReasonForm,
         refundable,
         several_label=_("Refund what each paid booking can still refund, in full"),
     )
+    return with_missing_question(form_class, [cancel_preview(each) for each in reservations])
 
 
 def _refund_choice(reservation: Reservation, form) -> payment_methods.RefundChoice:
     """Staff's answer for this reservation (0 when nothing was paid or they keep the money)."""
     amount = refund_answer(form, refundable_yen=_refundable_yen(reservation))
-    return payment_methods.RefundChoice(amount_yen=amount, reason=form.cleaned_data.get("reason", ""))
+    return payment_methods.RefundChoice(
+        amount_yen=amount, reason=form.cleaned_data.get("reason", ""), **missing_answer(form)
+    )
 
 
 def _awaiting(reservation: Reservation) -> bool:
@@ -386,9 +421,20 @@ class ReservationAdmin(StaffOperationsMixin, admin.ModelAdmin):
 
     def operate(self, request, queryset, operation, *, action=None, ask=False):
         # The cancel question asks about money too, for the reservations at hand (see cancel_form_for).
-        if operation.key == "cancel":
-            operation = dataclasses.replace(operation, form_class=cancel_form_for(list(queryset)))
-        return super().operate(request, queryset, operation, action=action, ask=ask)
+        if operation.key != "cancel":
+            return super().operate(request, queryset, operation, action=action, ask=ask)
+        operation = dataclasses.replace(operation, form_class=cancel_form_for(list(queryset)))
+        response = super().operate(request, queryset, operation, action=action, ask=ask)
+        if response is not None:
+            # The confirmation lists what each cancel will do (points given back and taken back), before
+            # anyone confirms, under the answer given so far.
+            form = response.context_data.get("form")
+            answer = missing_answer(form) if form is not None and form.is_bound and form.is_valid() else {}
+            rows = list(response.context_data["objects"])
+            for reservation in rows:
+                reservation.cancel_lines = cancel_lines(reservation, **answer)
+            response.context_data["objects"] = rows
+        return response
 
     def operation_rows(self, queryset):
         return queryset.select_related("member", "item", "store").order_by("starts_at", "pk")

@@ -19,6 +19,7 @@ from django.http import HttpRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -26,11 +27,12 @@ from django.utils.translation import gettext_lazy as _
 from core.admin_operations import StaffOperation, StaffOperationsMixin
 from core.exceptions import DomainError
 from core.templatetags.core_tags import yen
-from inventory.admin_forms import refund_answer, with_refund_question
-from payments import services
+from inventory.admin_forms import refund_answer, with_missing_question, with_refund_question
+from payments import services, undo
 from payments.admin import counter as counter_admin
 from payments.admin.records import OrderRecordInline
 from payments.models import Order, OrderLine, Refund
+from payments.services.refunds import UNDONE_BY_FULL_REFUND
 
 # ---------------------------------------------------------------------------------------------------------
 # Orders (受注)
@@ -93,12 +95,15 @@ OPERATIONS = {
 }
 
 
-def cancel_form_for(orders) -> type[forms.Form]:
-    """The cancel question's form: for paid orders, whether to refund and how much."""
+def cancel_form_for(orders, *, now=None) -> type[forms.Form]:
+    """The cancel question's form: for paid orders, whether to refund and how much; when points an order
+    earned have been spent, whether to cancel without taking them back or deduct them from the refund."""
+    now = now or timezone.now()
     refundable = [left for left in (_refundable(order) for order in orders) if left > 0]
-    return with_refund_question(
+    form_class = with_refund_question(
         CancelReasonForm, refundable, several_label=_("Refund what each paid order can still refund, in full")
     )
+    return with_missing_question(form_class, [undo.undo_preview(order=order, now=now) for order in orders])
 
 
 def _refundable(order: Order) -> int:
@@ -110,9 +115,13 @@ def _cancel_and_refund(order: Order, request, form) -> Order:
     after the commit, outside the order's lock."""
     data = form.cleaned_data if form is not None else {}
     amount = refund_answer(form, refundable_yen=_refundable(order)) if form is not None else 0
+    now = timezone.now()
+    terms = undo.terms_for(data.get("points", ""))
     with transaction.atomic():
         paid = order.status == Order.Status.PAID
-        order = services.order_cancel(order=order, by=request.user)
+        # Points the order earned and the member spent: deducted from the refund when staff chose so.
+        amount = max(amount - undo.deduct_yen(order=order, now=now, terms=terms), 0)
+        order = services.order_cancel(order=order, by=request.user, now=now, terms=terms)
         if paid and amount > 0:
             refund = services.refund_request(
                 order=order,
@@ -354,9 +363,25 @@ class OrderAdmin(StaffOperationsMixin, admin.ModelAdmin):
 
     def operate(self, request, queryset, operation, *, action=None, ask=False):
         # The cancel question asks about money too, for the orders at hand (see cancel_form_for).
-        if operation.key == "cancel":
-            operation = dataclasses.replace(operation, form_class=cancel_form_for(list(queryset)))
-        return super().operate(request, queryset, operation, action=action, ask=ask)
+        if operation.key != "cancel":
+            return super().operate(request, queryset, operation, action=action, ask=ask)
+        operation = dataclasses.replace(operation, form_class=cancel_form_for(list(queryset)))
+        response = super().operate(request, queryset, operation, action=action, ask=ask)
+        if response is not None:
+            # What each cancel will do (the refund, points given back and taken back), before anyone
+            # confirms, under the answer given so far (everything refundable by default).
+            form = response.context_data.get("form")
+            answered = form is not None and form.is_bound and form.is_valid()
+            terms = undo.terms_for(form.cleaned_data.get("points", "") if answered else "")
+            rows, now = list(response.context_data["objects"]), timezone.now()
+            for order in rows:
+                left = _refundable(order)
+                refund_yen = refund_answer(form, refundable_yen=left) if answered and left else left
+                order.undo_lines = undo.undo_preview(
+                    order=order, now=now, terms=terms, refund_yen=refund_yen if left else None
+                ).lines
+            response.context_data["objects"] = rows
+        return response
 
     operations = OPERATIONS
     operation_template = "admin/payments/order/confirm_operation.html"
@@ -406,20 +431,43 @@ class OrderAdmin(StaffOperationsMixin, admin.ModelAdmin):
         if not self.has_change_permission(request):
             raise PermissionDenied
         left = services.refundable_left(order)
-        form = RefundForm(request.POST or None, initial={"amount_yen": left})
+        now = timezone.now()
+        # Refunding all that is left undoes the order: what that does is said before staff confirm, and
+        # when its purchase points have been spent, staff choose to keep them or deduct them in yen.
+        full = order.status in UNDONE_BY_FULL_REFUND and left > 0
+        preview = undo.undo_preview(order=order, now=now, refund_yen=left) if full else None
+        form_class = with_missing_question(RefundForm, [preview]) if full else RefundForm
+        if "points" in form_class.base_fields:
+            form_class.base_fields["points"].required = False
+            form_class.base_fields["points"].help_text = gettext(
+                "%(help)s Asked only when refunding everything that is left: the order is then cancelled."
+            ) % {"help": form_class.base_fields["points"].help_text}
+        form = form_class(request.POST or None, initial={"amount_yen": left})
         if request.method == "POST" and form.is_valid():
+            choice = form.cleaned_data.get("points", "")
             try:
-                refund = services.refund_request(
-                    order=order,
-                    amount_yen=form.cleaned_data["amount_yen"],
-                    reason=form.cleaned_data["reason"],
-                    by=request.user,
-                )
+                if full and choice and form.cleaned_data["amount_yen"] == left:
+                    refund = _cancel_then_refund(order, request, form.cleaned_data, choice=choice, now=now)
+                else:
+                    refund = services.refund_request(
+                        order=order,
+                        amount_yen=form.cleaned_data["amount_yen"],
+                        reason=form.cleaned_data["reason"],
+                        by=request.user,
+                    )
             except DomainError as error:
                 form.add_error(error.field if error.field in form.fields else None, error.message)
             else:
-                refund = services.refund_execute(refund=refund, by=request.user)
-                self.message_user(request, *_refund_outcome(refund))
+                if refund is None:
+                    self.message_user(
+                        request,
+                        gettext("Order #%(number)s was cancelled; nothing was left to refund.")
+                        % {"number": order.pk},
+                        messages.SUCCESS,
+                    )
+                else:
+                    refund = services.refund_execute(refund=refund, by=request.user)
+                    self.message_user(request, *_refund_outcome(refund))
                 return redirect(reverse("admin:payments_order_change", args=[order.pk]))
         context = {
             **self.admin_site.each_context(request),
@@ -429,6 +477,7 @@ class OrderAdmin(StaffOperationsMixin, admin.ModelAdmin):
             "order": order,
             "left": left,
             "form": form,
+            "undo_preview": preview,
             "button": gettext("Yes, refund this amount"),
             "changelist_url": reverse("admin:payments_order_changelist"),
             "object_url": reverse("admin:payments_order_change", args=[order.pk]),
@@ -436,6 +485,19 @@ class OrderAdmin(StaffOperationsMixin, admin.ModelAdmin):
             "back_url": reverse("admin:payments_order_change", args=[order.pk]),
         }
         return TemplateResponse(request, "admin/payments/order/refund.html", context)
+
+
+def _cancel_then_refund(order: Order, request, data: dict, *, choice: str, now) -> Refund | None:
+    """A refund of all that is left on an order whose purchase points have been spent: the order is
+    cancelled under staff's choice (keep the points, or deduct them) — which undoes what it delivered — and
+    what is left, less the points deducted, refunded. Returns the refund to send (None: nothing left)."""
+    terms = undo.terms_for(choice)
+    with transaction.atomic():
+        amount = max(data["amount_yen"] - undo.deduct_yen(order=order, now=now, terms=terms), 0)
+        order = services.order_cancel(order=order, by=request.user, now=now, terms=terms)
+        if amount == 0:
+            return None
+        return services.refund_request(order=order, amount_yen=amount, reason=data["reason"], by=request.user)
 
 
 def _refund_outcome(refund: Refund) -> tuple[str, int]:

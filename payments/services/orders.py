@@ -64,6 +64,7 @@ def order_create(
         coupon_discount_yen=draft.coupon_discount_yen,
         points_used=draft.points_used,
         total_yen=draft.total_yen,
+        points_to_earn=draft.points_to_earn,
     )
     OrderLine.objects.bulk_create(
         OrderLine(

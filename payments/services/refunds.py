@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 # Orders that took money and may give some back. A cancelled order can still owe its member the money
 # (a member's cancel of a paid booking cancels the order first, then refunds).
 REFUNDABLE_STATUSES = (Order.Status.PAID, Order.Status.PARTIALLY_CANCELLED, Order.Status.CANCELLED)
+# Orders a refund of all that is left undoes (what they delivered, the points they earned).
+UNDONE_BY_FULL_REFUND = (Order.Status.PAID, Order.Status.PARTIALLY_CANCELLED)
 
 # Stripe's refund statuses → ours. "pending" / "requires_action": Stripe accepted it and is still working.
 STRIPE_DONE = {"succeeded"}
@@ -98,6 +100,13 @@ def refund_request(
         )
     if not reason.strip():
         raise OrderError(gettext("Enter the reason for the refund."), field="reason")
+    if source == Refund.Source.STAFF and amount_yen >= left and order.status in UNDONE_BY_FULL_REFUND:
+        # Refunding all that is left undoes the order: stop here, before any money moves, when the undo
+        # could not go ahead (its purchase points have been spent). Staff then cancel the order instead,
+        # choosing to keep the points or deduct them from the refund.
+        blocking = [effect for effect in registry.undo_effects(order=order, now=now) if effect.missing]
+        if blocking:
+            raise OrderError(" ".join(effect.text for effect in blocking), field="amount_yen")
     refund = Refund.objects.create(
         order=order,
         payment=payment,
@@ -425,13 +434,22 @@ def _record_external(*, order: Order, amount_yen: int, stripe_refund_id: str, by
         context={"order": order, "amount_yen": amount_yen, "member_name": order.member.name},
         to=[order.member.email],
     )
-    _order_after_refund(order=order, by=by, system=system, now=now)
+    # Made in the dashboard: the money has gone back and nothing can stop the undo. What cannot be taken
+    # back (purchase points spent) is recorded and flagged for staff.
+    _order_after_refund(order=order, by=by, system=system, now=now, terms=registry.UndoTerms(forced=True))
 
 
-def _order_after_refund(*, order: Order, by, system: str, now: datetime) -> None:
+# The money has gone back by the time a refund settles: the undo it completes can no longer stop. (A staff
+# refund was checked before it was requested; a balance spent meanwhile is recorded as a shortfall.)
+SETTLED_TERMS = registry.UndoTerms(forced=True)
+
+
+def _order_after_refund(
+    *, order: Order, by, system: str, now: datetime, terms: registry.UndoTerms = SETTLED_TERMS
+) -> None:
     """Under the order's lock: the refunded total (what has left), and — when the refunds of what the order
-    was paid reach its total — the order refunded and its lines undone, once. A cancelled order was undone
-    when it was cancelled and stays cancelled, with its money back."""
+    was paid reach its total — the order refunded and its lines undone, once, the listeners under `terms`.
+    A cancelled order was undone when it was cancelled and stays cancelled, with its money back."""
     done = order.refunds.filter(state__in=Refund.DONE_STATES)
     # An order that took its money: a second payment given back (unclaimed) is not a refund of the order.
     # Never paid (cancelled before the money came): what came back is all the money there was.
@@ -452,7 +470,7 @@ def _order_after_refund(*, order: Order, by, system: str, now: datetime) -> None
         for line in order.lines.order_by("pk"):
             registry.fulfiller_for(line.kind).undo(line=line, now=now, by=by)
         for listener in registry.order_listeners():
-            listener.undone(order=order, by=by, system=system, now=now, terms=registry.UndoTerms())
+            listener.undone(order=order, by=by, system=system, now=now, terms=terms)
         audit_log(
             action="order.refunded",
             obj=order,
