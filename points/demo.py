@@ -1,6 +1,7 @@
 """Demo data of points for `make run`: the demo member starts with points to spend (their sign-up points and
 a welcome bonus), so the booking confirmation offers them and "Point history" has something to show.
-Idempotent: a member who has any point entry already gets nothing more."""
+Idempotent: a member who has their sign-up points already gets nothing more (the demo orders paid before
+this runs may have earned purchase points: those are not sign-up points)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def load(stdout) -> None:
     from members.demo import MEMBER_EMAIL  # members loads its demo data first (INSTALLED_APPS order)
 
     member = Member.objects.filter(email=MEMBER_EMAIL).first()
-    if member is None or PointEntry.objects.filter(member=member).exists():
+    if member is None or PointEntry.objects.filter(member=member, kind=PointEntry.Kind.SIGNUP).exists():
         return
     points_grant(
         member=member,

@@ -29,10 +29,15 @@ def test_demo_data_loader_is_idempotent(capsys):
     assert Member.objects.get(email=member_demo.STAFF_EMAIL).password == staff_password
     assert first["members.Member"] == 2
     assert Store.objects.count() == 2
-    # and the demo member has points to spend, granted once
+    # and the demo member has points to spend, granted once (beside what their paid demo orders earned)
+    from points.models import PointEntry
     from points.selectors import balance_of
 
-    assert balance_of(Member.objects.get(email=member_demo.MEMBER_EMAIL)) == 1500
+    demo_member = Member.objects.get(email=member_demo.MEMBER_EMAIL)
+    [signup] = PointEntry.objects.filter(member=demo_member, kind=PointEntry.Kind.SIGNUP)
+    assert signup.delta == 1500
+    earned = PointEntry.objects.filter(member=demo_member, kind="purchase").values_list("delta", flat=True)
+    assert balance_of(demo_member) == 1500 + sum(earned)
     # and it prints the staff login
     assert member_demo.STAFF_PASSWORD in capsys.readouterr().out
 
