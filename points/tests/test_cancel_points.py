@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import translation
@@ -210,3 +211,28 @@ def test_the_preview_is_the_listeners_own_effects():
     order = paid_order(member)
     texts = [effect.text for effect in registry.undo_effects(order=order, now=LATER)]
     assert undo.undo_preview(order=order, now=LATER).lines == tuple(texts)
+
+
+def test_staff_see_the_dashboard_shortfall_in_its_list_and_mark_it_handled(
+    stripe_api, admin_client, admin_user
+):
+    # given a dashboard refund that could not take 180 points back
+    base_rate(10)
+    member, _reservation, order = paid_card_booking(stripe_api)
+    spend(member, 180)
+    stripe_api.refund_in_dashboard("pi_paid", 2000)
+    payload = charge_refunded(order, "pi_paid", 2000, event_id="evt_dash2")
+    post(Client(), payload, sign(payload))
+    # then the attention link lists it
+    url = "/admin/points/pointshortfall/?resolution__exact=forced&handled_at__isempty=1"
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    assert list(page.context["cl"].result_list) == [PointShortfall.objects.get(order=order)]
+    # when staff mark it handled, it leaves the list and the staff home
+    admin_client.post(
+        "/admin/points/pointshortfall/",
+        {"action": "mark_handled", ACTION_CHECKBOX_NAME: [str(PointShortfall.objects.get().pk)]},
+    )
+    assert PointShortfall.objects.get().handled_by == admin_user
+    assert not [item for item in waiting_for(admin_user) if "Stripe dashboard" in item.label]
+    assert AuditEntry.objects.filter(action="points.shortfall_handled").count() == 1
