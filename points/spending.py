@@ -63,7 +63,6 @@ class PointsSpending(registry.OrderListener):
                 by=by,
                 system=system,
                 order=order,
-                reason=gettext("Order #%(number)s") % {"number": order.pk},
                 now=now,
             )
 
