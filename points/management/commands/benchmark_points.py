@@ -8,8 +8,8 @@ every member's points that are due, not only the benchmark's.
 
 Setup, with set-based SQL (generate_series): `--members` members (default: one per 10 lots) with a point
 account, and `--lots` per-record lots, each with its purchase-points entry (balance_after the member's
-running sum), spread over the members; 1 lot in 10 (a fixed pseudo-random choice) is valid through a day
-before the run date, the rest later. Every balance equals its entries' sum and its lots' remaining.
+running sum), spread over the members; 1 lot in 10 (a fixed pseudo-random choice) is valid through 1–3
+days before the run date, the rest later. Every balance equals its entries' sum and its lots' remaining.
 
 Then:
 - the reference: the fastest correct raw SQL, one statement with data-modifying CTEs: for every due lot one
@@ -56,13 +56,14 @@ T_LOTS = PointLot._meta.db_table
 T_ALLOCATIONS = PointAllocation._meta.db_table
 
 # Lot n (1..lots) belongs to member 1 + n % members (the benchmark's members in id order) and is due when a
-# multiplicative hash of n falls in the lowest tenth: 10 % of the lots, spread unevenly over the members.
+# multiplicative hash of n modulo a prime falls in its lowest tenth: 10 % of the lots, spread over the members
+# unevenly (with 10 lots each, about a third have none due, a third one, a third two or more).
 _SETUP = f"""
     CREATE TEMP TABLE bench_points_members ON COMMIT DROP AS
     SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM {T_MEMBERS} WHERE email LIKE %(like)s;
     CREATE TEMP TABLE bench_points_lots ON COMMIT DROP AS
     SELECT g.n, m.id AS member_id, 1 + (g.n * 7) %% 500 AS amount,
-           CASE WHEN (g.n * 2654435761) %% 1000 < 100 THEN %(on)s::date - 1 - (g.n %% 3)::integer
+           CASE WHEN (g.n::bigint * 7919) %% 10007 < 1001 THEN %(on)s::date - 1 - (g.n %% 3)::integer
                 ELSE %(on)s::date + (g.n %% 365)::integer END AS expires_on,
            nextval(pg_get_serial_sequence('{T_ENTRIES}', 'id')) AS entry_id,
            nextval(pg_get_serial_sequence('{T_LOTS}', 'id')) AS lot_id
@@ -171,10 +172,11 @@ class Command(BaseCommand):
                 settings.expiry_method = PointSettings.ExpiryMethod.PER_RECORD
                 settings.save(update_fields=["expiry_method", "updated_at"])
             started = time.perf_counter()
-            due, due_points = self._setup(lots, members)
+            due, due_points, due_members = self._setup(lots, members)
             self.stdout.write(
                 f"data: {lots:,} lots (per record) of {members:,} members, {due:,} due on {self.on} "
-                f"({due_points:,} points); built in {time.perf_counter() - started:.1f}s"
+                f"({due_points:,} points of {due_members:,} members); "
+                f"built in {time.perf_counter() - started:.1f}s"
             )
             reference, reference_rows, reference_print = self._reference()
             self.stdout.write(
@@ -210,7 +212,7 @@ class Command(BaseCommand):
 
     # --- data -----------------------------------------------------------------------------------------------
 
-    def _setup(self, lots: int, members: int) -> tuple[int, int]:
+    def _setup(self, lots: int, members: int) -> tuple[int, int, int]:
         stamp = self.like[:-1]
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
@@ -231,7 +233,7 @@ class Command(BaseCommand):
             for table in (T_MEMBERS, T_ACCOUNTS, T_ENTRIES, T_LOTS, T_ALLOCATIONS):
                 cursor.execute(f"VACUUM ANALYZE {table}")
             cursor.execute(
-                f"SELECT count(*), coalesce(sum(remaining), 0) FROM {T_LOTS} "  # noqa: S608
+                f"SELECT count(*), coalesce(sum(remaining), 0), count(DISTINCT member_id) FROM {T_LOTS} "  # noqa: S608
                 "WHERE remaining > 0 AND expires_on < %s",
                 [self.on],
             )
