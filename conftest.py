@@ -85,6 +85,17 @@ def _shop_language():
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _hypothesis_storage(tmp_path_factory):
+    """Hypothesis keeps what it stores (its cache of the code's constants; the example database is off in
+    every test's settings) in a folder of this pytest run, not in a .hypothesis/ folder in the repository."""
+    from hypothesis import configuration
+
+    configuration.set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
+    yield
+    configuration.set_hypothesis_home_dir(None)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def media_root(tmp_path_factory):
     """Stored files (job inputs and results, item images) go to a folder of this pytest run, which pytest
     removes with its old runs; the Celery worker is given the same folder."""
