@@ -7,6 +7,8 @@ ACTION_LABELS = {
     "order.paid": _("Order paid"),
     "order.cancelled": _("Order cancelled"),
     "order.refunded": _("Order refunded in full"),
+    "order.partially_cancelled": _("Order partially cancelled (part refunded)"),
+    "order.paid_again": _("Order paid again (a part refund failed)"),
     "order.refund_requested": _("Refund requested"),
     "order.refund_needed": _("Flagged as refund needed (要返金)"),
     "order.refund_needed_cleared": _("Refund needed cleared"),

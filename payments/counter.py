@@ -86,7 +86,7 @@ class AtCounter(PaymentMethod):
         orders = _orders_of(reservation).order_by("pk")
         for order in orders.filter(status=Order.Status.PENDING):
             order_cancel(order=order, by=by, system=system, now=now, undo=False)
-        for order in orders.filter(status=Order.Status.PAID):
+        for order in orders.filter(status__in=Order.PAID_STATUSES):
             # Points it earned and the member spent stop a member's cancel; staff chose how to settle them.
             terms, deducted = undo.release_paid_order(order=order, now=now, refund=refund)
             order_cancel(order=order, by=by, system=system, now=now, undo=False, terms=terms)
@@ -128,7 +128,7 @@ class AtCounter(PaymentMethod):
     def refundable_yen(self, *, reservation: Reservation) -> int:
         """Money received at the counter for this booking and not refunded yet (nothing while it is unpaid).
         A counter refund is only recorded (the money is handed back at the store), never sent anywhere."""
-        paid = _orders_of(reservation).filter(status=Order.Status.PAID)
+        paid = _orders_of(reservation).filter(status__in=Order.PAID_STATUSES)
         return sum(refundable_left(order) for order in paid)
 
     def price_lines(self, *, member, item, quote, extras: dict | None = None) -> Charge:
@@ -215,7 +215,7 @@ def counter_payment_receive(*, order: Order, how: str, by, now: datetime | None 
 
 def _check_receivable(order: Order) -> None:
     """Refuse what can never be received, before any provider is called; checked again under the lock."""
-    if order.status == Order.Status.PAID:
+    if order.status in Order.PAID_STATUSES:
         if order.payments.filter(provider=Payment.Provider.COUNTER, state=Payment.State.SUCCEEDED).exists():
             raise CounterPaymentError(
                 gettext("The money for order #%(number)s was already received at the counter.")

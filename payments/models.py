@@ -84,6 +84,10 @@ class Order(TimeStampedModel):
         PARTIALLY_CANCELLED = "partially_cancelled", _("Partially cancelled")
         REFUNDED = "refunded", _("Refunded")
 
+    # Money taken and what the order delivered still standing: paid, or paid and partly refunded (a partial
+    # cancellation, which leaves what was delivered and the points as they were).
+    PAID_STATUSES = (Status.PAID, Status.PARTIALLY_CANCELLED)
+
     class Method(models.TextChoices):
         CARD = "card", _("Card")
         COUNTER = "counter", _("At the counter")

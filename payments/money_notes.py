@@ -75,7 +75,7 @@ def cancel_note(*, reservation: Reservation, automatic_refund: bool) -> str | No
         return None
     if order.status == Order.Status.PENDING:
         return gettext("Nothing has been paid for this booking yet, so nothing is charged.")
-    if order.status != Order.Status.PAID:
+    if order.status not in Order.PAID_STATUSES:
         return None
     paid = yen(order.total_yen - order.refunded_yen)
     automatic = PaymentSettings.current().refund_policy == PaymentSettings.RefundPolicy.AUTOMATIC

@@ -86,7 +86,7 @@ class CardPayment(PaymentMethod):
         orders = Order.objects.filter(lines__reservation=reservation).distinct().order_by("pk")
         for order in orders.filter(status=Order.Status.PENDING):
             order_cancel(order=order, by=by, system=system, now=now, undo=False)
-        for order in orders.filter(status=Order.Status.PAID):
+        for order in orders.filter(status__in=Order.PAID_STATUSES):
             # Points it earned and the member spent stop a member's cancel; staff chose how to settle them.
             terms, deducted = undo.release_paid_order(order=order, now=now, refund=refund)
             order_cancel(order=order, by=by, system=system, now=now, undo=False, terms=terms)
@@ -128,7 +128,7 @@ class CardPayment(PaymentMethod):
         return sum(
             refundable_left(order)
             for order in Order.objects.filter(
-                lines__reservation=reservation, status=Order.Status.PAID
+                lines__reservation=reservation, status__in=Order.PAID_STATUSES
             ).distinct()
         )
 

@@ -109,7 +109,7 @@ def booking_cancel_preview(*, reservation, now: datetime, refund=None):
     from inventory.payment_methods import CancelPreview
 
     orders = Order.objects.filter(
-        lines__reservation=reservation, status__in=(Order.Status.PENDING, Order.Status.PAID)
+        lines__reservation=reservation, status__in=(Order.Status.PENDING, *Order.PAID_STATUSES)
     ).distinct()
     lines, blocked, missing, deduct = [], [], 0, 0
     for order in orders.order_by("pk"):

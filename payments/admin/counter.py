@@ -94,7 +94,7 @@ OPERATIONS = {
         possible=_receivable,
         skip=lambda order: (
             gettext("Order #%(number)s was already paid.") % {"number": order.pk}
-            if order.status == Order.Status.PAID
+            if order.status in Order.PAID_STATUSES
             else None
         ),
         form_class=CounterReceiveForm,

@@ -62,7 +62,7 @@ OPERATIONS = {
             ngettext("%(count)d order was cancelled.", "%(count)d orders were cancelled.", n) % {"count": n}
         ),
         run=lambda order, request, form: _cancel_and_refund(order, request, form),
-        possible=lambda order: order.status in (Order.Status.PENDING, Order.Status.PAID),
+        possible=lambda order: order.status in (Order.Status.PENDING, *Order.PAID_STATUSES),
         skip=lambda order: (
             gettext("Order #%(number)s was already cancelled.") % {"number": order.pk}
             if order.status == Order.Status.CANCELLED
@@ -107,7 +107,7 @@ def cancel_form_for(orders, *, now=None) -> type[forms.Form]:
 
 
 def _refundable(order: Order) -> int:
-    return services.refundable_left(order) if order.status == Order.Status.PAID else 0
+    return services.refundable_left(order) if order.status in Order.PAID_STATUSES else 0
 
 
 def _cancel_and_refund(order: Order, request, form) -> Order:
@@ -118,7 +118,7 @@ def _cancel_and_refund(order: Order, request, form) -> Order:
     now = timezone.now()
     terms = undo.terms_for(data.get("points", ""))
     with transaction.atomic():
-        paid = order.status == Order.Status.PAID
+        paid = order.status in Order.PAID_STATUSES
         # Points the order earned and the member spent: deducted from the refund when staff chose so.
         amount = max(amount - undo.deduct_yen(order=order, now=now, terms=terms), 0)
         order = services.order_cancel(order=order, by=request.user, now=now, terms=terms)

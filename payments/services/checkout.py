@@ -180,7 +180,7 @@ def payment_succeeded(
     # Paid already (by another payment, or at the counter): this money is given back, and the payment is
     # recorded as cancelled (one succeeded payment per order).
     paid_already = (
-        order.status == Order.Status.PAID
+        order.status in Order.PAID_STATUSES
         or order.payments.filter(state=Payment.State.SUCCEEDED).exclude(pk=payment.pk).exists()
     )
     payment.state = Payment.State.CANCELLED if paid_already else Payment.State.SUCCEEDED

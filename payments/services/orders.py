@@ -122,7 +122,7 @@ def order_mark_paid(*, order: Order, by=None, now: datetime | None = None, syste
     received again, staff clicking twice) changes nothing the second time."""
     now = now or timezone.now()
     order = order_lock(order)
-    if order.status == Order.Status.PAID:
+    if order.status in Order.PAID_STATUSES:
         return order
     if order.status != Order.Status.PENDING:
         raise OrderError(gettext("Only a pending order can be marked as paid."))
@@ -176,7 +176,7 @@ def order_cancel(
     order = order_lock(order)
     if order.status == Order.Status.CANCELLED:
         return order
-    if order.status not in (Order.Status.PENDING, Order.Status.PAID):
+    if order.status not in (Order.Status.PENDING, *Order.PAID_STATUSES):
         raise OrderError(gettext("This order can no longer be cancelled."))
     before = order.status
     order.status = Order.Status.CANCELLED

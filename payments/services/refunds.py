@@ -461,7 +461,7 @@ def _order_after_refund(
         fields.append("refunded_yen")
     paid_back = done.exclude(source=Refund.Source.UNCLAIMED).aggregate(total=Sum("amount_yen"))["total"] or 0
     full = order.total_yen > 0 and paid_back >= order.total_yen
-    if full and order.status in (Order.Status.PAID, Order.Status.PARTIALLY_CANCELLED):
+    if full and order.status in Order.PAID_STATUSES:
         before = order.status
         # The status first: undoing a booking releases its payment method, which must see the order as
         # refunded already (or it would take the cancel for a member's and refund it again).
@@ -479,6 +479,22 @@ def _order_after_refund(
             **actor(by, system),
         )
         return
+    if order.status in Order.PAID_STATUSES:
+        # A part refunded: the order is partially cancelled (一部キャンセル). What it delivered and the points
+        # stay as they were (SPEC §8: staff adjust by hand). A refund that failed after succeeding may bring
+        # it back to paid.
+        status = Order.Status.PARTIALLY_CANCELLED if refunded > 0 else Order.Status.PAID
+        if status != order.status:
+            before = order.status
+            order.status = status
+            fields.append("status")
+            audit_log(
+                action="order.partially_cancelled" if refunded > 0 else "order.paid_again",
+                obj=order,
+                payload={"changes": {"status": [before, status]}, "refunded_yen": refunded},
+                now=now,
+                **actor(by, system),
+            )
     if fields:
         order.save(update_fields=[*fields, "updated_at"])
 

@@ -58,7 +58,7 @@ def test_staff_refund_part_through_stripe_with_a_reason(admin_client, admin_user
     }
     assert stripe_api.requests[-1]["idempotency_key"] == f"refund-{refund.pk}"
     paid_order.refresh_from_db()
-    assert (paid_order.status, paid_order.refunded_yen) == (Order.Status.PAID, 800)
+    assert (paid_order.status, paid_order.refunded_yen) == (Order.Status.PARTIALLY_CANCELLED, 800)
 
 
 def test_too_large_a_refund_is_refused_next_to_the_amount_and_changes_nothing(

@@ -284,7 +284,7 @@ def test_a_partial_dashboard_refund_records_the_money_only(stripe_api):
     post(Client(), payload, sign(payload))
     order.refresh_from_db()
     reservation.refresh_from_db()
-    assert (order.status, order.refunded_yen) == (Order.Status.PAID, 500)
+    assert (order.status, order.refunded_yen) == (Order.Status.PARTIALLY_CANCELLED, 500)
     assert reservation.status == Reservation.Status.CONFIRMED
 
 

@@ -176,8 +176,17 @@ def test_a_partial_refund_leaves_the_points_as_they_were(stripe_api):
     base_rate(10)
     member, _reservation, order = paid_card_booking(stripe_api)
     order_refund(order=order, amount_yen=500, reason="一部返金", by=MemberFactory(is_staff=True), now=LATER)
+    # the order is partially cancelled; the points are as they were
+    order.refresh_from_db()
+    assert order.status == Order.Status.PARTIALLY_CANCELLED
     assert balance_of(member) == 200
     assert not PointEntry.objects.filter(order=order, kind=Kind.GRANT_REVERSAL).exists()
+    assert AuditEntry.objects.filter(action="order.partially_cancelled", object_id=str(order.pk)).exists()
+    # and the rest refunded undoes it as usual: the 200 points are taken back
+    order_refund(order=order, amount_yen=1500, reason="残り", by=MemberFactory(is_staff=True), now=LATER)
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED
+    assert balance_of(member) == 0
 
 
 def test_a_stripe_dashboard_refund_takes_what_it_can_records_the_shortfall_and_flags_it(stripe_api):

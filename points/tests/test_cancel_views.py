@@ -222,9 +222,11 @@ def test_the_refund_page_previews_a_full_refund_and_offers_the_choice(admin_clie
     assert response.status_code == 200
     assert "150 points are missing" in str(response.context["form"].errors["amount_yen"])
     assert stripe_api.refund_requests() == []
-    # a part refund leaves the points
+    # a part refund leaves the points; the order is partially cancelled
     admin_client.post(url, {"amount_yen": "500", "reason": "一部返金"})
     assert balance_of(member) == 50
+    order.refresh_from_db()
+    assert order.status == Order.Status.PARTIALLY_CANCELLED
     # the rest, deducting: cancelled, refunded less 150 yen
     admin_client.post(url, {"amount_yen": "1500", "reason": "残り", "points": "deduct"})
     order.refresh_from_db()
