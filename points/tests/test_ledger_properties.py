@@ -1,7 +1,8 @@
 """A property-based test of the points ledger (issue 14, "Done when"): a hypothesis state machine runs grants,
-uses, uses given back, grants taken back, manual entries, expiry runs and period changes in random order on
-random dates moving forward (month ends, 29 February of leap years), for 1–3 members, under either expiry
-method, against real PostgreSQL through points.services.
+uses, uses given back, grants taken back, manual entries, staff edits of a grant's expiry, expiry runs and
+period changes in random order on random dates moving forward (month ends, last valid days and the day after,
+29 February of leap years), for 1–3 members, under either expiry method, against real PostgreSQL through
+points.services.
 
 A plain-Python model of SPEC §8 (lots spent from the one that expires first, per-record dates clamped to the
 month's last day, the whole balance's one date, expiry before any change, refusals that change nothing)
@@ -45,6 +46,7 @@ from points.exceptions import NotEnoughPointsError, PointsError
 from points.models import PointAccount, PointAllocation, PointEntry, PointLot, PointSettings
 from points.services import (
     points_adjust,
+    points_entry_edit,
     points_expire,
     points_grant,
     points_reverse_grant,
@@ -88,6 +90,7 @@ class Grant:
     entry_id: int
     points: int
     lot: int  # index in Member.lots
+    expires_on: date | None  # the entry's (per record: its lot's; whole balance: the balance's it set)
     reversed: bool = False
 
 
@@ -260,7 +263,9 @@ class LedgerMachine(RuleBasedStateMachine):
                 member=self.members[n], amount=amount, kind=kind, by=None, system="test", now=self._now()
             ),
         )
-        self.model[n].grants.append(Grant(entry.pk, amount, lot))
+        expires_on = add_months_clamped(self.today, self.months)
+        assert entry.expires_on == expires_on
+        self.model[n].grants.append(Grant(entry.pk, amount, lot, expires_on))
 
     # mostly what the balance allows, sometimes more than it holds
     @rule(n=st.integers(0, 2), amount=st.one_of(st.integers(1, 60), st.integers(1, 600)))
@@ -349,6 +354,35 @@ class LedgerMachine(RuleBasedStateMachine):
         if done:
             written, entries = done
             assert len(entries) == written
+
+    @precondition(lambda self: any(member.grants for member in self.model))
+    @rule(data=st.data(), valid_days=st.one_of(st.none(), st.integers(min_value=-3, max_value=400)))
+    def staff_edit_a_grants_expiry(self, data, valid_days):
+        n = data.draw(st.sampled_from([n for n, member in enumerate(self.model) if member.grants]))
+        index = data.draw(st.integers(0, len(self.model[n].grants) - 1))
+        grant = self.model[n].grants[index]
+        expires_on = None if valid_days is None else self.today + timedelta(days=valid_days)
+
+        def predict(member: Member):
+            member.expire(self.today, whole=self.whole)
+            if expires_on == grant.expires_on:
+                return  # nothing to change
+            lot = member.lots[grant.lot]
+            if self.whole or lot.remaining == 0 or (expires_on is not None and expires_on < self.today):
+                raise RefusedError(PointsError)  # one date for the balance; nothing left; a past date
+            lot.expires_on = expires_on
+            member.grants[index].expires_on = expires_on
+
+        self._change(
+            n,
+            predict,
+            lambda: points_entry_edit(
+                entry=PointEntry.objects.get(pk=grant.entry_id),
+                expires_on=expires_on,
+                by=self.staff,
+                now=self._now(),
+            ),
+        )
 
     @rule(
         n=st.integers(0, 2),
