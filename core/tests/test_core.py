@@ -7,7 +7,7 @@ from django.utils import translation
 
 from config.celery import app as celery_app
 from core.exceptions import DomainError
-from core.templatetags.core_tags import yen
+from core.templatetags.core_tags import num, signed, yen
 
 
 @pytest.mark.parametrize(
@@ -21,6 +21,18 @@ def test_yen_filter(value, expected):
 def test_yen_filter_in_a_template():
     rendered = Template("{% load core_tags %}{{ price|yen }}").render(Context({"price": 98000}))
     assert rendered == "¥98,000"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(1500, "1,500"), (0, "0"), (-1234567, "-1,234,567"), ("12", "12"), (None, "")]
+)
+def test_num_filter(value, expected):
+    assert num(value) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [(1500, "+1,500"), (-500, "-500"), (0, "0"), (None, "")])
+def test_signed_filter(value, expected):
+    assert signed(value) == expected
 
 
 def test_domain_error_carries_a_translated_message_and_the_field():

@@ -68,6 +68,7 @@ def test_the_panel_shows_this_months_points_and_next_months_expiries(client, in_
     # given April's ledger (per record)
     april_ledger()
     client.force_login(staff("view_pointentry"))
+    client.cookies["django_language"] = "en"
 
     response = client.get("/admin/")
 
