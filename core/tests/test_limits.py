@@ -18,6 +18,7 @@ UNBOUNDED = {
     "payments.Order.member_discount_yen",
     "payments.Order.coupon_discount_yen",
     "payments.Order.points_used",
+    "payments.Order.points_to_earn",
     "payments.Order.total_yen",
     "payments.Order.refunded_yen",
     "payments.Payment.amount_yen",

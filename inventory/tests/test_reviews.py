@@ -40,6 +40,13 @@ def review_rule(rule: str, points: int = 0) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _english():
+    # The refusals are asserted in English (the source strings; pages default to Japanese).
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture(autouse=True)
 def _shown_at_once():
     # By default a review is shown when posted (no listener asks for approval).
     review_rule(PointSettings.ReviewRule.NONE)

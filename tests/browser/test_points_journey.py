@@ -23,7 +23,7 @@ from tests.browser.conftest import log_in
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_a_member_pays_part_of_a_booking_with_points_cancels_and_gets_them_back(page, live_server):
+def test_a_member_pays_part_of_a_booking_with_points_cancels_and_gets_them_back(page, live_server, tmp_path):
     # given a 1,000-yen-an-hour room and a member holding 3,000 points (per record, 12 months)
     settings_row = PointSettings.current()
     settings_row.base_rate_percent = 0
@@ -52,6 +52,7 @@ def test_a_member_pays_part_of_a_booking_with_points_cancels_and_gets_them_back(
     card_price = page.locator(".method-price[data-method=card]")
     assert "Points used: -¥500" in card_price.inner_text()
     assert "¥1,500" in card_price.inner_text()
+    page.screenshot(path=tmp_path / "1-confirm-with-points.png", full_page=True)
 
     # when they book by card and pay the rest
     page.get_by_label("Card").check()
@@ -66,8 +67,18 @@ def test_a_member_pays_part_of_a_booking_with_points_cancels_and_gets_them_back(
     assert (order.status, order.total_yen, order.points_used) == (Order.Status.PAID, 1500, 500)
     assert selectors.balance_of(member) == 2500
 
-    # when they cancel it from the reservation page
+    # when they open the cancellation of it
     page.goto(f"/reservations/{reservation.pk}/cancel/")
+
+    # then, before confirming, the page says what will happen: the card refund and the points coming back
+    # with their new expiry (a year from today)
+    new_expiry = add_months_clamped(timezone.localdate(), 12)
+    preview = page.locator("main").inner_text()
+    assert "¥1,500" in preview
+    assert f"500 points come back, valid through {new_expiry:%Y-%m-%d}." in preview
+    page.screenshot(path=tmp_path / "2-cancel-preview.png", full_page=True)
+
+    # when they confirm it
     page.locator("form button[type=submit]").last.click()
     page.wait_for_load_state()
 
@@ -76,7 +87,8 @@ def test_a_member_pays_part_of_a_booking_with_points_cancels_and_gets_them_back(
     assert reservation.status == Reservation.Status.CANCELLED
     assert selectors.balance_of(member) == 3000
     back = PointEntry.objects.get(member=member, kind=PointEntry.Kind.USE_REVERSAL)
-    assert back.expires_on == add_months_clamped(timezone.localdate(), 12)
+    assert back.expires_on == new_expiry
     page.goto("/points/mine/")
     row = page.locator(f"#point-history tr[data-entry='{back.pk}']")
-    assert re.search(r"Use given back\s+\+500\s+3000", row.inner_text())
+    assert re.search(r"Use given back\s+\+500\s+3,000", row.inner_text())
+    page.screenshot(path=tmp_path / "3-point-history.png", full_page=True)
