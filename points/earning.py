@@ -323,10 +323,13 @@ class PurchasePoints(registry.OrderListener):
 
     def paid(self, *, order, by, system: str, now: datetime) -> None:
         """Once per order: a webhook received twice finds the grant (and the unique constraint on an order's
-        purchase grant stands behind the check). 0 points: no entry."""
+        purchase grant stands behind the check). 0 points: no entry.
+
+        The amount is the one stored when the order was made, which the confirm page and the e-mail showed:
+        a rate the shop changes before a counter booking is paid does not change what was promised."""
         if order.member.is_staff or PointEntry.objects.filter(order=order, kind=Kind.PURCHASE).exists():
             return
-        amount = order_points_to_earn(order)
+        amount = order.points_to_earn
         if amount < 1:
             return
         try:

@@ -167,6 +167,21 @@ def test_paid_grants_the_purchase_points_once_even_when_the_payment_arrives_twic
     assert balance_of(member) == 99
 
 
+def test_the_grant_is_what_the_member_was_shown_even_when_the_rate_changes_before_payment():
+    # given a counter order made at the 5 % base rate (99 points shown on the confirm page and e-mail)
+    base_rate(5)
+    member = MemberFactory()
+    order = order_create(
+        member=member, lines=[line(product("A", 1999))], payment_method=Order.Method.COUNTER, by=member
+    )
+    assert order.points_to_earn == 99
+    # when the shop raises the rate to 10 % before the member pays at the counter
+    base_rate(10)
+    order_mark_paid(order=order, now=NOW, system="test")
+    # then the member earns the 99 points promised, not 199
+    assert PointEntry.objects.get(order=order, kind=Kind.PURCHASE).delta == 99
+
+
 def test_an_order_that_earns_nothing_writes_no_entry():
     base_rate(0)
     member = MemberFactory()
