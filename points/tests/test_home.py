@@ -108,3 +108,15 @@ def test_the_panel_is_for_staff_who_may_see_the_ledger_and_its_queries_do_not_gr
     with CaptureQueriesContext(connection) as more:
         points_context(request)
     assert len(more) == len(few) <= 4
+
+
+def test_the_panel_says_so_when_nothing_expires_next_month(client, in_april):
+    # given a ledger whose only points are valid through next year
+    grant(MemberFactory(), 30, date(2027, 4, 2))
+    client.force_login(staff("view_pointentry"))
+    client.cookies["django_language"] = "en"
+    # when staff open the home
+    html = client.get("/admin/").content.decode()
+    # then the panel says nothing expires in May, not "0 points held by 0 members"
+    assert "No points expire that month." in html
+    assert "held by 0 members" not in html
