@@ -98,7 +98,8 @@ class ReviewAdmin(StaffOperationsMixin, admin.ModelAdmin):
         "status",
     )
     list_display_links = ("number", "created_at")
-    list_filter = ("status", "item__store", "item", "stars")
+    # Items: only those with reviews (a shop may have thousands of items; the search finds any of them).
+    list_filter = ("status", "item__store", ("item", admin.RelatedOnlyFieldListFilter), "stars")
     list_select_related = ("member", "item", "item__store")
     search_fields = ("member__email", "member__name", "item__code", "item__name", "text")
     search_help_text = _("Member e-mail or name, item code or name, words of the review.")
