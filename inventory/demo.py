@@ -81,6 +81,42 @@ def load(stdout) -> None:
     studio = _studio_item(stores["横浜店"], categories["会議室"])
     stdout.write(f"Items        {RENTAL_CODE}, {ROOM_CODE}, {LESSON_CODE}, {STUDIO_CODE} (承認制)")
     _demo_reservations(stdout, rental, lesson, studio)
+    _demo_past_booking(stdout, rental)
+
+
+def _demo_past_booking(stdout, rental: Item) -> None:
+    """A booking of the demo member last week, completed, so the member site offers "Write a review" and
+    the review admin has something to approve. Made through the services at last week's time; idempotent
+    (only when the member has no completed booking)."""
+    from members.demo import MEMBER_EMAIL
+    from members.models import Member
+
+    member = Member.objects.filter(email=MEMBER_EMAIL).first()
+    if (
+        member is None
+        or Reservation.objects.filter(member=member, status=Reservation.Status.COMPLETED).exists()
+    ):
+        return
+    day = timezone.localdate() - timedelta(days=7)
+    try:
+        reservation = services.reservation_create(
+            member=member,
+            by=None,
+            system="demo_data",
+            item=rental,
+            starts_at=_at(day, time(10)),
+            ends_at=_at(day, time(12)),
+            payment_method="counter",
+            channel=Reservation.Channel.ADMIN,
+            now=_at(day - timedelta(days=3), time(9)),
+        )
+        if reservation.status == Reservation.Status.TENTATIVE:
+            services.reservation_confirm(reservation=reservation, by=None, system="demo_data")
+        services.reservation_complete(reservation=reservation, by=None, system="demo_data")
+    except DomainError as error:
+        stdout.write(f"Reservation  skipped the completed booking of {day:%Y-%m-%d}: {error}")
+    else:
+        stdout.write(f"Reservation  #{reservation.pk} {rental.name} {day:%Y-%m-%d} completed, to review")
 
 
 def _general_settings() -> ReservationSettings:
