@@ -32,7 +32,7 @@ class ReviewForm(forms.Form):
         label=_("Rating"),
         choices=[(n, "★" * n + "☆" * (5 - n)) for n in range(5, 0, -1)],
         coerce=int,
-        widget=forms.RadioSelect,
+        widget=forms.RadioSelect(attrs={"class": "choice-list"}),
         error_messages={
             "required": _("Choose from 1 to 5 stars."),
             "invalid_choice": _("Choose from 1 to 5 stars."),
