@@ -792,12 +792,14 @@ def test_demo_data_loads_twice_without_duplicates():
     # the room is priced the way the seed recommends: no rule warnings
     assert item_price_warnings(Item.objects.get(code=demo.ROOM_CODE)) == []
     # and the demo member has a few bookings made through the booking service, the studio's awaiting
-    # the shop's approval (承認制)
+    # the shop's approval (承認制), and one of last week completed (to review)
     member = Member.objects.get(email=member_demo.MEMBER_EMAIL)
-    assert Reservation.objects.filter(member=member).count() == 3
+    assert Reservation.objects.filter(member=member).count() == 4
+    assert Reservation.objects.filter(member=member, status=Reservation.Status.COMPLETED).count() == 1
     studio = Reservation.objects.get(member=member, item__code=demo.STUDIO_CODE)
     assert studio.status == Reservation.Status.AWAITING
-    assert Reservation.objects.get(member=member, item=rental).price_yen == 2000 * 2
+    upcoming = Reservation.objects.exclude(status=Reservation.Status.COMPLETED)
+    assert upcoming.get(member=member, item=rental).price_yen == 2000 * 2
 
 
 def test_demo_items_keep_staff_edits():

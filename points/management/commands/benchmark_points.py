@@ -46,6 +46,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.memory import read_status
 from points.models import PointAccount, PointAllocation, PointEntry, PointLot, PointSettings
 from points.services import EXPIRY_JOB, points_expire
 
@@ -131,18 +132,6 @@ _FINGERPRINT = f"""
         (SELECT md5(string_agg(a.member_id || ':' || a.balance, ';' ORDER BY a.member_id))
          FROM {T_ACCOUNTS} a JOIN bench_points_scope s ON s.member_id = a.member_id)
 """  # noqa: S608 (table names from the models)
-
-
-def _read_status(key: str) -> int | None:
-    """A `kB` figure of /proc/self/status (VmHWM, VmRSS) in bytes; None where there is no such file."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith(f"{key}:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 class Command(BaseCommand):
@@ -389,7 +378,7 @@ def _consume_ledger_csv(email_prefix: str) -> dict:
     queryset = PointEntry.objects.filter(member__email__startswith=email_prefix)
     count = queryset.count()
     gc.collect()
-    start_rss = _read_status("VmRSS") or 0
+    start_rss = read_status("VmRSS") or 0
     started = time.perf_counter()
     size = lines = 0
     for chunk in stream_ledger_csv(queryset):
@@ -402,5 +391,5 @@ def _consume_ledger_csv(email_prefix: str) -> dict:
         "bytes": size,
         "seconds": seconds,
         "start_rss": start_rss,
-        "rss": _read_status("VmHWM") or 0,
+        "rss": read_status("VmHWM") or 0,
     }

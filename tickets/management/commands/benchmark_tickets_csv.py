@@ -43,6 +43,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.memory import read_status, reset_peak_rss
 from inventory.models import Category, Item, Store
 from payments.models import Product
 from tickets.csv_jobs import export_ticket_types, import_ticket_types
@@ -78,28 +79,6 @@ def _spec(n: int, product_id: int, price_yen: int, item_ids: list[int]) -> dict:
     }
 
 
-def _read_status(key: str) -> int | None:
-    """A `kB` figure of /proc/self/status (VmHWM, VmRSS) in bytes; None where there is no such file."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith(f"{key}:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Resets the kernel's peak RSS counter (VmHWM) to the current RSS (Linux 4.0+)."""
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        return False
-    return _read_status("VmHWM") is not None
-
-
 class Command(BaseCommand):
     help = "Benchmark the ticket CSV import and export with many rows, against a raw-SQL reference."
 
@@ -117,7 +96,7 @@ class Command(BaseCommand):
         self.trace = tracemalloc
         self.peak_rss = 0
         self.rss_method = (
-            "VmHWM, reset before each step" if _reset_peak_rss() else "ru_maxrss, the maximum so far"
+            "VmHWM, reset before each step" if reset_peak_rss() else "ru_maxrss, the maximum so far"
         )
         stamp = timezone.now().strftime("%Y%m%d%H%M%S%f")
         self.prefix = f"BENCH-{stamp}-"
@@ -365,8 +344,8 @@ class Command(BaseCommand):
     def _measure(self):
         figures: dict = {}
         gc.collect()  # what earlier steps left is freed before this one starts
-        reset = _reset_peak_rss()
-        figures["start_rss"] = _read_status("VmRSS")
+        reset = reset_peak_rss()
+        figures["start_rss"] = read_status("VmRSS")
         if self.trace:
             tracemalloc.start()
         queries = [0]
@@ -386,7 +365,7 @@ class Command(BaseCommand):
                 figures["heap"] = tracemalloc.get_traced_memory()[1]
                 tracemalloc.stop()
         figures["queries"] = queries[0]
-        hwm = _read_status("VmHWM") if reset else None
+        hwm = read_status("VmHWM") if reset else None
         figures["rss"] = hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         self.peak_rss = max(self.peak_rss, figures["rss"])
 
