@@ -106,6 +106,26 @@ def test_the_cancel_stops_with_the_missing_count_when_the_points_were_spent():
     assert not PointEntry.objects.filter(order=order, kind=Kind.GRANT_REVERSAL).exists()
 
 
+def test_the_seeds_example_product_a_cannot_be_cancelled_once_its_100_points_paid_for_product_b():
+    # given (seed 004, 注文キャンセル時のご注意) product A ordered with 100 points to come, paid: 100 granted
+    base_rate(10)
+    member = MemberFactory()
+    order_a = paid_order(member, price=1000)
+    assert balance_of(member) == 100
+    # and those 100 points used to order product B (the balance is 0)
+    order_b = paid_order(member, price=500, points_used=100)
+    assert order_b.points_used == 100
+    assert balance_of(member) == 0 + order_b.points_to_earn  # B's own 40 points
+    points_before = balance_of(member)
+    # when order A is cancelled, taking its 100 points back would make the balance negative
+    with pytest.raises(NotEnoughPointsError, match="points are missing"):
+        order_cancel(order=order_a, by=MemberFactory(is_staff=True), now=LATER)
+    # then the cancellation stops and nothing changed
+    order_a.refresh_from_db()
+    assert order_a.status == Order.Status.PAID
+    assert balance_of(member) == points_before
+
+
 def test_staff_may_cancel_without_taking_the_points_back_recorded_as_such():
     base_rate(10)
     member, staff = MemberFactory(), MemberFactory(is_staff=True)
