@@ -190,3 +190,26 @@ def test_an_order_that_earns_nothing_writes_no_entry():
     )
     order_mark_paid(order=order, now=NOW, system="test")
     assert not PointEntry.objects.filter(order=order).exists()
+
+
+def test_the_paid_email_and_the_order_page_say_how_many_points_the_order_earned(client, monkeypatch):
+    from core import emails
+
+    sent = []
+    monkeypatch.setattr(emails.send_email, "delay_on_commit", lambda **message: sent.append(message))
+    # given a counter order at 5 % (99 points), paid
+    base_rate(5)
+    member = MemberFactory()
+    order = order_create(
+        member=member, lines=[line(product("A", 1999))], payment_method=Order.Method.COUNTER, by=member
+    )
+    order_mark_paid(order=order, now=NOW, system="test")
+    monkeypatch.undo()
+    # then the "payment received" e-mail says so
+    [paid_mail] = [each for each in sent if "Points earned" in each["body"]]
+    assert "Points earned with this order: 99" in paid_mail["body"]
+    # and so does the member's order page
+    client.force_login(member)
+    client.cookies["django_language"] = "en"
+    page = client.get(f"/payments/orders/{order.pk}/").content.decode()
+    assert "Points earned with this order: 99" in page
