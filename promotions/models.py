@@ -5,12 +5,14 @@ conditional UPDATE (promotions.redemption), and the CHECK below is the database'
 Redemptions are history: a cancellation that gives the use back sets `released_at`, never deletes."""
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from core import limits
 from core.models import TimeStampedModel
+from inventory.models import WEEKDAY_CHOICES
 from promotions.codes import MAX_CODE_LENGTH, validate_code
 
 
@@ -179,3 +181,92 @@ class CouponRedemption(models.Model):
     @property
     def is_standing(self) -> bool:
         return self.released_at is None
+
+
+# --- Price rules (価格のルール, SPEC §9) -------------------------------------------------------------------
+
+
+class PriceRule(TimeStampedModel):
+    """A discount by the BOOKED time (the reservation's start, JST) and item: checked by position, the first
+    active rule whose conditions all match applies (promotions.price_rules.matching_rule). An empty
+    condition matches anything."""
+
+    class Kind(models.TextChoices):
+        PERCENT = "percent", _("Percent off")
+        YEN = "yen", _("Yen off")
+
+    name = models.CharField(_("name"), max_length=100)
+    position = models.PositiveIntegerField(
+        _("order"), default=1, validators=limits.at_most(limits.MAX_DISPLAY_ORDER)
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    starts_from = models.DateTimeField(
+        _("bookings starting from"), null=True, blank=True, help_text=_("Empty: no start limit.")
+    )
+    starts_until = models.DateTimeField(
+        _("bookings starting before"),
+        null=True,
+        blank=True,
+        help_text=_("Empty: no end limit. A booking starting exactly at this time does not match."),
+    )
+    weekdays = ArrayField(
+        models.PositiveSmallIntegerField(choices=WEEKDAY_CHOICES),
+        verbose_name=_("weekdays"),
+        size=8,
+        default=list,
+        blank=True,
+        help_text=_("None ticked: every day. A national holiday matches Holiday (祝), not its weekday."),
+    )
+    time_from = models.TimeField(_("start time from"), null=True, blank=True)
+    time_until = models.TimeField(
+        _("start time before"),
+        null=True,
+        blank=True,
+        help_text=_("Of the booking's start time; a booking starting exactly at this time does not match."),
+    )
+    items = models.ManyToManyField("inventory.Item", verbose_name=_("items"), blank=True, related_name="+")
+    categories = models.ManyToManyField(
+        "inventory.Category", verbose_name=_("categories"), blank=True, related_name="+"
+    )
+    kind = models.CharField(_("discount type"), max_length=10, choices=Kind.choices, default=Kind.PERCENT)
+    percent = models.PositiveSmallIntegerField(
+        _("percent off"), default=0, validators=limits.at_most(limits.MAX_PERCENT)
+    )
+    yen = models.PositiveIntegerField(_("yen off"), default=0, validators=limits.at_most(limits.MAX_YEN))
+
+    class Meta:
+        verbose_name = _("price rule")
+        verbose_name_plural = _("price rules")
+        ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(percent__lte=100), name="promotions_price_rule_percent_lte_100"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PriceRuleUse(models.Model):
+    """Which rule priced an order and by how much (the staff panel and the order's history)."""
+
+    order = models.ForeignKey(
+        "payments.Order", verbose_name=_("order"), on_delete=models.CASCADE, related_name="price_rule_uses"
+    )
+    rule = models.ForeignKey(
+        PriceRule, verbose_name=_("price rule"), on_delete=models.PROTECT, related_name="uses"
+    )
+    discount_yen = models.PositiveIntegerField(_("discount (yen)"))
+    at = models.DateTimeField(_("at"))
+
+    class Meta:
+        verbose_name = _("price rule use")
+        verbose_name_plural = _("price rule uses")
+        ordering = ["-at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "rule"], name="promotions_price_rule_use_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} → #{self.order_id}: ¥{self.discount_yen:,}"
