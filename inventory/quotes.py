@@ -21,9 +21,13 @@ class Quote:
     total_yen: int
     price_type: str
     lines: list[str] = field(default_factory=list)
+    # The booked start (for the price rules of the order the booking makes); not part of the breakdown.
+    starts_at: datetime | None = None
 
     def as_breakdown(self) -> dict:
-        return asdict(self)
+        breakdown = asdict(self)
+        del breakdown["starts_at"]
+        return breakdown
 
 
 def prefetch_prices(item: Item) -> None:
@@ -62,7 +66,9 @@ def quote_booking(item: Item, starts_at: datetime, ends_at: datetime, quantity: 
         minutes = int((ends_at - starts_at).total_seconds() // 60)
         units = [(u.minutes, u.price_yen) for u in item.price_units.all()]
         if not units:
-            return Quote(0, quantity, 0, item.price_type, [gettext("No time unit prices are set: 0 yen.")])
+            return Quote(
+                0, quantity, 0, item.price_type, [gettext("No time unit prices are set: 0 yen.")], starts_at
+            )
         result = cheapest_units(minutes, units)
         lines = [
             gettext("{minutes} min × {count}: ¥{price:,} each").format(minutes=m, count=c, price=p)
@@ -79,10 +85,10 @@ def quote_booking(item: Item, starts_at: datetime, ends_at: datetime, quantity: 
         ]
         unit_price = result.total_yen
     else:
-        return Quote(0, quantity, 0, item.price_type, [gettext("This item is free of charge.")])
+        return Quote(0, quantity, 0, item.price_type, [gettext("This item is free of charge.")], starts_at)
     if quantity > 1:
         lines.append(gettext("× {quantity} units").format(quantity=quantity))
-    return Quote(unit_price, quantity, unit_price * quantity, item.price_type, lines)
+    return Quote(unit_price, quantity, unit_price * quantity, item.price_type, lines, starts_at)
 
 
 def item_price_warnings(item: Item) -> list[str]:

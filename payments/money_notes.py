@@ -23,7 +23,10 @@ def booking_draft(*, member, item, quote, payment_method: str, options: dict | N
         member=member,
         lines=[
             LineDraft(
-                kind=OrderLine.Kind.RESERVATION, description=str(item.name), unit_price_yen=quote.total_yen
+                kind=OrderLine.Kind.RESERVATION,
+                description=str(item.name),
+                unit_price_yen=quote.total_yen,
+                starts_at=getattr(quote, "starts_at", None),
             )
         ],
         payment_method=payment_method,

@@ -35,6 +35,9 @@ class LineDraft:
     quantity: int = 1
     product: Product | None = None
     reservation: object | None = None
+    # A reservation line's booked start before the booking exists (the confirm page's preview): price rules
+    # (promotions) match the booked time, not the time of ordering.
+    starts_at: datetime | None = None
 
 
 @transaction.atomic
