@@ -26,6 +26,7 @@ def booking_draft(*, member, item, quote, payment_method: str, options: dict | N
                 kind=OrderLine.Kind.RESERVATION,
                 description=str(item.name),
                 unit_price_yen=quote.total_yen,
+                item=item,
                 starts_at=getattr(quote, "starts_at", None),
             )
         ],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.utils.translation import gettext
 
@@ -35,11 +36,11 @@ class MemberDiscountStep(registry.PriceStep):
 
 
 def price_draft(
-    *, member, lines: list, payment_method: str, options: dict | None = None
+    *, member, lines: list, payment_method: str, options: dict | None = None, now: datetime | None = None
 ) -> registry.PriceDraft:
     """The order's amounts for `lines` (objects with unit_price_yen and quantity) paid by `payment_method`,
-    through every registered price step. Changes nothing."""
-    draft = registry.PriceDraft(member=member, payment_method=payment_method, lines=list(lines))
+    through every registered price step, as at `now` (None: a preview, now). Changes nothing."""
+    draft = registry.PriceDraft(member=member, payment_method=payment_method, lines=list(lines), now=now)
     draft.subtotal_yen = sum(line.unit_price_yen * line.quantity for line in lines)
     return registry.apply_pipeline(draft, options)
 
@@ -77,7 +78,10 @@ def charge_shown(
             ChargeLine(gettext("Member discount ({pct}%)").format(pct=pct), -draft.member_discount_yen)
         )
     if draft.coupon_discount_yen:
-        lines.append(ChargeLine(gettext("Coupon"), -draft.coupon_discount_yen))
+        # the coupon step keeps the coupon it applied on the draft, so the member sees which code it was
+        coupon = getattr(draft, "coupon", None)
+        label = gettext("Coupon {code}").format(code=coupon) if coupon is not None else gettext("Coupon")
+        lines.append(ChargeLine(label, -draft.coupon_discount_yen))
     if draft.points_used:
         lines.append(ChargeLine(gettext("Points used"), -draft.points_used))
     return Charge(

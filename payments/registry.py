@@ -114,6 +114,9 @@ class PriceDraft:
     points_used: int = 0
     # What paying this order will earn (points' earning step fills it); shown, never part of the total.
     points_to_earn: int = 0
+    # When the order is made (order_create's `now`), for the steps whose conditions are time-bound (a
+    # coupon's validity window); None on a preview, which steps read as timezone.now().
+    now: datetime | None = None
 
     @property
     def total_yen(self) -> int:

@@ -12,3 +12,12 @@ class PromotionsConfig(AppConfig):
 
         registry.register_price_step("price_rule", PriceRuleStep())
         registry.register_order_listener("price_rules", PriceRuleUses())
+
+        # Coupons: price step 30 (after the member discount), redeemed with the order and given back when
+        # it is undone (as the coupon says), and the "Coupon code" field of the booking and checkout pages.
+        from core.audit import register_action_labels
+        from promotions import redemption
+        from promotions.audit_labels import ACTION_LABELS
+
+        register_action_labels(ACTION_LABELS)
+        redemption.register()

@@ -35,8 +35,10 @@ class LineDraft:
     quantity: int = 1
     product: Product | None = None
     reservation: object | None = None
-    # A reservation line's booked start before the booking exists (the confirm page's preview): price rules
-    # (promotions) match the booked time, not the time of ordering.
+    # The booked item of a reservation line not booked yet (the confirm page's preview), so a discount
+    # scoped to items or categories (promotions) can tell which line it applies to before the booking exists.
+    item: object | None = None
+    # Its booked start likewise: price rules (promotions) match the booked time, not the time of ordering.
     starts_at: datetime | None = None
 
 
@@ -55,7 +57,8 @@ def order_create(
     booking, staff taking a booking; None with the system job that did)."""
     if not lines:
         raise OrderError(gettext("An order needs at least one line."))
-    draft = price_draft(member=member, lines=lines, payment_method=payment_method, options=options)
+    now = now or timezone.now()
+    draft = price_draft(member=member, lines=lines, payment_method=payment_method, options=options, now=now)
     if draft.total_yen < 0:
         raise OrderError(gettext("The discounts are larger than the price."))
     order = Order.objects.create(
@@ -82,7 +85,7 @@ def order_create(
         for line in lines
     )
     for listener in registry.order_listeners():
-        listener.created(order=order, by=by, system=system, now=now or timezone.now(), options=options or {})
+        listener.created(order=order, by=by, system=system, now=now, options=options or {})
     audit_log(
         action="order.created",
         obj=order,

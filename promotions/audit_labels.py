@@ -1,0 +1,9 @@
+"""The words staff read for promotions's audit actions (core.audit.register_action_labels)."""
+
+from django.utils.translation import gettext_lazy as _
+
+ACTION_LABELS = {
+    "coupon.redeemed": _("Coupon used"),
+    "coupon.released": _("Coupon use given back (cancelled)"),
+    "coupon.kept": _("Coupon use not given back (cancelled; the coupon keeps it)"),
+}
