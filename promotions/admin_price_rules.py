@@ -1,0 +1,223 @@
+"""Staff admin of price rules (価格のルール, SPEC §9): the list in checking order (position, editable in the
+list), add/edit with validation, warnings about rules that can never match (promotions.price_rules'
+linter) on the list and on each rule, and a preview: an item and a booking time → which rule applies, why
+(and why the rules above it did not), and the price before and after.
+
+Rules are configuration: the admin saves them as Django does, and each save is in the audit trail through
+the admin's own log (core.audit.install_admin_log_auditing)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from core.templatetags.core_tags import yen
+from inventory.admin_forms import PricePreviewForm, weekdays_field
+from inventory.models import Item
+from inventory.pricing import DAY_TYPE_LABELS
+from inventory.quotes import quote_booking
+from promotions import price_rules
+from promotions.models import PriceRule
+
+
+class PriceRuleForm(forms.ModelForm):
+    weekdays = weekdays_field()
+
+    class Meta:
+        model = PriceRule
+        fields = (
+            "name",
+            "position",
+            "is_active",
+            "starts_from",
+            "starts_until",
+            "weekdays",
+            "time_from",
+            "time_until",
+            "items",
+            "categories",
+            "kind",
+            "percent",
+            "yen",
+        )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["weekdays"].required = False
+        self.fields["weekdays"].help_text = PriceRule._meta.get_field("weekdays").help_text
+
+    def clean_weekdays(self) -> list[int]:
+        return sorted(set(self.cleaned_data["weekdays"] or []))
+
+    def clean(self):
+        cleaned = super().clean()
+        first, last = cleaned.get("starts_from"), cleaned.get("starts_until")
+        if first is not None and last is not None and first >= last:
+            self.add_error("starts_until", _("The end must be after the start."))
+        first, last = cleaned.get("time_from"), cleaned.get("time_until")
+        if first is not None and last is not None and first >= last:
+            self.add_error("time_until", _("The end of the time of day must be after its start."))
+        kind = cleaned.get("kind")
+        if kind == PriceRule.Kind.PERCENT and cleaned.get("yen"):
+            self.add_error("yen", _("A percent rule takes no yen amount: leave it at 0."))
+        if kind == PriceRule.Kind.YEN:
+            if cleaned.get("percent"):
+                self.add_error("percent", _("A yen rule takes no percent: leave it at 0."))
+            if cleaned.get("yen") == 0:
+                self.add_error("yen", _("Enter the yen to take off."))
+        return cleaned
+
+
+class RulePreviewForm(PricePreviewForm):
+    item = forms.ModelChoiceField(label=_("item"), queryset=Item.objects.order_by("display_order", "id"))
+
+    field_order = ("item", "date", "start", "end", "end_date", "quantity")
+
+
+def conditions_text(rule: PriceRule) -> str:
+    """The rule's conditions in one line for the list ("any booking" when it has none)."""
+    parts = []
+    if rule.starts_from or rule.starts_until:
+        parts.append(
+            "{} – {}".format(
+                price_rules._when(rule.starts_from) if rule.starts_from else "",
+                price_rules._when(rule.starts_until) if rule.starts_until else "",
+            )
+        )
+    if rule.weekdays:
+        parts.append("・".join(str(DAY_TYPE_LABELS[day]) for day in sorted(rule.weekdays)))
+    if rule.time_from or rule.time_until:
+        parts.append(
+            "{}–{}".format(
+                rule.time_from.strftime("%H:%M") if rule.time_from else "",
+                rule.time_until.strftime("%H:%M") if rule.time_until else "",
+            )
+        )
+    scope = [str(item.name) for item in rule.items.all()] + [str(c.name) for c in rule.categories.all()]
+    if scope:
+        parts.append(", ".join(scope))
+    return " / ".join(parts) or gettext("any booking")
+
+
+@admin.register(PriceRule)
+class PriceRuleAdmin(admin.ModelAdmin):
+    form = PriceRuleForm
+    list_display = ("position", "name", "is_active", "conditions", "discount")
+    list_display_links = ("name",)
+    list_editable = ("position", "is_active")
+    ordering = ("position", "id")
+    filter_horizontal = ("items", "categories")
+    change_list_template = "admin/promotions/pricerule/change_list.html"
+    change_form_template = "admin/promotions/pricerule/change_form.html"
+    fieldsets = (
+        (None, {"fields": ("name", "position", "is_active")}),
+        (
+            _("Conditions (empty: any)"),
+            {
+                "fields": (
+                    "starts_from",
+                    "starts_until",
+                    "weekdays",
+                    "time_from",
+                    "time_until",
+                    "items",
+                    "categories",
+                ),
+                "description": _(
+                    "All conditions are read on the booked start time (JST), not the time of ordering. "
+                    "Rules are checked by order; the first active rule whose conditions all match applies."
+                ),
+            },
+        ),
+        (_("Discount"), {"fields": ("kind", "percent", "yen")}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("items", "categories")
+
+    @admin.display(description=_("conditions"))
+    def conditions(self, rule: PriceRule) -> str:
+        return conditions_text(rule)
+
+    @admin.display(description=_("discount"))
+    def discount(self, rule: PriceRule) -> str:
+        return f"{rule.percent}%" if rule.kind == PriceRule.Kind.PERCENT else f"-{yen(rule.yen)}"
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "preview/", self.admin_site.admin_view(self.preview_view), name="{}_{}_preview".format(*info)
+            ),
+            *super().get_urls(),
+        ]
+
+    def _named_warnings(self, only: int | None = None) -> list[str]:
+        """The linter's warnings, each naming its rule; `only`: just that rule's."""
+        rules = list(PriceRule.objects.order_by("position", "id").prefetch_related("items", "categories"))
+        found = price_rules.rules_warnings(rules, now=timezone.now())
+        if only is not None:
+            return found.get(only, [])
+        names = {rule.pk: rule for rule in rules}
+        return [
+            gettext("%(name)s (order %(position)s): %(problem)s")
+            % {"name": names[pk].name, "position": names[pk].position, "problem": problem}
+            for pk, problems in found.items()
+            for problem in problems
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {
+            "rule_warnings": self._named_warnings(),
+            "preview_url": reverse("admin:promotions_pricerule_preview"),
+        }
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        try:
+            pk = int(object_id)
+        except (TypeError, ValueError):
+            pk = None
+        extra = {
+            "rule_warnings": self._named_warnings(only=pk) if pk is not None else [],
+            "preview_url": reverse("admin:promotions_pricerule_preview"),
+        }
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def preview_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = RulePreviewForm(request.GET or None)
+        result = None
+        if form.is_bound and form.is_valid():
+            data = form.cleaned_data
+            item = data["item"]
+            quote = quote_booking(item, data["starts_at"], data["ends_at"], data["quantity"])
+            rule, checks = price_rules.matching_rule(item, data["starts_at"])
+            off = price_rules.discount_yen(rule, quote.total_yen)
+            result = {
+                "item": item,
+                "starts_at": data["starts_at"],
+                "rule": rule,
+                "checks": checks,
+                "before_yen": quote.total_yen,
+                "discount_yen": off,
+                "after_yen": quote.total_yen - off,
+            }
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Price rule preview"),
+            "subtitle": None,
+            "form": form,
+            "result": result,
+            "changelist_url": reverse("admin:promotions_pricerule_changelist"),
+            "rule_warnings": self._named_warnings(),
+        }
+        return TemplateResponse(request, "admin/promotions/pricerule/preview.html", context)
