@@ -1,3 +1,3 @@
 """Promotions admin: each concept in its own module, imported here so the admin site finds it."""
 
-from promotions import admin_price_rules  # noqa: F401
+from promotions import admin_coupons, admin_price_rules  # noqa: F401
