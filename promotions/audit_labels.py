@@ -6,4 +6,5 @@ ACTION_LABELS = {
     "coupon.redeemed": _("Coupon used"),
     "coupon.released": _("Coupon use given back (cancelled)"),
     "coupon.kept": _("Coupon use not given back (cancelled; the coupon keeps it)"),
+    "price_rule.applied": _("Price rule applied"),
 }
