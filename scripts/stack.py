@@ -137,6 +137,7 @@ def postgres(data_dir: Path, *, keep: bool) -> Iterator[str]:
     with stop_deferred():
         server = pgserver.get_server(data_dir, cleanup_mode="stop" if keep else "delete")
     try:
+        _ensure_max_connections(server)
         socket_dir = parse_qs(urlparse(server.get_uri()).query)["host"][0]
         exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")  # noqa: S608 - a constant
         if "(1 row)" not in exists:
@@ -146,6 +147,26 @@ def postgres(data_dir: Path, *, keep: bool) -> Iterator[str]:
     finally:
         server.cleanup()
         log("PostgreSQL stopped")
+
+
+# The concurrency tests open one connection per thread (promotions: 100 parallel coupon redemptions, each
+# on its own connection, beside the test's own); PostgreSQL's default of 100, less the reserved ones, is not
+# enough. Production sizes its own server.
+MAX_CONNECTIONS = 250
+
+
+def _ensure_max_connections(server) -> None:
+    """Raise the embedded server's max_connections to MAX_CONNECTIONS (ALTER SYSTEM, then a restart, which
+    keeps the socket options pgserver started it with); once per data folder: a reused one already has it."""
+    from pgserver._commands import pg_ctl
+    from pgserver.postgres_server import PostmasterInfo
+
+    current = int(server.psql("SHOW max_connections;").split("\n")[2].strip())
+    if current >= MAX_CONNECTIONS:
+        return
+    server.psql(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS};")
+    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user, timeout=30)
+    server._postmaster_info = PostmasterInfo.read_from_pgdata(server.pgdata)  # the new postmaster's pid
 
 
 def _forget_dead_handles(data_dir: Path) -> None:
