@@ -45,6 +45,11 @@ MENU_GROUPS = (
         ("points.PointEntry", "points.PointShortfall"),
     ),
     (
+        "promotions",
+        gettext_lazy("Promotions"),  # the promotions app's own name (クーポン・割引), already translated
+        ("promotions.Coupon", "promotions.PriceRule"),
+    ),
+    (
         "orders",
         pgettext_lazy("admin menu", "Orders"),
         ("payments.Order", "payments.Product", "payments.StripeEvent"),

@@ -21,3 +21,9 @@ class PromotionsConfig(AppConfig):
 
         register_action_labels(ACTION_LABELS)
         redemption.register()
+
+        # The staff home's panel: this month's coupon uses and price-rule discounts.
+        from core.home import register_panel
+        from promotions.home import promotions_panel
+
+        register_panel(promotions_panel())

@@ -23,6 +23,7 @@ ORDER = [
     "tickets",
     "plans",
     "points",
+    "promotions",
     "orders",
     "settings",
     "system",
@@ -35,6 +36,7 @@ HEADINGS = [
     "チケット",
     "プラン",
     "ポイント",
+    "クーポン・割引",
     "受注",
     "設定",
     "システム",
@@ -54,6 +56,7 @@ EXPECTED = {
     "tickets": ["tickets.TicketType", "tickets.MemberTicket"],
     "plans": ["plans.Plan", "plans.PlanContract", "plans.PlanGrant", "plans.TimeBand"],
     "points": ["points.PointEntry", "points.PointShortfall"],
+    "promotions": ["promotions.Coupon", "promotions.PriceRule"],
     "orders": ["payments.Order", "payments.Product", "payments.StripeEvent"],
     "settings": [
         "inventory.ReservationSettings",
@@ -180,13 +183,14 @@ def test_the_index_query_count_is_constant(client, django_assert_max_num_queries
     # session, user, the job menu, the staff home's panels (5 attention counts, whether approval is in use,
     # the bookings, the chart's 2 series, the latest jobs, the plans panel's 4: this month's grants, the
     # contract counts, the grant rules and the last grant run for next month's preview; the points panel's
-    # 3: the expiry method, this month's figures, next month's expiries) and recent actions: the grouping
-    # itself adds none, however many models and rows there are
+    # 3: the expiry method, this month's figures, next month's expiries; the promotions panel's 3: the top
+    # coupons, the coupons' totals, the price rules) and recent actions: the grouping itself adds none,
+    # however many models and rows there are
     client.force_login(superuser())
-    with django_assert_max_num_queries(21):
+    with django_assert_max_num_queries(24):
         assert client.get("/admin/").status_code == 200
     MemberFactory.create_batch(20)
-    with django_assert_max_num_queries(21):
+    with django_assert_max_num_queries(24):
         assert client.get("/admin/").status_code == 200
 
     # staff without the superuser flag: their permissions are read once (user and group), not per model

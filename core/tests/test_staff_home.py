@@ -35,7 +35,7 @@ def make_job(user, label, status=Job.Status.SUCCEEDED):
 def test_every_app_registers_its_panels_in_order():
     keys = [panel.key for panel in panels_for(MemberFactory(is_staff=True, is_superuser=True))]
 
-    assert keys == ["attention", "bookings", "plans", "points", "chart", "jobs"]
+    assert keys == ["attention", "bookings", "plans", "points", "promotions", "chart", "jobs"]
 
 
 def test_a_later_apps_panel_is_shown_only_with_its_permission(client, monkeypatch):
@@ -147,10 +147,10 @@ def test_the_chart_shows_only_the_series_the_staff_member_may_see(client):
 def test_the_chart_query_count_does_not_grow_with_the_data(client, django_assert_max_num_queries):
     client.force_login(MemberFactory(is_staff=True, is_superuser=True))
     client.get("/admin/")
-    # 21: one asks whether approval is in use, one counts failed grant runs, one the purchase points
+    # 24: one asks whether approval is in use, one counts failed grant runs, one the purchase points
     # missing after a dashboard refund, one the reviews awaiting approval, 4 for the plans panel, 3 for the
-    # points panel
-    with django_assert_max_num_queries(21) as few:
+    # points panel, 3 for the promotions panel (the top coupons, the coupons' totals, the price rules)
+    with django_assert_max_num_queries(24) as few:
         assert client.get("/admin/").status_code == 200
     today = timezone.localdate()
     member = MemberFactory()
