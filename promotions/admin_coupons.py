@@ -15,7 +15,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin.widgets import AutocompleteSelectMultiple
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, F, Q, Sum
 from django.http import HttpRequest, StreamingHttpResponse
 from django.shortcuts import redirect
@@ -45,6 +46,22 @@ from promotions.models import Coupon, CouponRedemption
 USES_SHOWN = 100
 # Scope names the list shows per coupon before "and N more".
 SCOPE_NAMES_SHOWN = 3
+
+
+class SafeAutocompleteSelectMultiple(AutocompleteSelectMultiple):
+    """core.admin_widgets.SafeAutocompleteSelect for a scope of many items or categories: a submitted value
+    that is no valid id is dropped when the form is shown again (the form itself says it is invalid)."""
+
+    def optgroups(self, name, value, attr=None):
+        target = self.field.remote_field.model._meta.pk
+        valid = []
+        for item in value:
+            try:
+                target.to_python(item)
+            except (ValidationError, TypeError, ValueError):
+                continue
+            valid.append(item)
+        return super().optgroups(name, valid, attr)
 
 
 class CouponForm(forms.ModelForm):
@@ -257,9 +274,17 @@ class CouponAdmin(admin.ModelAdmin):
         # and records who saved what.
         coupon_save(coupon=obj, by=request.user)
 
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name in self.autocomplete_fields:
+            # Django's own widget answers 500 when the form comes back with a value that is no id.
+            kwargs["widget"] = SafeAutocompleteSelectMultiple(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     def has_delete_permission(self, request, obj=None):
-        # A coupon with uses is history (its redemptions keep it: PROTECT); without, it may go.
-        if obj is not None and obj.used_count:
+        # A coupon that was ever used is history (its redemptions keep it: PROTECT); without, it may go.
+        if obj is not None and obj.redemptions.exists():
             return False
         return super().has_delete_permission(request, obj)
 

@@ -414,3 +414,39 @@ def test_the_uses_csv_needs_the_view_permission(client):
 
     client.force_login(staff("view_coupon"))
     assert client.get(reverse("admin:promotions_coupon_uses_csv", args=[summer.pk])).status_code == 200
+
+
+@pytest.mark.parametrize("bad", ["abc", "1.5", "99999999999999999999999"])
+def test_a_scope_value_that_is_no_id_is_an_error_not_a_crash(admin_client, bad):
+    response = admin_client.post(reverse("admin:promotions_coupon_add"), form_data(items=bad, categories=bad))
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "items" in errors
+    assert "categories" in errors
+    assert not Coupon.objects.exists()
+
+
+def test_a_coupon_ever_used_cannot_be_deleted_one_never_used_can(admin_client):
+    used = coupon("USED")
+    use(used, at=jst(DAY, "10:00"), released_at=jst(DAY, "11:00"))  # given back: still history
+    unused = coupon("UNUSED")
+
+    assert admin_client.get(reverse("admin:promotions_coupon_delete", args=[used.pk])).status_code == 403
+    response = admin_client.post(reverse("admin:promotions_coupon_delete", args=[unused.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert list(Coupon.objects.all()) == [used]
+
+
+def test_the_coupon_history_names_its_actions(admin_client):
+    summer = coupon_save(
+        coupon=Coupon(code="SUMMER10", discount_kind="percent", discount_value=10), by=staff()
+    )
+    summer.description = "夏"
+    coupon_save(coupon=summer, by=staff())
+
+    response = admin_client.get(reverse("admin:promotions_coupon_history", args=[summer.pk]))
+
+    html = response.content.decode()
+    assert "Coupon created" in html
+    assert "Coupon changed" in html
