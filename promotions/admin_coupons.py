@@ -274,6 +274,18 @@ class CouponAdmin(admin.ModelAdmin):
         # and records who saved what.
         coupon_save(coupon=obj, by=request.user)
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except CouponRefusedError as error:
+            # The form passed, but the service refused under the row lock (a use made or the same code saved
+            # meanwhile): nothing was saved (the admin's transaction rolled back); say why and show the page
+            # again with what is stored now.
+            self.message_user(
+                request, " ".join(str(message) for message in error.errors.values()), messages.ERROR
+            )
+            return redirect(request.get_full_path())
+
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name in self.autocomplete_fields:
             # Django's own widget answers 500 when the form comes back with a value that is no id.

@@ -450,3 +450,26 @@ def test_the_coupon_history_names_its_actions(admin_client):
     html = response.content.decode()
     assert "Coupon created" in html
     assert "Coupon changed" in html
+
+
+def test_a_refusal_only_the_service_sees_saves_nothing_and_says_why(admin_client, monkeypatch):
+    # given a use made after the form was checked (the form's rules see no uses yet)
+    from promotions.admin_coupons import CouponForm
+
+    summer = coupon(usage_limit=5)
+    for _ in range(4):
+        use(summer, at=jst(DAY, "10:00"))
+    monkeypatch.setattr(CouponForm, "rule_problems", lambda form: {})
+    url = reverse("admin:promotions_coupon_change", args=[summer.pk])
+
+    # when the limit is lowered below the uses
+    response = admin_client.post(url, form_data(usage_limit="3", description="changed"))
+
+    # then the page comes back with the service's message, and nothing was saved
+    assert response.status_code == 302
+    assert response["Location"] == url
+    page = admin_client.get(url).content.decode()
+    assert "the usage limit cannot be lower than 4" in page
+    summer.refresh_from_db()
+    assert (summer.usage_limit, summer.description) == (5, "")
+    assert not AuditEntry.objects.filter(action="coupon.changed").exists()
