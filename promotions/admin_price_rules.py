@@ -172,6 +172,13 @@ class PriceRuleAdmin(admin.ModelAdmin):
             for problem in problems
         ]
 
+    def _rule_warnings(self, pk: int) -> list[str]:
+        """One rule's warnings: the linter's, and whether its items' acceptance hours leave it no booking."""
+        found = self._named_warnings(only=pk)
+        rule = PriceRule.objects.filter(pk=pk).prefetch_related("items").first()
+        hours = price_rules.opening_hours_problem(rule) if rule is not None else None
+        return [*found, hours] if hours else found
+
     def changelist_view(self, request, extra_context=None):
         extra = {
             "rule_warnings": self._named_warnings(),
@@ -185,7 +192,7 @@ class PriceRuleAdmin(admin.ModelAdmin):
         except (TypeError, ValueError):
             pk = None
         extra = {
-            "rule_warnings": self._named_warnings(only=pk) if pk is not None else [],
+            "rule_warnings": self._rule_warnings(pk) if pk is not None else [],
             "preview_url": reverse("admin:promotions_pricerule_preview"),
         }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})

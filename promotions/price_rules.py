@@ -302,3 +302,28 @@ def rules_warnings(rules: list[PriceRule] | None = None, *, now: datetime) -> di
         if rule.is_active:
             earlier.append(rule)
     return found
+
+
+def opening_hours_problem(rule: PriceRule) -> str | None:
+    """Whether the rule's weekdays and time of day fall outside every acceptance hour of its chosen items
+    (free-type items; a fixed-slot item's events are not checked): then no booking of them can match.
+    Reads each chosen item's settings (one query an item): for a rule's own page, not for the list."""
+    if not rule.weekdays and rule.time_from is None and rule.time_until is None:
+        return None
+    from inventory.availability import load_settings
+    from inventory.models import Item
+
+    items = list(rule.items.all())
+    if not items or any(item.reservation_type != Item.ReservationType.FREE for item in items):
+        return None
+    days = set(rule.weekdays) or set(DAY_TYPE_LABELS)
+    for item in items:
+        for hours in load_settings(item).hours.all():
+            first = max(hours.opens_at, rule.time_from) if rule.time_from else hours.opens_at
+            last = min(hours.closes_at, rule.time_until) if rule.time_until else hours.closes_at
+            if hours.weekday in days and first < last:
+                return None
+    return gettext(
+        "None of its items accepts bookings starting on its days within its time of day (their acceptance "
+        "hours): it can never apply."
+    )

@@ -18,7 +18,13 @@ from inventory.tests.factories import CategoryFactory, ItemFactory, ReservationS
 from members.tests.factories import MemberFactory
 from payments.models import Order
 from promotions.models import PriceRule, PriceRuleUse
-from promotions.price_rules import discount_yen, matching_rule, rules_warnings
+from promotions.price_rules import (
+    PriceRuleUses,
+    discount_yen,
+    matching_rule,
+    opening_hours_problem,
+    rules_warnings,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -234,3 +240,22 @@ def test_counter_booking_takes_the_rule_too_and_no_rule_no_use(client, room):
     order = Order.objects.get(member=member)
     assert (order.price_rule_discount_yen, order.total_yen) == (0, 2000)
     assert not PriceRuleUse.objects.exists()
+
+
+def test_rule_use_is_written_once_even_if_the_listener_runs_again(client, room):
+    rule("mondays", 1, weekdays=[MON], kind=PriceRule.Kind.YEN, percent=0, yen=500)
+    member = MemberFactory()
+    client.force_login(member)
+    client.post(reverse("site:book", args=[room.pk]), {**BOOKING, "step": "book", "payment_method": "card"})
+    order = Order.objects.get(member=member)
+    PriceRuleUses().created(order=order, by=None, system="tests", now=NOW, options={})
+    assert list(PriceRuleUse.objects.values_list("order", "discount_yen")) == [(order.pk, 500)]
+
+
+def test_a_time_window_outside_the_items_acceptance_hours_is_named(room):
+    # the room accepts bookings 10:00–18:00 (the general settings)
+    evening = rule("evenings", 1, items=[room], time_from=time(19, 0))
+    morning = rule("mornings", 2, items=[room], time_from=time(9, 0), time_until=time(11, 0))
+    assert "can never apply" in opening_hours_problem(evening)
+    assert opening_hours_problem(morning) is None
+    assert opening_hours_problem(rule("anything", 3, items=[room])) is None
