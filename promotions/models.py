@@ -77,7 +77,9 @@ class Coupon(TimeStampedModel):
             "Off: a cancelled booking still counts as a use (members cannot recover uses by cancelling)."
         ),
     )
-    used_count = models.PositiveIntegerField(_("times used"), default=0, editable=False)
+    used_count = models.PositiveIntegerField(
+        _("times used"), default=0, editable=False, validators=limits.at_most(limits.MAX_COUNT * 1000)
+    )
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:

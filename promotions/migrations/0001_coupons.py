@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
                 ('discount_kind', models.CharField(choices=[('percent', 'Percent off'), ('yen', 'Yen off')], default='percent', max_length=10, verbose_name='discount kind')),
                 ('discount_value', models.PositiveIntegerField(help_text='Percent (0–100; 100 makes the booking free, 0 marks a give-away) or yen.', validators=[django.core.validators.MaxValueValidator(10000000)], verbose_name='discount')),
                 ('gives_back_on_cancel', models.BooleanField(default=False, help_text='Off: a cancelled booking still counts as a use (members cannot recover uses by cancelling).', verbose_name='cancelling gives the use back')),
-                ('used_count', models.PositiveIntegerField(default=0, editable=False, verbose_name='times used')),
+                ('used_count', models.PositiveIntegerField(default=0, editable=False, validators=[django.core.validators.MaxValueValidator(999000)], verbose_name='times used')),
                 ('is_active', models.BooleanField(default=True, verbose_name='active')),
                 ('categories', models.ManyToManyField(blank=True, related_name='coupons', to='inventory.category', verbose_name='categories')),
                 ('items', models.ManyToManyField(blank=True, related_name='coupons', to='inventory.item', verbose_name='items')),
