@@ -27,6 +27,9 @@ UNBOUNDED = {
     "plans.AllowanceUsage.used",
     "plans.AllowanceEntry.delta",
     "plans.PlanGrant.quantity",  # written by the grants from the rule (≤ MAX_COUNT) or the allowance left
+    "promotions.Coupon.used_count",  # the count of standing redemptions, kept by the redemption service
+    "promotions.CouponRedemption.discount_yen",  # what the coupon step computed for the order
+    "promotions.PriceRuleUse.discount_yen",  # what the price rule step computed for the order
 }
 
 
