@@ -209,3 +209,29 @@ def test_known_codes_do_not_count_and_the_field_works_again_once_the_counters_ex
     for member in Member.objects.all():
         throttle.reset(member_id=member.pk, ip="")
     assert "Coupon REAL: -¥200" in guess(client, item, "REAL")
+
+
+# --- cancelling -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("gives_back", "effect"),
+    [(True, "The coupon ONCE can be used again."), (False, "The coupon ONCE&#x27;s use is not given back.")],
+)
+def test_the_member_cancel_page_says_what_happens_to_the_coupon_and_cancelling_does_it(
+    client, item, gives_back, effect
+):
+    # given a counter booking with a once-only coupon
+    coupon = CouponFactory(code="ONCE", usage_limit=1, gives_back_on_cancel=gives_back)
+    member = logged_in(client)
+    post(client, item, step="book", payment_method="counter", extras="1", coupon="ONCE")
+    reservation = Reservation.objects.get(member=member)
+    url = reverse("site:reservation_cancel", args=[reservation.pk])
+    # then the cancel page says what happens to the coupon's use
+    assert effect in client.get(url).content.decode()
+    # and cancelling does it
+    client.post(url, {"reason": ""})
+    reservation.refresh_from_db()
+    coupon.refresh_from_db()
+    assert reservation.status == Reservation.Status.CANCELLED
+    assert coupon.used_count == (0 if gives_back else 1)
