@@ -46,7 +46,7 @@ def test_a_member_pays_part_of_a_booking_with_points_cancels_and_gets_them_back(
 
     # when they enter 500 points and ask for the price with them
     page.get_by_label("Points to use").fill("500")
-    page.get_by_role("button", name="Show the price with these points").click()
+    page.get_by_role("button", name="Apply and show the price").click()
 
     # then the card's price shows the points used and the rest to pay
     card_price = page.locator(".method-price[data-method=card]")
