@@ -218,6 +218,20 @@ class PaymentForm(forms.Form):
         label=_("Payment method"), widget=forms.RadioSelect(attrs={"class": "choice-list"})
     )
 
+    # Repeat bookings (inventory.repeating): the same time weekly, one order for all the weeks.
+    weeks = forms.IntegerField(
+        label=_("Repeat weekly for … weeks"),
+        min_value=1,
+        max_value=12,
+        initial=1,
+        required=False,
+        help_text=_(
+            "1: this booking only. 2 to 12: the same time every week, booked together (all or nothing) as "
+            "one order, paid by card, at the counter or free. The price above is for one week; the order "
+            "shows the total before you pay, a coupon counting once for all the weeks."
+        ),
+    )
+
     def __init__(self, *args, choices: list[tuple[str, str]], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["payment_method"].choices = choices

@@ -88,6 +88,24 @@ class PaymentMethod(ABC):
         rolls back). `option` is what the member picked among the method's choices ("" when it has none);
         `by` is who books (the member, or staff taking the booking)."""
 
+    def authorise_group(
+        self,
+        *,
+        reservations: list[Reservation],
+        now: datetime,
+        option: str = "",
+        by=None,
+        extras: dict | None = None,
+    ) -> None:
+        """The weeks of a repeat booking (inventory.repeating), written in one transaction, paid together.
+        Default: each authorised on its own (a ticket use per week). A method that makes an order overrides
+        it to make ONE order with a line per week, so a once-only coupon discounts the total once."""
+        for reservation in reservations:
+            if self.takes_extras:
+                self.authorise(reservation=reservation, now=now, option=option, by=by, extras=extras)
+            else:
+                self.authorise(reservation=reservation, now=now, option=option, by=by)
+
     @abstractmethod
     def release(
         self,

@@ -120,6 +120,61 @@ def booking_preview(
     return quote_booking(item, starts_at, ends_at, quantity)
 
 
+def _reserve_one(
+    *,
+    member,
+    item: Item,
+    starts_at: datetime,
+    ends_at: datetime,
+    quantity: int,
+    method: payment_methods.PaymentMethod,
+    channel: str,
+    timing: bool,
+    now: datetime,
+) -> Reservation:
+    """One booking's checks and insert, without its payment (the caller authorises it, alone or with the
+    other weeks of a repeat booking): the booking rules, then stock or capacity under the item's or the
+    slot's row lock, the price and the method's availability. Raises the DomainErrors of a refused booking."""
+    slot_id = None
+    if item.reservation_type == Item.ReservationType.FIXED:
+        locks.item_key_share(item.pk)  # before the events are read: a capacity edit waits or goes first
+    settings, capacity = _check_rules(item, starts_at, ends_at, now=now, timing=timing)
+    if capacity is not None:
+        if quantity > capacity:
+            raise SlotFullError
+        slot_id = _take_slot(item, starts_at, ends_at, capacity, quantity)
+    else:
+        _check_free_stock(item, starts_at, ends_at, quantity, stock=locks.item_stock_for_update(item.pk))
+    quote = quote_booking(item, starts_at, ends_at, quantity)
+    if not method.is_available(item=item, member=member, price_yen=quote.total_yen):
+        raise BookingError(
+            gettext("This payment method cannot be used for this booking."), field="payment_method"
+        )
+    reservation = Reservation(
+        member=member,
+        item=item,
+        store_id=item.store_id,
+        slot_id=slot_id,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        quantity=quantity,
+        price_yen=quote.total_yen,
+        price_breakdown=quote.as_breakdown(),
+        payment_method=method.key,
+        channel=channel,
+    )
+    if channel == Reservation.Channel.SITE and settings.approval_required:
+        reservation.status = Reservation.Status.AWAITING
+        reservation.approval_deadline = approval_deadline(settings, starts_at=starts_at, now=now)
+    elif method.confirms_at_once:
+        reservation.status = Reservation.Status.CONFIRMED
+        reservation.confirmed_at = now
+    else:
+        reservation.hold_until = now + timedelta(minutes=_hold_minutes(method, reservation, settings))
+    reservation.save(force_insert=True)
+    return reservation
+
+
 @transaction.atomic
 def reservation_create(
     *,
@@ -164,43 +219,17 @@ def reservation_create(
             gettext("This payment method takes no points or coupons; leave them empty or pay another way."),
             field=sorted(extras)[0],
         )
-    slot_id = None
-    if item.reservation_type == Item.ReservationType.FIXED:
-        locks.item_key_share(item.pk)  # before the events are read: a capacity edit waits or goes first
-    settings, capacity = _check_rules(item, starts_at, ends_at, now=now, timing=not override_reason)
-    if capacity is not None:
-        if quantity > capacity:
-            raise SlotFullError
-        slot_id = _take_slot(item, starts_at, ends_at, capacity, quantity)
-    else:
-        _check_free_stock(item, starts_at, ends_at, quantity, stock=locks.item_stock_for_update(item.pk))
-    quote = quote_booking(item, starts_at, ends_at, quantity)
-    if not method.is_available(item=item, member=member, price_yen=quote.total_yen):
-        raise BookingError(
-            gettext("This payment method cannot be used for this booking."), field="payment_method"
-        )
-    reservation = Reservation(
+    reservation = _reserve_one(
         member=member,
         item=item,
-        store_id=item.store_id,
-        slot_id=slot_id,
         starts_at=starts_at,
         ends_at=ends_at,
         quantity=quantity,
-        price_yen=quote.total_yen,
-        price_breakdown=quote.as_breakdown(),
-        payment_method=method.key,
+        method=method,
         channel=channel,
+        timing=not override_reason,
+        now=now,
     )
-    if channel == Reservation.Channel.SITE and settings.approval_required:
-        reservation.status = Reservation.Status.AWAITING
-        reservation.approval_deadline = approval_deadline(settings, starts_at=starts_at, now=now)
-    elif method.confirms_at_once:
-        reservation.status = Reservation.Status.CONFIRMED
-        reservation.confirmed_at = now
-    else:
-        reservation.hold_until = now + timedelta(minutes=_hold_minutes(method, reservation, settings))
-    reservation.save(force_insert=True)
     if method.takes_extras:
         method.authorise(reservation=reservation, now=now, option=payment_option, by=by, extras=extras)
     else:

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods
 
 from core.exceptions import DomainError
 from core.sanitize import sanitize_html
-from inventory import booking_extras, payment_methods, services
+from inventory import booking_extras, payment_methods, repeating, services
 from inventory.availability import (
     DayAvailability,
     item_availability,
@@ -283,6 +283,10 @@ def _chosen_payment_choices(
     return [(f"{method.key}:{option}", label) for option, label in options]
 
 
+# The methods a repeat booking is offered with: one order for all the weeks (card, counter), or none (free).
+REPEATABLE_METHODS = ("card", "counter", "free")
+
+
 def _booking_done_message(reservation: Reservation) -> str:
     if reservation.status == Reservation.Status.CONFIRMED:
         return gettext("Your reservation is confirmed. We have sent you a confirmation e-mail.")
@@ -373,22 +377,45 @@ def book(request, pk: int):
         payment_form = PaymentForm(
             request.POST, choices=_chosen_payment_choices(item, request.user, quote, starts_at, chosen)
         )
-        if payment_form.is_valid():
+        weeks = (payment_form.cleaned_data.get("weeks") or 1) if payment_form.is_valid() else 1
+        if weeks > 1 and chosen.partition(":")[0] not in REPEATABLE_METHODS:
+            refusal = gettext("A repeat booking is paid by card, at the counter or free; choose one of them.")
+        elif payment_form.is_valid():
             try:
-                reservation = services.reservation_create(
-                    member=request.user,
-                    by=request.user,
-                    item=item,
-                    starts_at=starts_at,
-                    ends_at=ends_at,
-                    quantity=quantity,
-                    payment_method=chosen.partition(":")[0],
-                    payment_option=chosen.partition(":")[2],
-                    channel=Reservation.Channel.SITE,
-                    extras=extras,
-                )
+                if weeks > 1:
+                    reservation = repeating.reservation_create_repeating(
+                        member=request.user,
+                        by=request.user,
+                        item=item,
+                        starts_at=starts_at,
+                        ends_at=ends_at,
+                        weeks=weeks,
+                        quantity=quantity,
+                        payment_method=chosen.partition(":")[0],
+                        payment_option=chosen.partition(":")[2],
+                        channel=Reservation.Channel.SITE,
+                        extras=extras,
+                    )[0]
+                else:
+                    reservation = services.reservation_create(
+                        member=request.user,
+                        by=request.user,
+                        item=item,
+                        starts_at=starts_at,
+                        ends_at=ends_at,
+                        quantity=quantity,
+                        payment_method=chosen.partition(":")[0],
+                        payment_option=chosen.partition(":")[2],
+                        channel=Reservation.Channel.SITE,
+                        extras=extras,
+                    )
             except DomainError as error:
-                if error.field in booking_extras.extra_keys():
+                if weeks > 1 and error.field in (None, "weeks"):
+                    refusal = str(error.message)  # a full week: said on the confirm page, nothing booked
+                    error = None
+                if error is None:
+                    pass
+                elif error.field in booking_extras.extra_keys():
                     extras_refusal = error
                 elif error.field != "payment_method":
                     return form_page(error)

@@ -31,7 +31,6 @@ from payments import money_notes, undo
 from payments.exceptions import OrderError
 from payments.models import Order, OrderLine, Payment, PaymentSettings, Refund
 from payments.services import (
-    LineDraft,
     order_cancel,
     order_create,
     order_lock,
@@ -73,6 +72,14 @@ class AtCounter(PaymentMethod):
             raise PaymentMethodError(_("Paying at the counter is not offered for this item."))
         counter_order_create(reservation=reservation, by=by, now=now, options=extras)
 
+    def authorise_group(
+        self, *, reservations: list[Reservation], now, option: str = "", by=None, extras: dict | None = None
+    ) -> None:
+        """Every week of a repeat booking on one pending counter order, a line per week."""
+        if not counter_offered(reservations[0].item):
+            raise PaymentMethodError(_("Paying at the counter is not offered for this item."))
+        counter_order_create(reservations=reservations, by=by, now=now, options=extras)
+
     def release(
         self, *, reservation: Reservation, now, by=None, refund: RefundChoice | None = None, system: str = ""
     ) -> None:
@@ -83,10 +90,17 @@ class AtCounter(PaymentMethod):
           handed back at the counter — nothing is sent anywhere;
         - a member's cancel (no answer): cash cannot go back by itself whatever the refund policy, so the
           order is flagged 要返金 for staff, and the member told so. Nothing is silent."""
+        from payments.reservations import cancel_unpaid_order, other_live_weeks, release_one_week
+
         orders = _orders_of(reservation).order_by("pk")
         for order in orders.filter(status=Order.Status.PENDING):
-            order_cancel(order=order, by=by, system=system, now=now, undo=False)
+            cancel_unpaid_order(order=order, reservation=reservation, by=by, system=system, now=now)
         for order in orders.filter(status__in=Order.PAID_STATUSES):
+            if other_live_weeks(order, reservation).exists():
+                release_one_week(
+                    order=order, reservation=reservation, now=now, by=by, refund=refund, system=system
+                )
+                continue
             # Points it earned and the member spent stop a member's cancel; staff chose how to settle them.
             terms, deducted = undo.release_paid_order(order=order, now=now, refund=refund)
             order_cancel(order=order, by=by, system=system, now=now, undo=False, terms=terms)
@@ -128,8 +142,9 @@ class AtCounter(PaymentMethod):
     def refundable_yen(self, *, reservation: Reservation) -> int:
         """Money received at the counter for this booking and not refunded yet (nothing while it is unpaid).
         A counter refund is only recorded (the money is handed back at the store), never sent anywhere."""
-        paid = _orders_of(reservation).filter(status__in=Order.PAID_STATUSES)
-        return sum(refundable_left(order) for order in paid)
+        from payments.reservations import refundable_for
+
+        return refundable_for(reservation)
 
     def price_lines(self, *, member, item, quote, extras: dict | None = None) -> Charge:
         return money_notes.booking_charge(
@@ -145,7 +160,8 @@ def _orders_of(reservation: Reservation) -> QuerySet[Order]:
 
 def counter_order_create(
     *,
-    reservation: Reservation,
+    reservation: Reservation | None = None,
+    reservations: list[Reservation] | None = None,
     by,
     system: str = "",
     now: datetime | None = None,
@@ -155,17 +171,13 @@ def counter_order_create(
     booking's extras, points to use). Its reservation line counts as delivered at once, because the booking
     is confirmed at booking: marking the money received later only records the money, even when the booking
     is already completed or a no-show. Points spent on it come back if it is cancelled unpaid."""
+    from payments.reservations import reservation_lines
+
     now = now or timezone.now()
+    reservations = reservations or [reservation]
     order = order_create(
-        member=reservation.member,
-        lines=[
-            LineDraft(
-                kind=OrderLine.Kind.RESERVATION,
-                description=str(reservation.item.name),
-                unit_price_yen=reservation.price_yen,
-                reservation=reservation,
-            )
-        ],
+        member=reservations[0].member,
+        lines=reservation_lines(reservations),
         payment_method=Order.Method.COUNTER,
         by=by,
         system=system or "booking",

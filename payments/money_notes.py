@@ -77,12 +77,30 @@ def cancel_note(*, reservation: Reservation, automatic_refund: bool) -> str | No
     order = booking_order(reservation)
     if order is None:
         return None
+    from payments.reservations import other_live_weeks, week_share_yen
+
+    repeat = other_live_weeks(order, reservation).exists()  # one week of a repeat booking, others standing
     if order.status == Order.Status.PENDING:
+        if repeat:
+            return gettext(
+                "This week is part of a repeat booking that has not been paid yet: cancelling it cancels "
+                "every week of it. Nothing is charged."
+            )
         return gettext("Nothing has been paid for this booking yet, so nothing is charged.")
     if order.status not in Order.PAID_STATUSES:
         return None
     paid = yen(order.total_yen - order.refunded_yen)
     automatic = PaymentSettings.current().refund_policy == PaymentSettings.RefundPolicy.AUTOMATIC
+    if repeat:
+        share = yen(min(week_share_yen(order, reservation), order.total_yen - order.refunded_yen))
+        if automatic_refund and automatic and not paid_in_cash(order):
+            return gettext(
+                "This week's share of your payment, %(amount)s, will be refunded to your card."
+            ) % {"amount": share}
+        return gettext(
+            "This week's share of your payment is %(amount)s. The shop will contact you about refunding it "
+            "after you cancel."
+        ) % {"amount": share}
     if automatic_refund and automatic and not paid_in_cash(order):
         return gettext("Your payment of %(amount)s will be refunded in full to your card.") % {"amount": paid}
     return gettext("You paid %(amount)s. The shop will contact you about refunding it after you cancel.") % {

@@ -18,6 +18,7 @@ from payments import money_notes, undo
 from payments.exceptions import FulfilmentError
 from payments.links import payment_link_url
 from payments.models import Order, OrderLine, PaymentSettings, Refund
+from payments.pricing import fold_discount
 from payments.registry import Fulfiller
 from payments.services import (
     LineDraft,
@@ -52,25 +53,26 @@ class CardPayment(PaymentMethod):
         that discounts and points bring to 0 yen has nothing to pay by card: it is paid at once (its method
         stays card; no checkout), which confirms the booking — unless the booking awaits the shop's approval,
         when it is paid (still without a card) once approved, from the payment page."""
+        self.authorise_group(reservations=[reservation], now=now, option=option, by=by, extras=extras)
+
+    def authorise_group(
+        self, *, reservations: list[Reservation], now, option: str = "", by=None, extras: dict | None = None
+    ) -> None:
+        """One pending card order for the booking, or for every week of a repeat booking (a line per
+        week, so a once-only coupon discounts the total once)."""
         order = order_create(
             by=by,
             system="booking",
             now=now,
-            member=reservation.member,
-            lines=[
-                LineDraft(
-                    kind=OrderLine.Kind.RESERVATION,
-                    description=str(reservation.item.name),
-                    unit_price_yen=reservation.price_yen,
-                    reservation=reservation,
-                )
-            ],
+            member=reservations[0].member,
+            lines=reservation_lines(reservations),
             payment_method=Order.Method.CARD,
             options=extras,
         )
-        if order.total_yen == 0 and reservation.status == Reservation.Status.TENTATIVE:
+        if order.total_yen == 0 and reservations[0].status == Reservation.Status.TENTATIVE:
             order_mark_paid(order=order, by=by, system="booking", now=now)
-            reservation.refresh_from_db()
+            for reservation in reservations:
+                reservation.refresh_from_db()
 
     def release(
         self, *, reservation: Reservation, now, by=None, refund: RefundChoice | None = None, system: str = ""
@@ -85,8 +87,13 @@ class CardPayment(PaymentMethod):
         the order, a full refund) is not paid any more, so nothing here touches it again."""
         orders = Order.objects.filter(lines__reservation=reservation).distinct().order_by("pk")
         for order in orders.filter(status=Order.Status.PENDING):
-            order_cancel(order=order, by=by, system=system, now=now, undo=False)
+            cancel_unpaid_order(order=order, reservation=reservation, by=by, system=system, now=now)
         for order in orders.filter(status__in=Order.PAID_STATUSES):
+            if other_live_weeks(order, reservation).exists():
+                release_one_week(
+                    order=order, reservation=reservation, now=now, by=by, refund=refund, system=system
+                )
+                continue
             # Points it earned and the member spent stop a member's cancel; staff chose how to settle them.
             terms, deducted = undo.release_paid_order(order=order, now=now, refund=refund)
             order_cancel(order=order, by=by, system=system, now=now, undo=False, terms=terms)
@@ -124,13 +131,9 @@ class CardPayment(PaymentMethod):
                 order_refund_needed_set(order=order, by=by, system=system, now=now)
 
     def refundable_yen(self, *, reservation: Reservation) -> int:
-        """What the booking's paid card order could still give back (staff are asked about it)."""
-        return sum(
-            refundable_left(order)
-            for order in Order.objects.filter(
-                lines__reservation=reservation, status__in=Order.PAID_STATUSES
-            ).distinct()
-        )
+        """What the booking's paid card order could still give back (staff are asked about it); one week of
+        a repeat booking whose other weeks stand: that week's share."""
+        return refundable_for(reservation)
 
     def no_show(self, *, reservation: Reservation, now) -> None:
         """A no-show keeps the card payment: nothing is refunded or released."""
@@ -168,6 +171,106 @@ class CardPayment(PaymentMethod):
         return money_notes.booking_charge(
             member=member, item=item, quote=quote, payment_method=Order.Method.CARD, options=extras
         )
+
+
+def reservation_lines(reservations: list[Reservation]) -> list[LineDraft]:
+    """An order's lines for bookings: one per booking, at its price."""
+    return [
+        LineDraft(
+            kind=OrderLine.Kind.RESERVATION,
+            description=str(reservation.item.name),
+            unit_price_yen=reservation.price_yen,
+            reservation=reservation,
+        )
+        for reservation in reservations
+    ]
+
+
+# --- repeat bookings: one order, a line per week ------------------------------------------------------
+
+
+def line_shares_yen(order: Order) -> dict[int, int]:
+    """What the member paid for each line of `order` (by line pk): the order's discounts and points
+    (subtotal - total) shared across its lines by largest remainder (pricing.fold_discount). An order's
+    lines and amounts never change once made, so this is the same figure every time it is read."""
+    lines = list(order.lines.order_by("pk"))
+    paid = fold_discount([line.total_yen for line in lines], order.subtotal_yen - order.total_yen)
+    return {line.pk: amount for line, amount in zip(lines, paid, strict=True)}
+
+
+def week_share_yen(order: Order, reservation: Reservation) -> int:
+    shares = line_shares_yen(order)
+    return sum(shares[line.pk] for line in order.lines.filter(reservation=reservation))
+
+
+def other_live_weeks(order: Order, reservation: Reservation):
+    """The other bookings of `order` (the other weeks of a repeat booking) still live."""
+    return Reservation.objects.filter(order_lines__order=order, status__in=Reservation.LIVE_STATUSES).exclude(
+        pk=reservation.pk
+    )
+
+
+def refundable_for(reservation: Reservation) -> int:
+    """What the booking's paid orders could still give back; for one week of a repeat booking whose other
+    weeks stand, that week's share (never more than is left)."""
+    total = 0
+    for order in Order.objects.filter(
+        lines__reservation=reservation, status__in=Order.PAID_STATUSES
+    ).distinct():
+        left = refundable_left(order)
+        if other_live_weeks(order, reservation).exists():
+            left = min(left, week_share_yen(order, reservation))
+        total += left
+    return total
+
+
+def cancel_unpaid_order(*, order: Order, reservation: Reservation, by, system: str, now) -> None:
+    """A booking cancelled before its order was paid takes the order with it. The order is one payment, so
+    the other weeks of an unpaid repeat booking are cancelled with it (the member books again the weeks
+    they want): none is left without an order to pay it."""
+    others = list(other_live_weeks(order, reservation).order_by("starts_at", "pk"))
+    order_cancel(order=order, by=by, system=system, now=now, undo=False)
+    for other in others:
+        inventory_services.reservation_cancel(
+            reservation=other,
+            by=by,
+            system=system or "repeat_booking",
+            as_staff=True,
+            reason=str(_("The repeat booking was cancelled before it was paid")),
+            now=now,
+        )
+
+
+def release_one_week(
+    *, order: Order, reservation: Reservation, now, by, refund: RefundChoice | None, system: str
+) -> None:
+    """One week of a paid repeat booking cancelled while other weeks stand: the order stays (its coupon
+    stays used, its points as they are) and only this week's share goes back — staff's answer when they gave
+    one; a member's cancel by the shop's policy (a card payment refunded automatically, cash or the 要返金
+    policy flagged for staff). A refund makes the order partially cancelled (一部キャンセル); the last week
+    cancelled cancels the whole order, its coupon's use coming back when the coupon says so."""
+    share = min(week_share_yen(order, reservation), refundable_left(order))
+    if refund is not None:
+        amount = min(refund.amount_yen, refundable_left(order))
+        reason = refund.reason or shop_text(gettext_noop("Cancelled by the shop"))
+        source = Refund.Source.STAFF
+    elif (
+        order.payment_method == Order.Method.CARD
+        and not money_notes.paid_in_cash(order)
+        and PaymentSettings.current().refund_policy == PaymentSettings.RefundPolicy.AUTOMATIC
+    ):
+        amount = share
+        reason = shop_text(gettext_noop("One week of a repeat booking cancelled"))
+        source = Refund.Source.MEMBER_CANCEL
+    else:
+        if share > 0:
+            order_refund_needed_set(order=order, by=by, system=system, now=now)
+        return
+    if amount > 0:
+        requested = refund_request(
+            order=order, amount_yen=amount, reason=reason, by=by, source=source, now=now, system=system
+        )
+        refund_execute_on_commit(requested, by=by, system=system)
 
 
 def order_for_reservation(reservation: Reservation) -> Order | None:

@@ -112,7 +112,11 @@ def booking_cancel_preview(*, reservation, now: datetime, refund=None):
         lines__reservation=reservation, status__in=(Order.Status.PENDING, *Order.PAID_STATUSES)
     ).distinct()
     lines, blocked, missing, deduct = [], [], 0, 0
+    from payments.reservations import other_live_weeks
+
     for order in orders.order_by("pk"):
+        if order.status in Order.PAID_STATUSES and other_live_weeks(order, reservation).exists():
+            continue  # one week of a paid repeat booking: only its share goes back, the order stays
         preview = undo_preview(order=order, now=now, terms=_terms_of(refund))
         lines += preview.lines
         missing += preview.missing
