@@ -246,3 +246,7 @@ class CancelForm(forms.Form):
         max_length=200,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
+    # Offered only for a week of a repeat booking with later weeks (the view removes it otherwise).
+    later_weeks = forms.BooleanField(
+        label=_("Also cancel every later week of this repeat booking"), required=False
+    )

@@ -106,6 +106,11 @@ class PaymentMethod(ABC):
             else:
                 self.authorise(reservation=reservation, now=now, option=option, by=by)
 
+    def repeat_weeks(self, *, reservation: Reservation) -> list[Reservation]:
+        """The live bookings paid together with `reservation` (the weeks of its repeat booking, itself
+        included while live), in start order; [] when it is not part of one (the default)."""
+        return []
+
     @abstractmethod
     def release(
         self,

@@ -12,9 +12,9 @@ from django.utils.translation import gettext, ngettext
 from core.audit import audit_log
 from inventory import booking_extras, payment_methods
 from inventory.availability import local
-from inventory.exceptions import BookingError, SlotFullError, SoldOutError
+from inventory.exceptions import BookingError, CancelError, SlotFullError, SoldOutError
 from inventory.models import Item, Reservation
-from inventory.services import _check_bookable, _notify, _reserve_one
+from inventory.services import _check_bookable, _notify, _reserve_one, reservation_cancel
 
 MIN_WEEKS = 2
 MAX_WEEKS = 12
@@ -127,3 +127,36 @@ def reservation_create_repeating(
         )
     _notify(reservations[0], "inventory/reservation_booked", by=by)
     return reservations
+
+
+def later_weeks(reservation: Reservation) -> list[Reservation]:
+    """`reservation` and the live weeks after it of its repeat booking, in start order ([] when it is not
+    part of one, or is its last live week)."""
+    try:
+        method = payment_methods.get(reservation.payment_method)
+    except BookingError:
+        return []
+    weeks = [w for w in method.repeat_weeks(reservation=reservation) if w.starts_at >= reservation.starts_at]
+    return weeks if len(weeks) > 1 else []
+
+
+@transaction.atomic
+def reservation_cancel_remaining_weeks(
+    *, reservation: Reservation, by, reason: str = "", as_staff: bool = False, now: datetime | None = None
+) -> list[Reservation]:
+    """Cancel `reservation` and every later live week of its repeat booking, each through reservation_cancel
+    (its deadline for a member, its refund share, its audit entry), in start order, all or nothing. Returns
+    the weeks cancelled."""
+    now = now or timezone.now()
+    weeks = later_weeks(reservation)
+    if not weeks:
+        raise CancelError(gettext("This reservation has no later weeks of a repeat booking to cancel."))
+    cancelled = []
+    for week in weeks:
+        week.refresh_from_db()
+        if not week.is_live:  # an unpaid repeat order: cancelling a week took the others with it
+            continue
+        cancelled.append(
+            reservation_cancel(reservation=week, by=by, reason=reason, as_staff=as_staff, now=now)
+        )
+    return cancelled

@@ -561,11 +561,21 @@ def reservation_cancel(request, pk: int):
     """A confirmation page first; the POST cancels through the service, which enforces the deadline."""
     reservation = get_object_or_404(_own_reservations(request), pk=pk)
     form = CancelForm(request.POST or None)
+    if not repeating.later_weeks(reservation):
+        del form.fields["later_weeks"]
     if request.method == "POST" and form.is_valid():
         try:
-            services.reservation_cancel(
-                reservation=reservation, by=request.user, reason=form.cleaned_data["reason"], as_staff=False
-            )
+            if form.cleaned_data.get("later_weeks"):
+                repeating.reservation_cancel_remaining_weeks(
+                    reservation=reservation, by=request.user, reason=form.cleaned_data["reason"]
+                )
+            else:
+                services.reservation_cancel(
+                    reservation=reservation,
+                    by=request.user,
+                    reason=form.cleaned_data["reason"],
+                    as_staff=False,
+                )
         except DomainError as error:
             form.add_error(None, str(error.message))
         else:

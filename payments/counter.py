@@ -139,6 +139,11 @@ class AtCounter(PaymentMethod):
     def charged_yen(self, *, reservations: list[Reservation]) -> dict[int, int]:
         return money_notes.charged_yen(reservations=reservations)
 
+    def repeat_weeks(self, *, reservation: Reservation) -> list[Reservation]:
+        from payments.reservations import repeat_weeks_of
+
+        return repeat_weeks_of(reservation)
+
     def refundable_yen(self, *, reservation: Reservation) -> int:
         """Money received at the counter for this booking and not refunded yet (nothing while it is unpaid).
         A counter refund is only recorded (the money is handed back at the store), never sent anywhere."""

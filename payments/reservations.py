@@ -130,6 +130,9 @@ class CardPayment(PaymentMethod):
             elif refundable_left(order) > 0:  # nothing to decide about an order points paid in full
                 order_refund_needed_set(order=order, by=by, system=system, now=now)
 
+    def repeat_weeks(self, *, reservation: Reservation) -> list[Reservation]:
+        return repeat_weeks_of(reservation)
+
     def refundable_yen(self, *, reservation: Reservation) -> int:
         """What the booking's paid card order could still give back (staff are asked about it); one week of
         a repeat booking whose other weeks stand: that week's share."""
@@ -187,6 +190,19 @@ def reservation_lines(reservations: list[Reservation]) -> list[LineDraft]:
 
 
 # --- repeat bookings: one order, a line per week ------------------------------------------------------
+
+
+def repeat_weeks_of(reservation: Reservation) -> list[Reservation]:
+    """The live weeks of the repeat booking `reservation` belongs to (its order's reservations), in start
+    order; [] when its order has a single booking."""
+    order = order_for_reservation(reservation)
+    if order is None or order.lines.filter(reservation__isnull=False).count() < 2:
+        return []
+    return list(
+        Reservation.objects.filter(order_lines__order=order, status__in=Reservation.LIVE_STATUSES)
+        .distinct()
+        .order_by("starts_at", "pk")
+    )
 
 
 def line_shares_yen(order: Order) -> dict[int, int]:

@@ -201,3 +201,44 @@ def test_staff_cancelling_one_week_refund_what_they_chose(
         )
     order.refresh_from_db()
     assert (order.status, order.refunded_yen) == (Order.Status.PARTIALLY_CANCELLED, 500)
+
+
+def test_cancelling_the_remaining_weeks_refunds_them_and_gives_the_use_back(
+    room, stripe_api, django_capture_on_commit_callbacks
+):
+    from inventory.repeating import later_weeks, reservation_cancel_remaining_weeks
+
+    coupon = yen_coupon(1000, gives_back_on_cancel=True)
+    member = MemberFactory()
+    weeks = repeat(room, member, 3, coupon.code)
+    order = pay_by_card(stripe_api, order_for_reservation(weeks[0]), "pi_rest")
+    assert [w.pk for w in later_weeks(weeks[1])] == [weeks[1].pk, weeks[2].pk]
+    assert later_weeks(weeks[2]) == []
+    with django_capture_on_commit_callbacks(execute=True):
+        reservation_cancel(reservation=weeks[0], by=member, as_staff=False, now=LATER)
+    with django_capture_on_commit_callbacks(execute=True):
+        done = reservation_cancel_remaining_weeks(reservation=weeks[1], by=member, now=LATER)
+    assert [w.pk for w in done] == [weeks[1].pk, weeks[2].pk]
+    order.refresh_from_db()
+    assert (order.status, order.refunded_yen) == (Order.Status.CANCELLED, 5000)
+    coupon.refresh_from_db()
+    assert coupon.used_count == 0
+
+
+def test_the_member_cancels_every_later_week_from_the_cancel_page(room, client, settings, time_machine):
+    from django.urls import reverse
+
+    time_machine.move_to(LATER, tick=False)
+    settings.LANGUAGE_CODE = "en"
+    member = MemberFactory()
+    client.force_login(member)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    weeks = repeat(room, member, 3)
+    url = reverse("site:reservation_cancel", args=[weeks[1].pk])
+    page = client.get(url)
+    assert "later_weeks" in page.context["form"].fields
+    last = client.get(reverse("site:reservation_cancel", args=[weeks[2].pk]))
+    assert "later_weeks" not in last.context["form"].fields
+    client.post(url, {"reason": "", "later_weeks": "on"})
+    # an unpaid repeat order: every week goes with it
+    assert set(Reservation.objects.values_list("status", flat=True)) == {Reservation.Status.CANCELLED}
