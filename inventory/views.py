@@ -237,12 +237,14 @@ def _payment_choices(
     starts_at: datetime,
     methods: list[payment_methods.PaymentMethod],
     extras: dict | None = None,
+    weeks: list[Quote] | None = None,
 ) -> tuple[list[tuple[str, str]], list[str], list[MethodPrice]]:
     """The radio choices of the payment step: one per usable method, or one per option of a method that
     has options (which ticket pays), as "<key>:<option>"; the notes of the methods offered; and what each
     offered method charges, from the method itself (card: the price pipeline with the member discount and
     the points entered in `extras`), so the amount shown for a method is the amount it charges. `methods`:
-    the usable ones (_offered_methods)."""
+    the usable ones (_offered_methods). `weeks`: the quotes of every week of a repeat booking (None: one
+    booking); a method that makes one order for all the weeks prices that order's lines, a line per week."""
     choices, notes, prices = [], [], []
     for method in methods:
         options = method.choices(item=item, member=member, starts_at=starts_at, quantity=quote.quantity)
@@ -255,7 +257,9 @@ def _payment_choices(
         if offered and method.note:
             notes.append(str(method.note))
         charge = None
-        if offered and method.takes_extras and extras:
+        if offered and weeks and method.takes_extras and method.key in REPEATABLE_METHODS:
+            charge = method.price_lines(member=member, item=item, quote=quote, extras=extras, weeks=weeks)
+        elif offered and method.takes_extras and extras:
             charge = method.price_lines(member=member, item=item, quote=quote, extras=extras)
         elif offered:
             charge = method.price_lines(member=member, item=item, quote=quote)
@@ -285,6 +289,27 @@ def _chosen_payment_choices(
 
 # The methods a repeat booking is offered with: one order for all the weeks (card, counter), or none (free).
 REPEATABLE_METHODS = ("card", "counter", "free")
+
+
+def _repeat_week_quotes(
+    data, item: Item, starts_at: datetime, ends_at: datetime, quantity: int
+) -> list[Quote] | None:
+    """The quotes of every week when the confirm page is posted with a repeat of 2 or more weeks (the
+    "weeks" field, re-posted by "Apply and show the price"), each priced as its booking will be; None for one
+    booking, a value the form refuses, or a week that cannot be priced (the booking step says why)."""
+    try:
+        weeks = int(data.get("weeks") or 1)
+    except (TypeError, ValueError):
+        return None
+    if not repeating.MIN_WEEKS <= weeks <= repeating.MAX_WEEKS:
+        return None
+    try:
+        return [
+            quote_booking(item, week_starts, week_ends, quantity)
+            for week_starts, week_ends in repeating.occurrences(starts_at, ends_at, weeks)
+        ]
+    except DomainError:
+        return None
 
 
 def _booking_done_message(reservation: Reservation) -> str:
@@ -430,6 +455,11 @@ def book(request, pk: int):
     # The confirm page, or again after a refusal, with every method's choices and prices: with the extras
     # entered when they can be used, otherwise with their refusal next to their field.
     offered = _offered_methods(item, request.user, quote)
+    week_quotes = (
+        _repeat_week_quotes(request.POST, item, starts_at, ends_at, quantity)
+        if request.method == "POST"
+        else None
+    )
     extras_form = booking_extras.ExtrasForm(
         extras_data, member=request.user, item=item, quote=quote, methods=offered
     )
@@ -439,15 +469,19 @@ def book(request, pk: int):
         extras = {}
     try:
         choices, payment_notes, method_prices = _payment_choices(
-            item, request.user, quote, starts_at, offered, extras
+            item, request.user, quote, starts_at, offered, extras, weeks=week_quotes
         )
     except DomainError as error:
         if not extras_form.add_domain_error(error):
             raise
         choices, payment_notes, method_prices = _payment_choices(
-            item, request.user, quote, starts_at, offered
+            item, request.user, quote, starts_at, offered, weeks=week_quotes
         )
-    payment_form = PaymentForm(request.POST if request.POST.get("step") == "book" else None, choices=choices)
+    payment_form = PaymentForm(
+        request.POST if request.POST.get("step") == "book" else None,
+        choices=choices,
+        initial={"weeks": len(week_quotes)} if week_quotes else None,  # the repeat asked for, kept
+    )
     if refusal and payment_form.is_valid():
         payment_form.add_error("payment_method", refusal)
     context = {

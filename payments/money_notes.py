@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from django.db.models import Sum
 from django.urls import reverse
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from core.templatetags.core_tags import yen
+from inventory.availability import local
 from inventory.models import Reservation
 from inventory.payment_methods import Charge, MoneyNote
 from payments import pricing
@@ -16,32 +17,46 @@ from payments.models import Order, OrderLine, Payment, PaymentSettings, Refund
 from payments.services import LineDraft
 
 
-def booking_draft(*, member, item, quote, payment_method: str, options: dict | None = None):
+def booking_draft(
+    *, member, item, quote, payment_method: str, options: dict | None = None, weeks: list | None = None
+):
     """The price draft of the order a booking of `quote` paid by `payment_method` makes (its one reservation
-    line), through the pipeline that prices that order; `options` are the booking's extras (points)."""
+    line), through the pipeline that prices that order; `options` are the booking's extras (points).
+    `weeks`: the quotes of every week of a repeat booking (inventory.repeating), a line each with its own
+    start, as the one order for all the weeks has them (None: the one booking of `quote`)."""
     return pricing.price_draft(
         member=member,
         lines=[
             LineDraft(
                 kind=OrderLine.Kind.RESERVATION,
                 description=str(item.name),
-                unit_price_yen=quote.total_yen,
+                unit_price_yen=week.total_yen,
                 item=item,
-                starts_at=getattr(quote, "starts_at", None),
+                starts_at=getattr(week, "starts_at", None),
             )
+            for week in (weeks or [quote])
         ],
         payment_method=payment_method,
         options=options,
     )
 
 
-def booking_charge(*, member, item, quote, payment_method: str, options: dict | None = None) -> Charge:
+def booking_charge(
+    *, member, item, quote, payment_method: str, options: dict | None = None, weeks: list | None = None
+) -> Charge:
     """What booking `quote` costs paid by `payment_method`, line by line, for the confirmation page: the line
     the method's `authorise` orders (the booking at its price), priced by the pipeline that prices that
-    order, so the total shown is the amount charged."""
+    order, so the total shown is the amount charged. `weeks` (two or more quotes, one per week of a repeat
+    booking): the one order's lines, a line per week, as `authorise_group` orders them."""
     draft = booking_draft(
-        member=member, item=item, quote=quote, payment_method=payment_method, options=options
+        member=member, item=item, quote=quote, payment_method=payment_method, options=options, weeks=weeks
     )
+    if weeks and len(weeks) > 1:
+        label = ngettext("Booking price ({weeks} week)", "Booking price ({weeks} weeks)", len(weeks)).format(
+            weeks=len(weeks)
+        )
+        details = [f"{local(week.starts_at):%Y-%m-%d}: {yen(week.total_yen)}" for week in weeks]
+        return pricing.charge_shown(draft=draft, label=label, details=details)
     return pricing.charge_shown(draft=draft, label=gettext("Booking price"), details=quote.lines)
 
 

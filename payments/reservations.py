@@ -170,9 +170,18 @@ class CardPayment(PaymentMethod):
             return None
         return payment_link_url(order)
 
-    def price_lines(self, *, member, item, quote, extras: dict | None = None) -> Charge:
+    def price_lines(
+        self, *, member, item, quote, extras: dict | None = None, weeks: list | None = None
+    ) -> Charge:
+        """`weeks`: the quotes of every week of a repeat booking, priced as the one order `authorise_group`
+        makes (a line per week)."""
         return money_notes.booking_charge(
-            member=member, item=item, quote=quote, payment_method=Order.Method.CARD, options=extras
+            member=member,
+            item=item,
+            quote=quote,
+            payment_method=Order.Method.CARD,
+            options=extras,
+            weeks=weeks,
         )
 
 
