@@ -227,8 +227,8 @@ class PaymentForm(forms.Form):
         required=False,
         help_text=_(
             "1: this booking only. 2 to 12: the same time every week, booked together (all or nothing) as "
-            "one order, paid by card, at the counter or free. The price above is for one week; the order "
-            "shows the total before you pay, a coupon counting once for all the weeks."
+            "one order, paid by card, at the counter or free. Press “Apply and show the price” to see the "
+            "price of all the weeks (a coupon counts once for all of them)."
         ),
     )
 
