@@ -20,7 +20,7 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.audit import audit_log
@@ -29,18 +29,15 @@ from inventory.models import Item, Reservation
 from inventory.payment_methods import Charge, MoneyNote, PaymentMethod, RefundChoice
 from payments import money_notes, undo
 from payments.exceptions import OrderError
-from payments.models import Order, OrderLine, Payment, PaymentSettings, Refund
+from payments.models import Order, OrderLine, Payment, PaymentSettings
 from payments.services import (
     order_cancel,
     order_create,
     order_lock,
     order_mark_paid,
     order_refund_needed_set,
-    refund_execute_on_commit,
-    refund_request,
     refundable_left,
 )
-from payments.services.refunds import shop_text
 
 
 class CounterPaymentError(OrderError):
@@ -90,34 +87,17 @@ class AtCounter(PaymentMethod):
           handed back at the counter — nothing is sent anywhere;
         - a member's cancel (no answer): cash cannot go back by itself whatever the refund policy, so the
           order is flagged 要返金 for staff, and the member told so. Nothing is silent."""
-        from payments.reservations import cancel_unpaid_order, other_live_weeks, release_one_week
+        from payments.reservations import release_booking_orders
 
-        orders = _orders_of(reservation).order_by("pk")
-        for order in orders.filter(status=Order.Status.PENDING):
-            cancel_unpaid_order(order=order, reservation=reservation, by=by, system=system, now=now)
-        for order in orders.filter(status__in=Order.PAID_STATUSES):
-            if other_live_weeks(order, reservation).exists():
-                release_one_week(
-                    order=order, reservation=reservation, now=now, by=by, refund=refund, system=system
-                )
-                continue
-            # Points it earned and the member spent stop a member's cancel; staff chose how to settle them.
-            terms, deducted = undo.release_paid_order(order=order, now=now, refund=refund)
-            order_cancel(order=order, by=by, system=system, now=now, undo=False, terms=terms)
-            if refund is None:
-                if refundable_left(order) > 0:  # nothing to decide about an order points paid in full
-                    order_refund_needed_set(order=order, by=by, system=system, now=now)
-            elif refund.amount_yen - deducted > 0:
-                requested = refund_request(
-                    order=order,
-                    amount_yen=refund.amount_yen - deducted,
-                    reason=refund.reason or shop_text(gettext_noop("Cancelled by the shop")),
-                    by=by,
-                    source=Refund.Source.STAFF,
-                    now=now,
-                    system=system,
-                )
-                refund_execute_on_commit(requested, by=by, system=system)
+        release_booking_orders(
+            orders=_orders_of(reservation),
+            reservation=reservation,
+            now=now,
+            by=by,
+            refund=refund,
+            system=system,
+            members_cancel=_counter_members_cancel,
+        )
 
     def no_show(self, *, reservation: Reservation, now) -> None:
         """The pending order stays for staff to settle: received (the member paid a no-show fee) or
@@ -164,6 +144,13 @@ class AtCounter(PaymentMethod):
             options=extras,
             weeks=weeks,
         )
+
+
+def _counter_members_cancel(*, order: Order, by, system: str, now) -> None:
+    """A member's cancel of an order paid at the counter: cash cannot go back by itself, whatever the
+    refund policy, so staff decide (要返金) — unless points paid it in full and nothing is left."""
+    if refundable_left(order) > 0:
+        order_refund_needed_set(order=order, by=by, system=system, now=now)
 
 
 def _orders_of(reservation: Reservation) -> QuerySet[Order]:

@@ -85,50 +85,16 @@ class CardPayment(PaymentMethod):
         A refund is requested here and sent after the commit, outside every lock; if sending fails, the
         reconciler finishes it. An order already cancelled or refunded by its own path (staff cancelling
         the order, a full refund) is not paid any more, so nothing here touches it again."""
-        orders = Order.objects.filter(lines__reservation=reservation).distinct().order_by("pk")
-        for order in orders.filter(status=Order.Status.PENDING):
-            cancel_unpaid_order(order=order, reservation=reservation, by=by, system=system, now=now)
-        for order in orders.filter(status__in=Order.PAID_STATUSES):
-            if other_live_weeks(order, reservation).exists():
-                release_one_week(
-                    order=order, reservation=reservation, now=now, by=by, refund=refund, system=system
-                )
-                continue
-            # Points it earned and the member spent stop a member's cancel; staff chose how to settle them.
-            terms, deducted = undo.release_paid_order(order=order, now=now, refund=refund)
-            order_cancel(order=order, by=by, system=system, now=now, undo=False, terms=terms)
-            if refund is not None:
-                if refund.amount_yen - deducted > 0:
-                    reason = refund.reason or shop_text(gettext_noop("Cancelled by the shop"))
-                    requested = refund_request(
-                        order=order,
-                        amount_yen=refund.amount_yen - deducted,
-                        reason=reason,
-                        by=by,
-                        source=Refund.Source.STAFF,
-                        now=now,
-                        system=system,
-                    )
-                    refund_execute_on_commit(requested, by=by, system=system)
-            elif money_notes.paid_in_cash(order):
-                # A card order the member paid at the counter instead: cash cannot go back by itself.
-                order_refund_needed_set(order=order, by=by, system=system, now=now)
-            elif PaymentSettings.current().refund_policy == PaymentSettings.RefundPolicy.AUTOMATIC:
-                left = refundable_left(order)
-                if left > 0:
-                    reason = shop_text(gettext_noop("Cancelled before the deadline"))
-                    requested = refund_request(
-                        order=order,
-                        amount_yen=left,
-                        reason=reason,
-                        by=by,
-                        source=Refund.Source.MEMBER_CANCEL,
-                        now=now,
-                        system=system,
-                    )
-                    refund_execute_on_commit(requested, by=by, system=system)
-            elif refundable_left(order) > 0:  # nothing to decide about an order points paid in full
-                order_refund_needed_set(order=order, by=by, system=system, now=now)
+        orders = Order.objects.filter(lines__reservation=reservation).distinct()
+        release_booking_orders(
+            orders=orders,
+            reservation=reservation,
+            now=now,
+            by=by,
+            refund=refund,
+            system=system,
+            members_cancel=_card_members_cancel,
+        )
 
     def repeat_weeks(self, *, reservation: Reservation) -> list[Reservation]:
         return repeat_weeks_of(reservation)
@@ -328,3 +294,61 @@ class ReservationFulfiller(Fulfiller):
                     reason=str(_("Order cancelled")),
                     now=now,
                 )
+
+
+def _card_members_cancel(*, order: Order, by, system: str, now) -> None:
+    """A member's cancel of a paid card order: cash taken at the counter instead cannot go back by itself;
+    otherwise the shop's policy — refunded in full automatically, or flagged 要返金 for staff."""
+    if money_notes.paid_in_cash(order):
+        order_refund_needed_set(order=order, by=by, system=system, now=now)
+    elif PaymentSettings.current().refund_policy == PaymentSettings.RefundPolicy.AUTOMATIC:
+        left = refundable_left(order)
+        if left > 0:
+            requested = refund_request(
+                order=order,
+                amount_yen=left,
+                reason=shop_text(gettext_noop("Cancelled before the deadline")),
+                by=by,
+                source=Refund.Source.MEMBER_CANCEL,
+                now=now,
+                system=system,
+            )
+            refund_execute_on_commit(requested, by=by, system=system)
+    elif refundable_left(order) > 0:  # nothing to decide about an order points paid in full
+        order_refund_needed_set(order=order, by=by, system=system, now=now)
+
+
+def release_booking_orders(
+    *, orders, reservation: Reservation, now, by, refund: RefundChoice | None, system: str, members_cancel
+) -> None:
+    """What cancelling `reservation` does to its `orders` (card or counter), inside the cancellation's
+    transaction: an unpaid order is cancelled with it; a paid one loses only this week's share when other
+    weeks of a repeat booking stand; otherwise it is cancelled (undo=False: the booking is already being
+    undone), with what its points need (staff's choice in `refund`), and its money: staff's answer
+    (`refund`: that amount, less points deducted in yen; 0 keeps it) is requested and sent after the commit;
+    a member's cancel (no answer) goes to the method's `members_cancel(order=, by=, system=, now=)`."""
+    orders = orders.order_by("pk")
+    for order in orders.filter(status=Order.Status.PENDING):
+        cancel_unpaid_order(order=order, reservation=reservation, by=by, system=system, now=now)
+    for order in orders.filter(status__in=Order.PAID_STATUSES):
+        if other_live_weeks(order, reservation).exists():
+            release_one_week(
+                order=order, reservation=reservation, now=now, by=by, refund=refund, system=system
+            )
+            continue
+        # Points it earned and the member spent stop a member's cancel; staff chose how to settle them.
+        terms, deducted = undo.release_paid_order(order=order, now=now, refund=refund)
+        order_cancel(order=order, by=by, system=system, now=now, undo=False, terms=terms)
+        if refund is None:
+            members_cancel(order=order, by=by, system=system, now=now)
+        elif refund.amount_yen - deducted > 0:
+            requested = refund_request(
+                order=order,
+                amount_yen=refund.amount_yen - deducted,
+                reason=refund.reason or shop_text(gettext_noop("Cancelled by the shop")),
+                by=by,
+                source=Refund.Source.STAFF,
+                now=now,
+                system=system,
+            )
+            refund_execute_on_commit(requested, by=by, system=system)
