@@ -14,7 +14,7 @@ from inventory import booking_extras, payment_methods
 from inventory.availability import local
 from inventory.exceptions import BookingError, CancelError, SlotFullError, SoldOutError
 from inventory.models import Item, Reservation
-from inventory.services import _check_bookable, _notify, _reserve_one, reservation_cancel
+from inventory.services import _check_bookable, _notify, _reserve_one, method_taking, reservation_cancel
 
 MIN_WEEKS = 2
 MAX_WEEKS = 12
@@ -66,12 +66,7 @@ def reservation_create_repeating(
     if quantity < 1:
         raise BookingError(gettext("Choose at least one."), field="quantity")
     _check_bookable(item, channel)
-    method = payment_methods.get(payment_method)
-    if extras and not method.takes_extras:
-        raise BookingError(
-            gettext("This payment method takes no points or coupons; leave them empty or pay another way."),
-            field=sorted(extras)[0],
-        )
+    method = method_taking(payment_method, extras)
     reservations: list[Reservation] = []
     full: list[str] = []
     for week_starts, week_ends in occurrences(starts_at, ends_at, weeks):

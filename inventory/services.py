@@ -213,12 +213,7 @@ def reservation_create(
     if override_reason and channel != Reservation.Channel.ADMIN:
         raise BookingError(gettext("Only staff can override the booking window."), field="override_reason")
     _check_bookable(item, channel)
-    method = payment_methods.get(payment_method)
-    if extras and not method.takes_extras:
-        raise BookingError(
-            gettext("This payment method takes no points or coupons; leave them empty or pay another way."),
-            field=sorted(extras)[0],
-        )
+    method = method_taking(payment_method, extras)
     reservation = _reserve_one(
         member=member,
         item=item,
@@ -250,6 +245,17 @@ def reservation_create(
     audit_log(action="reservation.created", obj=reservation, by=by, system=system, now=now, payload=payload)
     _notify(reservation, "inventory/reservation_booked", by=by)
     return reservation
+
+
+def method_taking(payment_method: str, extras: dict | None) -> payment_methods.PaymentMethod:
+    """The payment method `payment_method`, refusing extras (points, a coupon) it cannot take."""
+    method = payment_methods.get(payment_method)
+    if extras and not method.takes_extras:
+        raise BookingError(
+            gettext("This payment method takes no points or coupons; leave them empty or pay another way."),
+            field=sorted(extras)[0],
+        )
+    return method
 
 
 def _hold_minutes(method: payment_methods.PaymentMethod, reservation: Reservation, settings) -> int:

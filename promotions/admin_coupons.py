@@ -15,8 +15,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.contrib.admin.widgets import AutocompleteSelectMultiple
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Q, Sum
 from django.http import HttpRequest, StreamingHttpResponse
 from django.shortcuts import redirect
@@ -26,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from core.admin_widgets import SafeAutocompleteSelectMultiple
 from core.exceptions import DomainError
 from core.templatetags.core_tags import yen
 from promotions import coupon_csv
@@ -46,22 +46,6 @@ from promotions.models import Coupon, CouponRedemption
 USES_SHOWN = 100
 # Scope names the list shows per coupon before "and N more".
 SCOPE_NAMES_SHOWN = 3
-
-
-class SafeAutocompleteSelectMultiple(AutocompleteSelectMultiple):
-    """core.admin_widgets.SafeAutocompleteSelect for a scope of many items or categories: a submitted value
-    that is no valid id is dropped when the form is shown again (the form itself says it is invalid)."""
-
-    def optgroups(self, name, value, attr=None):
-        target = self.field.remote_field.model._meta.pk
-        valid = []
-        for item in value:
-            try:
-                target.to_python(item)
-            except (ValidationError, TypeError, ValueError):
-                continue
-            valid.append(item)
-        return super().optgroups(name, valid, attr)
 
 
 class CouponForm(forms.ModelForm):
