@@ -40,9 +40,22 @@ class PaymentOffer:
         return self.value.partition(":")[2]
 
 
-def payment_offers(item: Item, member, quote: Quote, starts_at: datetime) -> list[PaymentOffer]:
+def payment_offers(
+    item: Item,
+    member,
+    quote: Quote,
+    starts_at: datetime,
+    *,
+    extras: dict | None = None,
+    weeks: list[Quote] | None = None,
+    repeatable: tuple[str, ...] = (),
+) -> list[PaymentOffer]:
     """Every choice for booking `quote` (its quantity) of `item` at `starts_at` for `member`, in the
-    registry's order. A method whose `choices` is an empty list (no ticket fits) is not offered."""
+    registry's order. A method whose `choices` is an empty list (no ticket fits) is not offered.
+
+    `extras` (points, a coupon) price the methods that take them; `weeks`, the quotes of every week of a
+    repeat booking, price the `repeatable` methods that make one order for all the weeks (as the member's
+    confirm page, inventory.views._payment_choices). Raises the DomainError of an extra a method refuses."""
     offers = []
     for method in payment_methods.all_methods():
         if not method.is_available(item=item, member=member, price_yen=quote.total_yen):
@@ -50,7 +63,12 @@ def payment_offers(item: Item, member, quote: Quote, starts_at: datetime) -> lis
         options = method.choices(item=item, member=member, starts_at=starts_at, quantity=quote.quantity)
         if options == []:
             continue
-        charge = method.price_lines(member=member, item=item, quote=quote)
+        if weeks and method.takes_extras and method.key in repeatable:
+            charge = method.price_lines(member=member, item=item, quote=quote, extras=extras, weeks=weeks)
+        elif method.takes_extras and extras:
+            charge = method.price_lines(member=member, item=item, quote=quote, extras=extras)
+        else:
+            charge = method.price_lines(member=member, item=item, quote=quote)
         price = MethodPrice(method.key, str(method.label), charge) if charge is not None else None
         if options is None:
             offers.append(PaymentOffer(method.key, str(method.label), method, price))

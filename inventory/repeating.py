@@ -49,15 +49,20 @@ def reservation_create_repeating(
     payment_option: str = "",
     extras: dict | None = None,
     channel: str = Reservation.Channel.SITE,
+    override_reason: str = "",
     now: datetime | None = None,
 ) -> list[Reservation]:
     """Book the same time weekly for `weeks` weeks (MIN_WEEKS..MAX_WEEKS) in one transaction: every week is
     checked like a single booking (reservation_create's own checks), the weeks in start order, so two
     repeat bookings of the same item lock its slots in the same order and never deadlock. When weeks are
     full, nothing is booked and the error names them all; any other refusal names its week. The weeks are
-    paid together (PaymentMethod.authorise_group: one order, a line per week)."""
+    paid together (PaymentMethod.authorise_group: one order, a line per week). Staff (channel "admin") may
+    override the booking window and deadline of every week with `override_reason`, as reservation_create."""
     now = now or timezone.now()
     extras = booking_extras.without_empty(extras)
+    override_reason = override_reason.strip()
+    if override_reason and channel != Reservation.Channel.ADMIN:
+        raise BookingError(gettext("Only staff can override the booking window."), field="override_reason")
     if not isinstance(weeks, int) or isinstance(weeks, bool) or not MIN_WEEKS <= weeks <= MAX_WEEKS:
         raise BookingError(
             gettext("Repeat weekly for {low} to {high} weeks.").format(low=MIN_WEEKS, high=MAX_WEEKS),
@@ -79,7 +84,7 @@ def reservation_create_repeating(
                 quantity=quantity,
                 method=method,
                 channel=channel,
-                timing=True,
+                timing=not override_reason,
                 now=now,
             )
         except (SlotFullError, SoldOutError):
@@ -118,6 +123,7 @@ def reservation_create_repeating(
                 "channel": channel,
                 "status": reservation.status,
                 "repeat": {"weeks": weeks, "first": reservations[0].pk},
+                **({"override_reason": override_reason} if override_reason else {}),
             },
         )
     _notify(reservations[0], "inventory/reservation_booked", by=by)

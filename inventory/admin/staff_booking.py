@@ -25,11 +25,12 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from core.exceptions import DomainError
-from inventory import services
+from inventory import booking_extras, repeating, services
 from inventory.admin.staff_booking_forms import (
     ItemDayForm,
     MemberSearchForm,
@@ -40,9 +41,10 @@ from inventory.admin.staff_booking_forms import (
     reason_needed_message,
 )
 from inventory.availability import local, merged_segments
-from inventory.booking_choices import payment_offers
+from inventory.booking_choices import PaymentOffer, payment_offers
 from inventory.models import Item, Reservation
-from inventory.staff_booking import TIMING_ERRORS, staff_day, staff_preview
+from inventory.staff_booking import TIMING_ERRORS, staff_day, staff_preview, staff_repeat_preview
+from inventory.views import REPEATABLE_METHODS
 from members.models import Member
 from members.selectors import member_search
 from members.services import member_register_by_staff
@@ -59,6 +61,19 @@ DAY_REASONS = {
 
 def take_url() -> str:
     return reverse(f"admin:{URL_NAME}")
+
+
+def _methods_of(offers: list[PaymentOffer], weeks: int) -> list:
+    """The methods offered (once each, in order): for a repeat booking, only those that can pay one."""
+    methods = {offer.key: offer.method for offer in offers if weeks == 1 or offer.key in REPEATABLE_METHODS}
+    return list(methods.values())
+
+
+def _weeks_price_label(weeks: int) -> str:
+    # the member's confirm page's label (payments.money_notes.booking_charge), so one translation serves both
+    return ngettext("Booking price ({weeks} week)", "Booking price ({weeks} weeks)", weeks).format(
+        weeks=weeks
+    )
 
 
 # --- the page -------------------------------------------------------------------------------------------
@@ -197,14 +212,52 @@ class TakeBookingView:
             return self.render(request, context)  # "change the time" comes back here with the time chosen
         starts_at, ends_at = time_form.booking_range()
         quantity = time_form.cleaned_data["quantity"]
+        weeks = time_form.cleaned_data.get("weeks") or 1
+        week_quotes: list = []
         try:
             quote, timing_error = staff_preview(item, starts_at, ends_at, quantity, now=now)
+            if weeks > 1:  # every week checked and priced as the booking will be; full weeks named
+                week_quotes, timing_error = staff_repeat_preview(
+                    item, starts_at, ends_at, quantity, weeks, now=now
+                )
         except DomainError as error:
             time_form.add_domain_error(error)
             return self.render(request, context)
-        offers = payment_offers(item, member, quote, starts_at)
+        posted = step in ("confirm", "book")
+        offers = payment_offers(
+            item, member, quote, starts_at, weeks=week_quotes or None, repeatable=REPEATABLE_METHODS
+        )
+        # The member's confirm page's extras (points to use, a coupon code: inventory.booking_extras), for the
+        # methods that make an order; the offers' prices include them once they can be used.
+        extras_form = booking_extras.ExtrasForm(
+            data if posted else None,
+            member=member,
+            item=item,
+            quote=quote,
+            methods=_methods_of(offers, weeks),
+        )
+        extras = extras_form.values() if posted and extras_form.is_valid() else {}
+        if extras:
+            try:
+                offers = payment_offers(
+                    item,
+                    member,
+                    quote,
+                    starts_at,
+                    extras=extras,
+                    weeks=week_quotes or None,
+                    repeatable=REPEATABLE_METHODS,
+                )
+            except DomainError as error:
+                if not extras_form.add_domain_error(error):
+                    raise
+                extras = {}
         payment_form = StaffPaymentForm(
-            data if step in ("confirm", "book") else None, offers=offers, timing_error=timing_error
+            data if posted else None,
+            offers=offers,
+            timing_error=timing_error,
+            weeks=weeks,
+            repeatable=REPEATABLE_METHODS,
         )
         chosen_query = self._time_query(member, item, day, time_form)
         carry = list(chosen_query.items())  # the booking chosen so far, as the next forms' hidden fields
@@ -214,37 +267,71 @@ class TakeBookingView:
             starts_at=local(starts_at),
             ends_at=local(ends_at),
             quantity=quantity,
+            weeks=weeks,
+            week_quotes=week_quotes,
+            weeks_price_label=_weeks_price_label(weeks),
+            weeks_total_yen=sum(week.total_yen for week in week_quotes),
             timing_error=timing_error,
             payment_form=payment_form,
-            offers=offers,
+            extras_form=extras_form,
+            offers=payment_form.shown_offers(),
             carry=carry,
             change_time_url=f"{take_url()}?{urlencode(chosen_query)}",
             change_payment_url=f"{take_url()}?{urlencode({**chosen_query, 'step': 'payment'})}",
         )
-        if step not in ("confirm", "book") or not payment_form.is_valid():
+        if not posted or not payment_form.is_valid() or (extras_form.is_bound and not extras_form.is_valid()):
             return self.render(request, context)
         offer = payment_form.chosen()
+        try:
+            services.method_taking(offer.key, extras)  # points or a coupon with a method that takes none
+        except DomainError as error:
+            if not extras_form.add_domain_error(error):
+                payment_form.add_error("payment_method", str(error.message))
+            return self.render(request, context)
         if step == "confirm":
             context.update(
                 step="confirm",
                 offer=offer,
                 reason=payment_form.reason(),
-                payment_carry=[("payment_method", offer.value), ("override_reason", payment_form.reason())],
+                payment_carry=[
+                    ("payment_method", offer.value),
+                    ("override_reason", payment_form.reason()),
+                    *extras.items(),
+                ],
             )
             return self.render(request, context)
         try:
-            reservation = services.reservation_create(
-                member=member,
-                by=request.user,
-                item=item,
-                starts_at=starts_at,
-                ends_at=ends_at,
-                quantity=quantity,
-                payment_method=offer.key,
-                payment_option=offer.option,
-                channel=Reservation.Channel.ADMIN,
-                override_reason=payment_form.reason(),
-            )
+            if weeks > 1:
+                reservations = repeating.reservation_create_repeating(
+                    member=member,
+                    by=request.user,
+                    item=item,
+                    starts_at=starts_at,
+                    ends_at=ends_at,
+                    weeks=weeks,
+                    quantity=quantity,
+                    payment_method=offer.key,
+                    payment_option=offer.option,
+                    extras=extras,
+                    channel=Reservation.Channel.ADMIN,
+                    override_reason=payment_form.reason(),
+                )
+            else:
+                reservations = [
+                    services.reservation_create(
+                        member=member,
+                        by=request.user,
+                        item=item,
+                        starts_at=starts_at,
+                        ends_at=ends_at,
+                        quantity=quantity,
+                        payment_method=offer.key,
+                        payment_option=offer.option,
+                        channel=Reservation.Channel.ADMIN,
+                        override_reason=payment_form.reason(),
+                        extras=extras,
+                    )
+                ]
         except DomainError as error:
             if isinstance(error, TIMING_ERRORS):
                 payment_form.add_error(
@@ -253,12 +340,18 @@ class TakeBookingView:
                 )
             elif error.field == "payment_method":
                 payment_form.add_error("payment_method", str(error.message))
+            elif extras_form.add_domain_error(error):
+                pass  # a coupon or points refused: next to its field, on the payment step
             else:
-                time_form.add_domain_error(error)
+                time_form.add_domain_error(error)  # a full week (named), a slot taken meanwhile
                 context["step"] = "time"
             return self.render(request, context)
-        messages.success(request, self._done_message(reservation))
-        return redirect(reverse("admin:inventory_reservation_change", args=[reservation.pk]))
+        first = reservations[0]
+        if len(reservations) > 1:
+            messages.success(request, self._repeat_done_message(reservations))
+        else:
+            messages.success(request, self._done_message(first))
+        return redirect(reverse("admin:inventory_reservation_change", args=[first.pk]))
 
     # --- helpers --------------------------------------------------------------------------------------
 
@@ -284,24 +377,45 @@ class TakeBookingView:
             "next": url(day + timedelta(days=1)),
         }
 
-    @staticmethod
-    def _done_message(reservation: Reservation) -> str:
+    @classmethod
+    def _done_message(cls, reservation: Reservation) -> str:
         when = f"{local(reservation.starts_at):%Y-%m-%d %H:%M}"
         done = gettext("Reservation #{number} for {member} on {when} is booked.").format(
             number=reservation.pk, member=reservation.member.name or reservation.member.email, when=when
         )
+        return f"{done} {cls._status_sentence(reservation)}"
+
+    @classmethod
+    def _repeat_done_message(cls, reservations: list[Reservation]) -> str:
+        """How many weeks were booked, the first linked (its page is where staff land)."""
+        first, last = reservations[0], reservations[-1]
+        done = ngettext(
+            "{count} week is booked for {member}, weekly from {first} to {last}: the first is {link}.",
+            "{count} weeks are booked for {member}, weekly from {first} to {last}: the first is {link}.",
+            len(reservations),
+        )
+        return format_html(
+            done + " {status}",
+            count=len(reservations),
+            member=first.member.name or first.member.email,
+            first=f"{local(first.starts_at):%Y-%m-%d %H:%M}",
+            last=f"{local(last.starts_at):%Y-%m-%d}",
+            link=format_html(
+                '<a href="{}">#{}</a>',
+                reverse("admin:inventory_reservation_change", args=[first.pk]),
+                first.pk,
+            ),
+            status=cls._status_sentence(first),
+        )
+
+    @staticmethod
+    def _status_sentence(reservation: Reservation) -> str:
+        """Where the booking stands: confirmed, waiting for the e-mailed card link, or tentative."""
         if reservation.status == Reservation.Status.CONFIRMED:
-            confirmed = gettext("It is confirmed; the customer is e-mailed a confirmation.")
-            return f"{done} {confirmed}"
+            return gettext("It is confirmed; the customer is e-mailed a confirmation.")
         if reservation.payment_method == "card" and reservation.hold_until:
-            return "{} {}".format(
-                done,
-                gettext(
-                    "A payment link is e-mailed to {email}; the places are held until {until} and released "
-                    "if it is not paid by then."
-                ).format(
-                    email=reservation.member.email, until=f"{local(reservation.hold_until):%Y-%m-%d %H:%M}"
-                ),
-            )
-        tentative = gettext("It is tentative until it is paid.")
-        return f"{done} {tentative}"
+            return gettext(
+                "A payment link is e-mailed to {email}; the places are held until {until} and released "
+                "if it is not paid by then."
+            ).format(email=reservation.member.email, until=f"{local(reservation.hold_until):%Y-%m-%d %H:%M}")
+        return gettext("It is tentative until it is paid.")

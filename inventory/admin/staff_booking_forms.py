@@ -11,7 +11,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.exceptions import DomainError
-from inventory import stores
+from inventory import repeating, stores
 from inventory.booking_choices import PaymentOffer
 from inventory.exceptions import TooEarlyError
 from inventory.forms import FAR_FUTURE_DAYS, FixedBookingForm, FreeBookingForm, slot_value, time_label
@@ -105,8 +105,38 @@ class ItemDayForm(forms.Form):
 REASON_NEEDED = _("reason needed")
 
 
+def weeks_field() -> forms.IntegerField:
+    """The member's confirm page's "Repeat weekly for … weeks" (inventory.forms.PaymentForm), asked with the
+    time: the payment step then prices every method for all the weeks."""
+    return forms.IntegerField(
+        label=_("Repeat weekly for … weeks"),
+        initial=1,
+        required=False,
+        widget=forms.NumberInput(
+            attrs={"min": 1, "max": repeating.MAX_WEEKS, "step": 1, "style": "width: 5em"}
+        ),
+        help_text=_(
+            "1: this booking only. 2 to 12: the same time every week, booked together (all or nothing: a "
+            "full week books none of them) as one order, paid by card, at the counter or free. The next step "
+            "shows the price of all the weeks."
+        ),
+    )
+
+
+def clean_weeks(value: int | None) -> int:
+    weeks = 1 if value is None else value
+    if not 1 <= weeks <= repeating.MAX_WEEKS:
+        raise forms.ValidationError(
+            gettext("Enter 1 (this booking only) to {high} weeks.").format(high=repeating.MAX_WEEKS)
+        )
+    return weeks
+
+
 class StaffFixedForm(FixedBookingForm):
-    """The member's slot form over all of the day's slots, the ones a member could not book marked."""
+    """The member's slot form over all of the day's slots, the ones a member could not book marked, and how
+    many weeks to book it."""
+
+    weeks = weeks_field()
 
     def __init__(self, *args, needs_reason=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -121,6 +151,9 @@ class StaffFixedForm(FixedBookingForm):
     def _slot_times(self):
         return [(slot.starts_at, slot.ends_at) for slot in self.day.slots]
 
+    def clean_weeks(self) -> int:
+        return clean_weeks(self.cleaned_data.get("weeks"))
+
     def clean_slot(self) -> str:
         value = self.cleaned_data["slot"]
         if value not in {slot_value(start, end) for start, end in self._slot_times()}:
@@ -129,7 +162,13 @@ class StaffFixedForm(FixedBookingForm):
 
 
 class StaffFreeForm(FreeBookingForm):
-    """The member's start/end form over the whole day's hours, the starts a member could not book marked."""
+    """The member's start/end form over the whole day's hours, the starts a member could not book marked,
+    and how many weeks to book it."""
+
+    weeks = weeks_field()
+
+    def clean_weeks(self) -> int:
+        return clean_weeks(self.cleaned_data.get("weeks"))
 
     def __init__(self, *args, needs_reason=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -154,12 +193,26 @@ class StaffPaymentForm(forms.Form):
         help_text=_("Recorded in the audit trail. Capacity and stock are never overridden."),
     )
 
-    def __init__(self, *args, offers: list[PaymentOffer], timing_error: DomainError | None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        offers: list[PaymentOffer],
+        timing_error: DomainError | None,
+        weeks: int = 1,
+        repeatable: tuple[str, ...] = (),
+        **kwargs,
+    ):
+        """`weeks` > 1: a repeat booking, offered only with the `repeatable` methods (the others are refused
+        with a field error when posted)."""
         super().__init__(*args, **kwargs)
         self.offers = {offer.value: offer for offer in offers}
+        self.weeks = weeks
+        self.repeatable = repeatable
         self.fields["payment_method"].choices = [(offer.value, offer_label(offer)) for offer in offers]
-        if len(offers) == 1:
-            self.initial.setdefault("payment_method", offers[0].value)
+        shown = self.shown_offers()
+        self.fields["payment_method"].widget.choices = [(offer.value, offer_label(offer)) for offer in shown]
+        if len(shown) == 1:
+            self.initial.setdefault("payment_method", shown[0].value)
         self.timing_error = timing_error
         if timing_error is None:
             del self.fields["override_reason"]
@@ -167,11 +220,28 @@ class StaffPaymentForm(forms.Form):
             self.fields["override_reason"].required = True
             self.fields["override_reason"].error_messages["required"] = reason_needed_message(timing_error)
 
+    def shown_offers(self) -> list[PaymentOffer]:
+        """The offers the radio list shows: all, or for a repeat booking those that can pay one."""
+        offers = list(self.offers.values())
+        if self.weeks > 1:
+            return [offer for offer in offers if offer.key in self.repeatable]
+        return offers
+
+    def clean_payment_method(self) -> str:
+        value = self.cleaned_data["payment_method"]
+        if self.weeks > 1 and self.offers[value].key not in self.repeatable:
+            raise forms.ValidationError(repeat_methods_message())
+        return value
+
     def chosen(self) -> PaymentOffer:
         return self.offers[self.cleaned_data["payment_method"]]
 
     def reason(self) -> str:
         return self.cleaned_data.get("override_reason", "").strip()
+
+
+def repeat_methods_message() -> str:
+    return gettext("A repeat booking is paid by card, at the counter or free; choose one of them.")
 
 
 def reason_needed_message(error: DomainError) -> str:
