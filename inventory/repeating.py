@@ -126,7 +126,8 @@ def reservation_create_repeating(
                 **({"override_reason": override_reason} if override_reason else {}),
             },
         )
-    _notify(reservations[0], "inventory/reservation_booked", by=by)
+    # One e-mail for the whole repeat booking, listing every week.
+    _notify(reservations[0], "inventory/reservation_booked", by=by, weeks=reservations)
     return reservations
 
 

@@ -622,10 +622,18 @@ def release_unpaid_reservations(*, now: datetime | None = None, dry_run: bool = 
     return released
 
 
-def _notify(reservation: Reservation, template: str, *, message: str = "", by=None) -> None:
+def _notify(
+    reservation: Reservation,
+    template: str,
+    *,
+    message: str = "",
+    by=None,
+    weeks: list[Reservation] | None = None,
+) -> None:
     """E-mail the member about their booking; a tentative card booking's e-mail carries the link that
     pays it without logging in (staff booked it by phone, or approved it). `by` is who acted (None: a
-    system job): it decides the e-mail's language.
+    system job): it decides the e-mail's language. `weeks`: every week of a repeat booking (`reservation`
+    its first), listed in the one e-mail, whose price is what they cost together (their one order's total).
 
     The worker renders the e-mail (core.emails.queue_email_rendered_by_worker) from what it must say as
     of this transaction, taken here as plain values: a cancellation committed before the worker gets to
@@ -634,7 +642,12 @@ def _notify(reservation: Reservation, template: str, *, message: str = "", by=No
         method = payment_methods.get(reservation.payment_method)
     except DomainError:  # a method no app registers any more: its price is all we know
         method = None
-    charged = method.charged_yen(reservations=[reservation]) if method else {}
+    weeks = weeks if weeks and len(weeks) > 1 else []
+    charged = method.charged_yen(reservations=weeks or [reservation]) if method else {}
+    charged_yen = charged.get(reservation.pk, reservation.price_yen)
+    if weeks and not (method and method.repeat_weeks(reservation=reservation)):
+        # Weeks not paid together (no one order): each week's charge, added up.
+        charged_yen = sum(charged.get(week.pk, week.price_yen) for week in weeks)
     payment_url = None
     if (
         method
@@ -654,7 +667,15 @@ def _notify(reservation: Reservation, template: str, *, message: str = "", by=No
             },
             # What the booking's payment method charges (an order net of the member discount, a ticket 0),
             # never a list price the member will not pay.
-            "charged_yen": charged.get(reservation.pk, reservation.price_yen),
+            "charged_yen": charged_yen,
+            "weeks": [
+                {
+                    "pk": week.pk,
+                    "starts_at": timezone.localtime(week.starts_at),
+                    "ends_at": timezone.localtime(week.ends_at),
+                }
+                for week in weeks
+            ],
             # Purchase points paying it will earn (SPEC §8: said beforehand, in the e-mail too).
             "points_to_earn": method.points_to_earn(reservation=reservation) if method else 0,
             "member_name": reservation.member.name,

@@ -225,3 +225,97 @@ def test_a_full_week_is_named_on_the_confirm_page_and_nothing_is_booked(client, 
     assert page.status_code == 200
     assert "2027-06-14" in page.content.decode()
     assert not Reservation.objects.filter(member=logged_in).exists()
+
+
+# --- the booking e-mail -----------------------------------------------------------------------------------
+
+
+def _booking_mails(monkeypatch):
+    """The e-mail tasks queued on commit, captured instead of sent."""
+    from core import tasks
+
+    queued = []
+    monkeypatch.setattr(
+        tasks.send_templated_email, "apply_async", lambda kwargs, **options: queued.append(kwargs)
+    )
+    return queued
+
+
+def _render(message):
+    from django.core import mail
+    from kombu.utils.json import dumps, loads
+
+    from core import tasks
+
+    mail.outbox.clear()
+    tasks.send_templated_email(**{**loads(dumps(message)), "language": "en"})
+    [sent] = mail.outbox
+    return sent
+
+
+@pytest.mark.django_db
+def test_a_repeat_booking_sends_one_mail_listing_every_week_and_the_order_total(
+    monkeypatch, django_capture_on_commit_callbacks, room
+):
+    queued = _booking_mails(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        booked = repeat(room, MemberFactory(email="weekly@example.com"), 3)
+    [message] = queued
+    assert message["template"] == "inventory/reservation_booked"
+    sent = _render(message)
+    assert sent.to == ["weekly@example.com"]
+    for day in ("2027-06-07", "2027-06-14", "2027-06-21"):
+        assert f"{day} (Mon) 10:00 – 12:00" in sent.body
+    for week in booked:
+        assert str(week.pk) in sent.body
+    assert "3 weeks" in sent.body
+    assert "¥6,000" in sent.body  # the one order's total, not the first week's ¥2,000
+    assert "¥2,000" not in sent.body
+
+
+@pytest.mark.django_db
+def test_a_repeat_booking_by_phone_mails_the_one_orders_payment_link(
+    monkeypatch, django_capture_on_commit_callbacks, room
+):
+    from payments.links import payment_link_url
+
+    member = MemberFactory(email="phone@example.com")
+    queued = _booking_mails(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        booked = reservation_create_repeating(
+            member=member,
+            by=MemberFactory(is_staff=True),
+            item=room,
+            starts_at=jst(MONDAY, "10:00"),
+            ends_at=jst(MONDAY, "12:00"),
+            weeks=2,
+            payment_method="card",
+            channel=Reservation.Channel.ADMIN,
+            now=NOW,
+        )
+    [message] = queued
+    sent = _render(message)
+    assert payment_link_url(order_for_reservation(booked[0])) in sent.body
+    assert "2027-06-07 (Mon)" in sent.body
+    assert "2027-06-14 (Mon)" in sent.body
+    assert "¥4,000" in sent.body
+
+
+@pytest.mark.django_db
+def test_a_single_booking_mail_lists_no_weeks(monkeypatch, django_capture_on_commit_callbacks, room):
+    member = MemberFactory()
+    queued = _booking_mails(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        reservation_create(
+            member=member,
+            by=member,
+            item=room,
+            starts_at=jst(MONDAY, "10:00"),
+            ends_at=jst(MONDAY, "12:00"),
+            payment_method="card",
+            now=NOW,
+        )
+    sent = _render(queued[0])
+    assert "2027-06-07 (Mon) 10:00 – 2027-06-07 12:00" in sent.body
+    assert "weeks" not in sent.body
+    assert "¥2,000" in sent.body
