@@ -25,6 +25,9 @@ class BookingExtra(ABC):
     """One extra input. `key` names the form field and the extras entry."""
 
     key: str = ""
+    # True: `offered` and `note` also take `weeks`, the quotes of every week of a repeat booking (None: one
+    # booking), which the methods that make one order for all the weeks price together.
+    takes_weeks: bool = False
 
     @abstractmethod
     def form_field(self) -> forms.Field:
@@ -69,7 +72,8 @@ def without_empty(values: dict | None) -> dict:
 class ExtrasForm(forms.Form):
     """The extras the confirm page asks for: one field per registered extra offered for this booking, with
     its note. Without `member` (the final step, which only parses what was posted, asking nothing): every
-    registered extra's field, no notes."""
+    registered extra's field, no notes. `weeks`: the quotes of every week of a repeat booking (None: one
+    booking), for the extras that take them."""
 
     def __init__(
         self,
@@ -78,6 +82,7 @@ class ExtrasForm(forms.Form):
         item=None,
         quote: Quote | None = None,
         methods: list[PaymentMethod] = (),
+        weeks: list[Quote] | None = None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -86,10 +91,13 @@ class ExtrasForm(forms.Form):
             if member is None:
                 self.fields[extra.key] = extra.form_field()
                 continue
-            if not extra.offered(member=member, item=item, quote=quote, methods=methods):
+            asked = {"member": member, "item": item, "quote": quote, "methods": methods}
+            if extra.takes_weeks:
+                asked["weeks"] = weeks
+            if not extra.offered(**asked):
                 continue
             field = extra.form_field()
-            note = extra.note(member=member, item=item, quote=quote, methods=methods)
+            note = extra.note(**asked)
             if note:
                 field.help_text = escape(note)  # components/form.html renders help text as HTML
             self.fields[extra.key] = field

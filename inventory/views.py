@@ -461,7 +461,7 @@ def book(request, pk: int):
         else None
     )
     extras_form = booking_extras.ExtrasForm(
-        extras_data, member=request.user, item=item, quote=quote, methods=offered
+        extras_data, member=request.user, item=item, quote=quote, methods=offered, weeks=week_quotes
     )
     extras = extras_form.values() if extras_form.is_bound and extras_form.is_valid() else {}
     if extras_refusal is not None:

@@ -96,19 +96,22 @@ class PointsToUse(booking_extras.BookingExtra):
     order), with the member's balance and how many can pay for the booking next to it."""
 
     key = "points"
+    takes_weeks = True  # a repeat booking's points pay the one order for all its weeks
 
     def form_field(self) -> forms.Field:
         return points_field()
 
-    def offered(self, *, member, item, quote, methods) -> bool:
+    def offered(self, *, member, item, quote, methods, weeks=None) -> bool:
         return bool(methods) and balance_of(member) > 0
 
-    def note(self, *, member, item, quote, methods) -> str:
+    def note(self, *, member, item, quote, methods, weeks=None) -> str:
+        """`weeks`: the quotes of every week of a repeat booking; the limit is then that of the one order
+        for all of them (a line per week), as the confirm page prices it."""
         balance = balance_of(member)
         limits = []
         for method in methods:
             draft = money_notes.booking_draft(
-                member=member, item=item, quote=quote, payment_method=method.key
+                member=member, item=item, quote=quote, payment_method=method.key, weeks=weeks
             )
             payable = pricing.points_payable_yen(draft) if method.key in pricing.POINT_METHODS else 0
             limits.append((method, min(balance, payable)))
