@@ -124,6 +124,14 @@ class ShownOrder:
     coupon_discount_yen: int
     points_used: int
     total_yen: int
+    coupon_code: str = ""  # the coupon of the coupon line, when the app that redeemed it says (registry)
+
+    @property
+    def coupon_label(self) -> str:
+        """The coupon line's label, as the confirm page's breakdown has it: "Coupon SUMMER10"."""
+        if not self.coupon_code:
+            return gettext("Coupon")
+        return gettext("Coupon {code}").format(code=self.coupon_code)
 
 
 def order_shown(*, order: Order, lines: Iterable, show_member_discount: bool | None = None) -> ShownOrder:
@@ -145,6 +153,7 @@ def order_shown(*, order: Order, lines: Iterable, show_member_discount: bool | N
         coupon_discount_yen=order.coupon_discount_yen,
         points_used=order.points_used,
         total_yen=order.total_yen,
+        coupon_code=(registry.order_coupon_code(order) or "") if order.coupon_discount_yen else "",
     )
 
 

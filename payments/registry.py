@@ -236,6 +236,27 @@ def order_links(order) -> list[tuple[str, str]]:
     return [found for link in _order_links.values() if (found := link(order)) is not None]
 
 
+# --- which coupon discounted an order -----------------------------------------------------------------------
+
+# The order page, the receipt and the paid e-mail name the coupon of an order's coupon line ("Coupon
+# SUMMER10"), as the confirm page's breakdown did, without payments knowing promotions: it registers a
+# function order -> the coupon's code, or None.
+OrderCouponCode = Callable[..., str | None]
+_order_coupon_codes: dict[str, OrderCouponCode] = {}
+
+
+def register_order_coupon_code(key: str, find: OrderCouponCode) -> None:
+    _order_coupon_codes[key] = find
+
+
+def order_coupon_code(order) -> str | None:
+    """The code of the coupon that discounted `order`, as the first registered app that knows it says."""
+    for find in _order_coupon_codes.values():
+        if code := find(order):
+            return code
+    return None
+
+
 # --- what follows an order's life -------------------------------------------------------------------------
 
 # Points (and, later, promotions) follow orders without payments knowing them: each registers an

@@ -21,6 +21,10 @@ class PromotionsConfig(AppConfig):
 
         register_action_labels(ACTION_LABELS)
         redemption.register()
+        # The order page and the receipt name the coupon of the order's coupon line.
+        from promotions.selectors import order_coupon_code
+
+        registry.register_order_coupon_code("coupons", order_coupon_code)
 
         # The staff home's panel: this month's coupon uses and price-rule discounts.
         from core.home import register_panel

@@ -20,3 +20,14 @@ def member_uses(*, coupon: Coupon | int, member) -> int:
     return CouponRedemption.objects.filter(
         coupon_id=coupon_id, member_id=member.pk, released_at__isnull=True
     ).count()
+
+
+def order_coupon_code(order) -> str | None:
+    """The code of the coupon `order` was priced with (its redemption, kept even once given back), for the
+    order's coupon line (payments.registry.register_order_coupon_code); None when no coupon discounted it."""
+    return (
+        CouponRedemption.objects.filter(order_id=order.pk)
+        .order_by("-pk")
+        .values_list("coupon__code", flat=True)
+        .first()
+    )
