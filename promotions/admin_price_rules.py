@@ -1,7 +1,9 @@
 """Staff admin of price rules (価格のルール, SPEC §9): the list in checking order (position, editable in the
 list), add/edit with validation, warnings about rules that can never match (promotions.price_rules'
 linter) on the list and on each rule, and a preview: an item and a booking time → which rule applies, why
-(and why the rules above it did not), and the price before and after.
+(and why the rules above it did not), and the price before and after. "Move up" / "Move down" buttons on
+the list and on each rule swap it with its neighbour in checking order (POST only, through
+promotions.price_rule_staff.price_rule_move, which locks the rules and writes its audit entry).
 
 Rules are configuration: the admin saves them as Django does, and each save is in the audit trail through
 the admin's own log (core.audit.install_admin_log_auditing)."""
@@ -9,11 +11,16 @@ the admin's own log (core.audit.install_admin_log_auditing)."""
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef, Q
+from django.http import HttpResponseNotAllowed, QueryDict
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -24,6 +31,10 @@ from inventory.pricing import DAY_TYPE_LABELS
 from inventory.quotes import quote_booking
 from promotions import price_rules
 from promotions.models import PriceRule
+from promotions.price_rule_staff import DIRECTIONS, DOWN, UP, PriceRuleMoveRefusedError, price_rule_move
+
+# The hidden form (outside the list's own form) the list's move buttons submit through: its CSRF token.
+MOVE_FORM_ID = "price-rule-move"
 
 
 class PriceRuleForm(forms.ModelForm):
@@ -105,6 +116,25 @@ def conditions_text(rule: PriceRule) -> str:
     return " / ".join(parts) or gettext("any booking")
 
 
+def _before(position, pk) -> Q:
+    """The rules checked before a rule at (position, pk): values, or OuterRef's in a subquery."""
+    return Q(position__lt=position) | Q(position=position, pk__lt=pk)
+
+
+def _after(position, pk) -> Q:
+    """The rules checked after a rule at (position, pk)."""
+    return Q(position__gt=position) | Q(position=position, pk__gt=pk)
+
+
+def neighbours(rule: PriceRule) -> tuple[bool, bool]:
+    """Whether a rule is checked before `rule`, and whether one is checked after it."""
+    rules = PriceRule.objects.all()
+    return (
+        rules.filter(_before(rule.position, rule.pk)).exists(),
+        rules.filter(_after(rule.position, rule.pk)).exists(),
+    )
+
+
 @admin.register(PriceRule)
 class PriceRuleAdmin(admin.ModelAdmin):
     form = PriceRuleForm
@@ -139,7 +169,49 @@ class PriceRuleAdmin(admin.ModelAdmin):
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("items", "categories")
+        # has_above / has_below: whether a rule is checked before / after it (the list's move buttons), in
+        # the list's one query.
+        others = PriceRule.objects.all()
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                has_above=Exists(others.filter(_before(OuterRef("position"), OuterRef("pk")))),
+                has_below=Exists(others.filter(_after(OuterRef("position"), OuterRef("pk")))),
+            )
+            .prefetch_related("items", "categories")
+        )
+
+    def get_list_display(self, request):
+        shown = list(super().get_list_display(request))
+        if self.has_change_permission(request):
+            shown.insert(shown.index("position") + 1 if "position" in shown else 0, "move")
+        return shown
+
+    @admin.display(description=_("move"))
+    def move(self, rule: PriceRule) -> str:
+        """The rule's "Move up" / "Move down" buttons: they submit the hidden move form (its CSRF token) to
+        the rule's move page, not the list's own form; the first has no "up", the last no "down"."""
+        url = reverse("admin:promotions_pricerule_move", args=[rule.pk])
+
+        def button(direction: str, arrow: str, label: str, enabled: bool) -> str:
+            return format_html(
+                '<button type="submit" class="button" form="{}" formaction="{}" name="direction" value="{}" '
+                'title="{}" aria-label="{}"{}>{}</button>',
+                MOVE_FORM_ID,
+                url,
+                direction,
+                label,
+                f"{label}: {rule.name}",
+                " disabled" if not enabled else "",
+                arrow,
+            )
+
+        return format_html(
+            "{} {}",
+            button(UP, "▲", gettext("Move up"), getattr(rule, "has_above", True)),
+            button(DOWN, "▼", gettext("Move down"), getattr(rule, "has_below", True)),
+        )
 
     @admin.display(description=_("conditions"))
     def conditions(self, rule: PriceRule) -> str:
@@ -154,6 +226,11 @@ class PriceRuleAdmin(admin.ModelAdmin):
         return [
             path(
                 "preview/", self.admin_site.admin_view(self.preview_view), name="{}_{}_preview".format(*info)
+            ),
+            path(
+                "<path:object_id>/move/",
+                self.admin_site.admin_view(self.move_view),
+                name="{}_{}_move".format(*info),
             ),
             *super().get_urls(),
         ]
@@ -183,6 +260,7 @@ class PriceRuleAdmin(admin.ModelAdmin):
         extra = {
             "rule_warnings": self._named_warnings(),
             "preview_url": reverse("admin:promotions_pricerule_preview"),
+            "move_form_id": MOVE_FORM_ID if self.has_change_permission(request) else "",
         }
         return super().changelist_view(request, {**extra, **(extra_context or {})})
 
@@ -195,7 +273,57 @@ class PriceRuleAdmin(admin.ModelAdmin):
             "rule_warnings": self._rule_warnings(pk) if pk is not None else [],
             "preview_url": reverse("admin:promotions_pricerule_preview"),
         }
+        rule = PriceRule.objects.filter(pk=pk).first() if pk is not None else None
+        if rule is not None and self.has_change_permission(request, rule):
+            above, below = neighbours(rule)
+            extra["move"] = {
+                "url": reverse("admin:promotions_pricerule_move", args=[rule.pk]),
+                "up": above,
+                "down": below,
+                "changelist_filters": request.GET.get("_changelist_filters", ""),
+            }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def move_view(self, request, object_id):
+        """POST direction=up|down: swap the rule with its neighbour in checking order, then back to the list
+        (its sorting and page kept) with a message saying the new order. GET changes nothing (405)."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        rule = self.get_object(request, unquote(object_id))
+        if rule is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, rule):
+            raise PermissionDenied
+        list_url = reverse("admin:promotions_pricerule_changelist")
+        filters = QueryDict(request.POST.get("_changelist_filters", "")).urlencode()
+        if filters:
+            list_url = f"{list_url}?{filters}"
+        direction = request.POST.get("direction")
+        if direction not in DIRECTIONS:
+            self.message_user(request, gettext("Choose to move the rule up or down."), messages.ERROR)
+            return redirect(list_url)
+        try:
+            moved = price_rule_move(rule=rule, direction=direction, by=request.user)
+        except PriceRuleMoveRefusedError as error:
+            self.message_user(request, str(error), messages.WARNING)
+            return redirect(list_url)
+        self.message_user(
+            request,
+            gettext(
+                "“%(name)s” is now number %(position)d of %(count)d in the checking order "
+                "(it swapped places with “%(other)s”)."
+            )
+            % {
+                "name": moved.rule.name,
+                "position": moved.position,
+                "count": moved.count,
+                "other": moved.other.name,
+            },
+            messages.SUCCESS,
+        )
+        return redirect(list_url)
 
     def preview_view(self, request):
         if not self.has_view_permission(request):

@@ -7,6 +7,7 @@ ACTION_LABELS = {
     "coupon.released": _("Coupon use given back (cancelled)"),
     "coupon.kept": _("Coupon use not given back (cancelled; the coupon keeps it)"),
     "price_rule.applied": _("Price rule applied"),
+    "price_rule.moved": _("Price rule moved up or down (checking order)"),
     "coupon.created": _("Coupon created"),
     "coupon.changed": _("Coupon changed"),
     "coupon.uses_downloaded": _("Coupon uses downloaded (CSV)"),
