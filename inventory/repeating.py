@@ -156,7 +156,7 @@ def reservation_cancel_remaining_weeks(
     cancelled = []
     for week in weeks:
         week.refresh_from_db()
-        if not week.is_live:  # an unpaid repeat order: cancelling a week took the others with it
+        if not week.is_live:  # cancelled meanwhile (its order undone by staff while this ran)
             continue
         cancelled.append(
             reservation_cancel(reservation=week, by=by, reason=reason, as_staff=as_staff, now=now)

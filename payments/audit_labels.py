@@ -6,6 +6,7 @@ ACTION_LABELS = {
     "order.created": _("Order made"),
     "order.paid": _("Order paid"),
     "order.cancelled": _("Order cancelled"),
+    "order.reduced": _("Order reduced (a week cancelled before payment)"),
     "order.refunded": _("Order refunded in full"),
     "order.partially_cancelled": _("Order partially cancelled (part refunded)"),
     "order.paid_again": _("Order paid again (a part refund failed)"),

@@ -176,6 +176,11 @@ class OrderLine(models.Model):
     unit_price_yen = models.PositiveIntegerField(
         _("unit price (yen)"), validators=limits.at_most(limits.MAX_YEN)
     )
+    # The price rule's discount on this line (promotions' step 10): a week's own, kept for when the week is
+    # cancelled alone. The order's price_rule_discount_yen is their sum.
+    price_rule_discount_yen = models.PositiveIntegerField(
+        _("price rule discount (yen)"), default=0, validators=limits.at_most(limits.MAX_YEN)
+    )
     fulfilled_at = models.DateTimeField(_("fulfilled at"), null=True, blank=True)
 
     class Meta:

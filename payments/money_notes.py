@@ -98,8 +98,8 @@ def cancel_note(*, reservation: Reservation, automatic_refund: bool) -> str | No
     if order.status == Order.Status.PENDING:
         if repeat:
             return gettext(
-                "This week is part of a repeat booking that has not been paid yet: cancelling it cancels "
-                "every week of it. Nothing is charged."
+                "This week is part of a repeat booking that has not been paid yet: cancelling it takes this "
+                "week off the order, and the other weeks stay booked. Nothing is charged for it."
             )
         return gettext("Nothing has been paid for this booking yet, so nothing is charged.")
     if order.status not in Order.PAID_STATUSES:

@@ -106,6 +106,62 @@ def fold_discount(amounts: list[int], discount_yen: int) -> list[int]:
 
 
 @dataclass(frozen=True)
+class LineShares:
+    """What one line of an order (or several, added up) holds of each of the order's amounts: its price, the
+    price rule's discount on it, its share of the member discount, the coupon and the points, and what is
+    left for the member to pay for it (`paid_yen`)."""
+
+    subtotal_yen: int = 0
+    price_rule_yen: int = 0
+    member_discount_yen: int = 0
+    coupon_yen: int = 0
+    points_yen: int = 0
+
+    @property
+    def paid_yen(self) -> int:
+        return (
+            self.subtotal_yen
+            - self.price_rule_yen
+            - self.member_discount_yen
+            - self.coupon_yen
+            - self.points_yen
+        )
+
+    def __add__(self, other: LineShares) -> LineShares:
+        return LineShares(
+            self.subtotal_yen + other.subtotal_yen,
+            self.price_rule_yen + other.price_rule_yen,
+            self.member_discount_yen + other.member_discount_yen,
+            self.coupon_yen + other.coupon_yen,
+            self.points_yen + other.points_yen,
+        )
+
+
+def line_shares(order: Order, lines: list) -> list[LineShares]:
+    """Each of `order`'s `lines` (all of them, in a stable order) with its part of every amount, adding up to
+    the order's. The price rule's discount is each line's own (a rule matching one week of a repeat booking
+    discounts that week only); the member discount, then the coupon, then the points are shared out in
+    proportion to what each line costs after the steps before them (fold_discount: largest remainder), in the
+    order the pipeline applies them. So cancelling one week of a repeat booking takes off exactly that week's
+    part, and a yen discount is shared 334/333/333 across three weeks."""
+    totals = [line.total_yen for line in lines]
+    rules = [line.price_rule_discount_yen for line in lines]
+    if sum(rules) != order.price_rule_discount_yen:  # an order written before lines held their own discount
+        rules = [
+            total - after
+            for total, after in zip(totals, fold_discount(totals, order.price_rule_discount_yen), strict=True)
+        ]
+    steps = [order.member_discount_yen, order.coupon_discount_yen, order.points_used]
+    amounts = [total - rule for total, rule in zip(totals, rules, strict=True)]
+    parts: list[list[int]] = []
+    for discount in steps:
+        after = fold_discount(amounts, discount)
+        parts.append([before - left for before, left in zip(amounts, after, strict=True)])
+        amounts = after
+    return [LineShares(totals[i], rules[i], parts[0][i], parts[1][i], parts[2][i]) for i in range(len(lines))]
+
+
+@dataclass(frozen=True)
 class ShownOrderLine:
     description: str
     quantity: int

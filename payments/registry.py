@@ -114,6 +114,10 @@ class PriceDraft:
     points_used: int = 0
     # What paying this order will earn (points' earning step fills it); shown, never part of the total.
     points_to_earn: int = 0
+    # The price rule's discount on each line (the price rule step fills it, a list as long as `lines`), so
+    # cancelling one week of a repeat booking takes off what was taken off that week, not a share of another
+    # week's discount. Empty: no line has one.
+    line_rule_discounts: list = field(default_factory=list)
     # When the order is made (order_create's `now`), for the steps whose conditions are time-bound (a
     # coupon's validity window); None on a preview, which steps read as timezone.now().
     now: datetime | None = None
@@ -308,6 +312,11 @@ class OrderListener:
 
     def undone(self, *, order, by, system: str, now: datetime, terms: UndoTerms) -> None:
         """The order was just cancelled or refunded in full; undo what this app did for it."""
+
+    def reduced(self, *, order, dropped, by, system: str, now: datetime) -> None:
+        """A pending order just lost lines (one week of an unpaid repeat booking cancelled): `order` holds
+        its new amounts, `dropped` (payments.pricing.LineShares) what the lines gone had of each; follow it
+        (points spent on it come back in part, the coupon's recorded discount shrinks)."""
 
 
 _order_listeners: dict[str, OrderListener] = {}

@@ -18,13 +18,14 @@ from payments import money_notes, undo
 from payments.exceptions import FulfilmentError
 from payments.links import payment_link_url
 from payments.models import Order, OrderLine, PaymentSettings, Refund
-from payments.pricing import fold_discount
+from payments.pricing import line_shares
 from payments.registry import Fulfiller
 from payments.services import (
     LineDraft,
     order_cancel,
     order_create,
     order_mark_paid,
+    order_reduce,
     order_refund_needed_set,
     refund_execute_on_commit,
     refund_request,
@@ -181,12 +182,11 @@ def repeat_weeks_of(reservation: Reservation) -> list[Reservation]:
 
 
 def line_shares_yen(order: Order) -> dict[int, int]:
-    """What the member paid for each line of `order` (by line pk): the order's discounts and points
-    (subtotal - total) shared across its lines by largest remainder (pricing.fold_discount). An order's
-    lines and amounts never change once made, so this is the same figure every time it is read."""
+    """What the member paid for each line of `order` (by line pk): its price less its own price rule discount
+    and its share of the other discounts and points (pricing.line_shares). A paid order's lines and amounts
+    never change, so this is the same figure every time it is read."""
     lines = list(order.lines.order_by("pk"))
-    paid = fold_discount([line.total_yen for line in lines], order.subtotal_yen - order.total_yen)
-    return {line.pk: amount for line, amount in zip(lines, paid, strict=True)}
+    return {line.pk: share.paid_yen for line, share in zip(lines, line_shares(order, lines), strict=True)}
 
 
 def week_share_yen(order: Order, reservation: Reservation) -> int:
@@ -215,21 +215,21 @@ def refundable_for(reservation: Reservation) -> int:
     return total
 
 
-def cancel_unpaid_order(*, order: Order, reservation: Reservation, by, system: str, now) -> None:
-    """A booking cancelled before its order was paid takes the order with it. The order is one payment, so
-    the other weeks of an unpaid repeat booking are cancelled with it (the member books again the weeks
-    they want): none is left without an order to pay it."""
-    others = list(other_live_weeks(order, reservation).order_by("starts_at", "pk"))
-    order_cancel(order=order, by=by, system=system, now=now, undo=False)
-    for other in others:
-        inventory_services.reservation_cancel(
-            reservation=other,
+def release_unpaid_order(*, order: Order, reservation: Reservation, by, system: str, now) -> None:
+    """A booking cancelled before its order was paid: the order is cancelled with it — or, when other weeks
+    of its repeat booking stand, it drops this week's line and asks for that much less (order_reduce): the
+    other weeks stay booked, with the same coupon use and the points they were priced with."""
+    if other_live_weeks(order, reservation).exists():
+        order_reduce(
+            order=order,
+            reservation=reservation,
             by=by,
             system=system or "repeat_booking",
-            as_staff=True,
-            reason=str(_("The repeat booking was cancelled before it was paid")),
+            reason=str(_("One week of the repeat booking was cancelled before it was paid")),
             now=now,
         )
+        return
+    order_cancel(order=order, by=by, system=system, now=now, undo=False)
 
 
 def release_one_week(
@@ -329,7 +329,7 @@ def release_booking_orders(
     a member's cancel (no answer) goes to the method's `members_cancel(order=, by=, system=, now=)`."""
     orders = orders.order_by("pk")
     for order in orders.filter(status=Order.Status.PENDING):
-        cancel_unpaid_order(order=order, reservation=reservation, by=by, system=system, now=now)
+        release_unpaid_order(order=order, reservation=reservation, by=by, system=system, now=now)
     for order in orders.filter(status__in=Order.PAID_STATUSES):
         if other_live_weeks(order, reservation).exists():
             release_one_week(

@@ -115,7 +115,9 @@ def booking_cancel_preview(*, reservation, now: datetime, refund=None):
     from payments.reservations import other_live_weeks
 
     for order in orders.order_by("pk"):
-        if order.status in Order.PAID_STATUSES and other_live_weeks(order, reservation).exists():
+        if other_live_weeks(order, reservation).exists():
+            if order.status == Order.Status.PENDING:
+                lines += reduce_preview(order=order, reservation=reservation)
             continue  # one week of a paid repeat booking: only its share goes back, the order stays
         preview = undo_preview(order=order, now=now, terms=_terms_of(refund))
         lines += preview.lines
@@ -126,6 +128,27 @@ def booking_cancel_preview(*, reservation, now: datetime, refund=None):
     if not lines:
         return None
     return CancelPreview(lines=tuple(lines), blocked=" ".join(blocked), missing=missing, deduct_yen=deduct)
+
+
+def reduce_preview(*, order: Order, reservation) -> list[str]:
+    """What cancelling one week of an unpaid repeat booking does to its order (services.order_reduce, from
+    the same shares): the amount left to pay, and the points that week used coming back."""
+    from payments.pricing import LineShares, line_shares
+
+    lines = list(order.lines.order_by("pk"))
+    dropped = LineShares()
+    for line, share in zip(lines, line_shares(order, lines), strict=True):
+        if line.reservation_id == reservation.pk:
+            dropped += share
+    said = [
+        gettext("The unpaid order asks %(new)s instead of %(old)s for the other weeks.")
+        % {"new": yen(order.total_yen - dropped.paid_yen), "old": yen(order.total_yen)}
+    ]
+    if dropped.points_yen:
+        said.append(
+            gettext("%(points)s points used for this week come back.") % {"points": f"{dropped.points_yen:,}"}
+        )
+    return said
 
 
 def release_paid_order(*, order: Order, now: datetime, refund) -> tuple[registry.UndoTerms, int]:

@@ -321,6 +321,15 @@ def _has_shortfall(order) -> bool:
 class PurchasePoints(registry.OrderListener):
     """Grants purchase points when an order is paid and takes them back when it is undone."""
 
+    def reduced(self, *, order, dropped, by, system: str, now: datetime) -> None:
+        """An unpaid order lost a week: it promises the points of what is left to pay, at the rate of the
+        promise (a rate changed since does not change it), in proportion to the amount paid."""
+        before = order.total_yen + dropped.paid_yen
+        if not order.points_to_earn or before <= 0:
+            return
+        order.points_to_earn = order.points_to_earn * order.total_yen // before
+        order.save(update_fields=["points_to_earn", "updated_at"])
+
     def paid(self, *, order, by, system: str, now: datetime) -> None:
         """Once per order: a webhook received twice finds the grant (and the unique constraint on an order's
         purchase grant stands behind the check). 0 points: no entry.

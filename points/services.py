@@ -172,10 +172,19 @@ def points_grant(
 
 @transaction.atomic
 def points_use(
-    *, member, amount: int, by, system: str = "", order=None, reason: str = "", now: datetime | None = None
+    *,
+    member,
+    amount: int,
+    by,
+    system: str = "",
+    order=None,
+    reason: str = "",
+    now: datetime | None = None,
+    first_lot_id: int | None = None,
 ) -> PointEntry:
-    """Spend `amount` of the member's points (1 point = 1 yen), from the lot that expires first. More than the
-    balance is refused with how many are available. Whole balance: the date moves to today + the period."""
+    """Spend `amount` of the member's points (1 point = 1 yen), from the lot that expires first
+    (`first_lot_id` before all). More than the balance is refused with how many are available. Whole
+    balance: the date moves to today + the period."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     _check_amount(amount)
@@ -204,7 +213,7 @@ def points_use(
         reason=reason[:200],
         **fields,
     )
-    allocations = _draw(entry, _lots_to_draw(member.pk), amount)
+    allocations = _draw(entry, _lots_to_draw(member.pk, first_lot_id=first_lot_id), amount)
     audit_log(
         action="points.used",
         obj=account,

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from inventory import booking_extras
 from payments import checkout_extras, money_notes, registry
 from points import pricing
-from points.models import MAX_POINTS, PointAccount, PointEntry, PointSettings
+from points.models import MAX_POINTS, PointAccount, PointEntry, PointLot, PointSettings
 from points.selectors import balance_of
 from points.services import points_reverse_use, points_use, use_reversal_dates
 
@@ -75,6 +75,36 @@ class PointsSpending(registry.OrderListener):
     def undone(self, *, order, by, system: str, now: datetime, terms: registry.UndoTerms) -> None:
         if uses_to_give_back(order=order, now=now):
             points_reverse_use(order=order, by=by, system=system or "order_undone", now=now)
+
+    def reduced(self, *, order, dropped, by, system: str, now: datetime) -> None:
+        """An unpaid order lost a week and with it `dropped.points_yen` of the points spent on it: the use is
+        given back whole (as a cancellation gives it back: per record a new lot, whole balance the date put
+        back) and what the order still takes is used again from that lot first, so exactly the week's points
+        come back, valid as given-back points are. One balance lock (points_use's and points_reverse_use's)
+        held throughout, in the order's transaction."""
+        if not dropped.points_yen:
+            return
+        reason = gettext("One week of the repeat booking was cancelled before it was paid")
+        written = points_reverse_use(
+            order=order, by=by, system=system or "order_reduced", reason=reason, now=now
+        )
+        if order.points_used:
+            lot = (
+                PointLot.objects.filter(entry__in=written)
+                .order_by("-pk")
+                .values_list("pk", flat=True)
+                .first()
+            )
+            points_use(
+                member=order.member,
+                amount=order.points_used,
+                by=by,
+                system=system or "order_reduced",
+                order=order,
+                reason=reason,
+                now=now,
+                first_lot_id=lot,
+            )
 
 
 def points_field() -> forms.Field:

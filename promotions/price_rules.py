@@ -183,7 +183,8 @@ class PriceRuleStep(registry.PriceStep):
     order = 10
 
     def apply(self, *, draft: registry.PriceDraft, options: dict) -> None:
-        draft.price_rule_discount_yen = sum(amount for _rule, amount in line_discounts(draft.lines))
+        draft.line_rule_discounts = [amount for _rule, amount in line_discounts(draft.lines)]
+        draft.price_rule_discount_yen = sum(draft.line_rule_discounts)
 
 
 class PriceRuleUses(registry.OrderListener):
@@ -214,6 +215,42 @@ class PriceRuleUses(registry.OrderListener):
                 system="" if by is not None else (system or "promotions"),
                 now=now,
             )
+
+    def reduced(self, *, order, dropped, by, system: str, now: datetime) -> None:
+        """An unpaid order lost a week: the rules' recorded discounts follow the weeks left (each line keeps
+        its own discount; a rule that priced only the week gone keeps no use)."""
+        if not dropped.price_rule_yen:
+            return
+        uses = list(PriceRuleUse.objects.filter(order=order))
+        given: dict[int, int] = defaultdict(int)
+        if len(uses) == 1:  # one rule priced the order: its use is what the order still takes off
+            given[uses[0].rule_id] = order.price_rule_discount_yen
+        else:  # which rule each week left got, as matched now
+            lines = list(order.lines.select_related("reservation__item").order_by("pk"))
+            for line, (rule, _amount) in zip(lines, line_discounts(lines), strict=True):
+                if rule is not None and line.price_rule_discount_yen:
+                    given[rule.pk] += line.price_rule_discount_yen
+        for use in uses:
+            amount = given.get(use.rule_id, 0)
+            if amount:
+                PriceRuleUse.objects.filter(pk=use.pk).update(discount_yen=amount)
+            else:
+                use.delete()
+        audit_log(
+            action="price_rule.reduced",
+            obj=order,
+            payload={
+                "changes": {
+                    "price_rule_discount_yen": [
+                        order.price_rule_discount_yen + dropped.price_rule_yen,
+                        order.price_rule_discount_yen,
+                    ]
+                }
+            },
+            by=by,
+            system="" if by is not None else (system or "promotions"),
+            now=now,
+        )
 
 
 # --- the linter: rules that can never match ------------------------------------------------------------

@@ -146,6 +146,25 @@ class CouponRedemptions(registry.OrderListener):
     def undone(self, *, order, by, system: str, now: datetime, terms: registry.UndoTerms) -> None:
         coupon_release(order=order, by=by, system=system or "order_undone", now=now)
 
+    def reduced(self, *, order, dropped, by, system: str, now: datetime) -> None:
+        """An unpaid order lost a week: the use stays taken (the coupon discounts the weeks left, once), and
+        the discount recorded for it is what the order now takes off."""
+        if not dropped.coupon_yen:
+            return
+        for redemption in standing_redemptions(order):
+            CouponRedemption.objects.filter(pk=redemption.pk).update(discount_yen=order.coupon_discount_yen)
+            audit_log(
+                action="coupon.reduced",
+                obj=redemption.coupon,
+                payload={
+                    "code": redemption.coupon.code,
+                    "order": order.pk,
+                    "changes": {"discount_yen": [redemption.discount_yen, order.coupon_discount_yen]},
+                },
+                now=now,
+                **_actor(by, system),
+            )
+
 
 # --- the coupon code field ------------------------------------------------------------------------------
 

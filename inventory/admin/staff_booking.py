@@ -235,6 +235,7 @@ class TakeBookingView:
             item=item,
             quote=quote,
             methods=_methods_of(offers, weeks),
+            weeks=week_quotes or None,
         )
         extras = extras_form.values() if posted and extras_form.is_valid() else {}
         if extras:

@@ -24,6 +24,7 @@ from payments.services.orders import (
     order_create,
     order_lock,
     order_mark_paid,
+    order_reduce,
     order_refund_needed_clear,
     order_refund_needed_set,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "order_create",
     "order_lock",
     "order_mark_paid",
+    "order_reduce",
     "order_refund",
     "order_refund_needed_clear",
     "order_refund_needed_set",

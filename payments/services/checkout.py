@@ -202,6 +202,14 @@ def payment_succeeded(
     if paid_already:
         why = _why("the order had already been paid another way.")
         return payment, _unclaimed(order, payment, why, by, system, now, "paid twice")
+    if order.status == Order.Status.PENDING and payment.amount_yen != order.total_yen:
+        # Opened before the order was reduced (a week of an unpaid repeat booking cancelled): it asked for
+        # the old amount, so it goes back whole and the member pays the new amount.
+        logger.warning(
+            "Payment for order #%s asked %s, the order now %s", order.pk, payment.amount_yen, order.total_yen
+        )
+        why = _why("the order's amount changed before the payment arrived.")
+        return payment, _unclaimed(order, payment, why, by, system, now, "paid the amount before a change")
     if order.status != Order.Status.PENDING:
         logger.warning("Payment for order #%s in status %s: refunding it", order.pk, order.status)
         why = _why("the order had been cancelled before the payment arrived.")

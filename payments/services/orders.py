@@ -14,7 +14,7 @@ from core.audit import audit_log
 from core.emails import queue_templated_email
 from payments import pricing, registry
 from payments.exceptions import OrderError
-from payments.models import Order, OrderLine, Product
+from payments.models import Order, OrderLine, Payment, Product
 from payments.pricing import price_draft
 
 # The audit trail's name for a change nobody in particular made (a caller that passed neither `by` nor
@@ -72,6 +72,7 @@ def order_create(
         total_yen=draft.total_yen,
         points_to_earn=draft.points_to_earn,
     )
+    rule_discounts = draft.line_rule_discounts or [0] * len(lines)
     OrderLine.objects.bulk_create(
         OrderLine(
             order=order,
@@ -81,8 +82,9 @@ def order_create(
             description=line.description[:200],
             quantity=line.quantity,
             unit_price_yen=line.unit_price_yen,
+            price_rule_discount_yen=rule_discount,
         )
-        for line in lines
+        for line, rule_discount in zip(lines, rule_discounts, strict=True)
     )
     for listener in registry.order_listeners():
         listener.created(order=order, by=by, system=system, now=now, options=options or {})
@@ -201,6 +203,89 @@ def order_cancel(
         **actor(by, system),
     )
     return order
+
+
+@transaction.atomic
+def order_reduce(
+    *, order: Order, reservation, by=None, system: str = "", reason: str = "", now: datetime | None = None
+) -> Order:
+    """A pending order of several bookings (the weeks of a repeat booking) loses the line of `reservation`,
+    cancelled before the order was paid: nothing was paid, so instead of a refund the order asks for less.
+    Every amount drops by exactly the week's part (pricing.line_shares: its own price rule discount, its
+    share of the member discount, coupon and points), so the total drops by what cancelling that week of a
+    paid order would refund. The listeners follow (`reduced`): points spent on it come back in part, the
+    coupon's recorded discount shrinks, its use stays taken. A card payment opened for the old amount is
+    cancelled (its Stripe session closed after the commit); paying it anyway is refunded whole
+    (payment_succeeded). The last line is never dropped: cancel the order instead."""
+    now = now or timezone.now()
+    order = order_lock(order)
+    if order.status != Order.Status.PENDING:
+        raise OrderError(gettext("Only an unpaid order can be reduced."))
+    lines = list(order.lines.order_by("pk"))
+    shares = pricing.line_shares(order, lines)
+    gone = [index for index, line in enumerate(lines) if line.reservation_id == reservation.pk]
+    if not gone or len(gone) == len(lines):
+        raise OrderError(gettext("This order cannot drop that booking; cancel the whole order instead."))
+    dropped = pricing.LineShares()
+    for index in gone:
+        dropped += shares[index]
+    before = {
+        "subtotal_yen": order.subtotal_yen,
+        "price_rule_discount_yen": order.price_rule_discount_yen,
+        "member_discount_yen": order.member_discount_yen,
+        "coupon_discount_yen": order.coupon_discount_yen,
+        "points_used": order.points_used,
+        "total_yen": order.total_yen,
+    }
+    order.subtotal_yen -= dropped.subtotal_yen
+    order.price_rule_discount_yen -= dropped.price_rule_yen
+    order.member_discount_yen -= dropped.member_discount_yen
+    order.coupon_discount_yen -= dropped.coupon_yen
+    order.points_used -= dropped.points_yen
+    order.total_yen -= dropped.paid_yen
+    stale_sessions = list(
+        order.payments.filter(state__in=(Payment.State.CREATED, Payment.State.PENDING))
+        .exclude(stripe_checkout_session_id="")
+        .values_list("stripe_checkout_session_id", flat=True)
+    )
+    order.payments.filter(state__in=(Payment.State.CREATED, Payment.State.PENDING)).update(
+        state=Payment.State.CANCELLED, error="the order was reduced: a new payment asks for the new amount"
+    )
+    order.stripe_checkout_session_id = ""
+    removed = [f"{lines[index].description[:60]} × {lines[index].quantity}" for index in gone]
+    OrderLine.objects.filter(pk__in=[lines[index].pk for index in gone]).delete()
+    order.save(
+        update_fields=[*before, "stripe_checkout_session_id", "updated_at"],
+    )
+    for listener in registry.order_listeners():
+        listener.reduced(order=order, dropped=dropped, by=by, system=system, now=now)
+    audit_log(
+        action="order.reduced",
+        obj=order,
+        payload={
+            "reservation": reservation.pk,
+            "lines": removed,
+            "reason": reason,
+            "changes": {name: [value, getattr(order, name)] for name, value in before.items()},
+        },
+        now=now,
+        **actor(by, system),
+    )
+    if stale_sessions:
+        transaction.on_commit(lambda: _expire_sessions(stale_sessions))
+    return order
+
+
+def _expire_sessions(session_ids: list[str]) -> None:
+    """Close Checkout Sessions opened for an amount the order no longer asks (after the commit, never under
+    a lock). One that completed meanwhile is refunded whole when its payment arrives."""
+    from payments import stripe_api
+    from payments.gateway import using_test_gateway
+
+    if using_test_gateway():
+        return
+    for session_id in session_ids:
+        stripe_api.checkout_session_expire(session_id)
 
 
 @transaction.atomic

@@ -138,17 +138,23 @@ def test_cancelling_every_week_keeps_the_use_when_the_coupon_says_so(
     assert stripe_api.refunded("pi_keep") == 3000
 
 
-def test_cancelling_one_week_of_an_unpaid_repeat_booking_cancels_the_whole_order(room):
+def test_cancelling_one_week_of_an_unpaid_repeat_booking_keeps_the_coupon_for_the_others(room):
     coupon = yen_coupon(1000, gives_back_on_cancel=True)
     member = MemberFactory()
     weeks = repeat(room, member, 3, coupon.code)
     order = order_for_reservation(weeks[0])
     reservation_cancel(reservation=weeks[1], by=member, as_staff=False, now=LATER)
     order.refresh_from_db()
-    assert order.status == Order.Status.CANCELLED
-    assert set(Reservation.objects.filter(pk__in=[w.pk for w in weeks]).values_list("status", flat=True)) == {
-        Reservation.Status.CANCELLED
-    }
+    # the order drops the week (payments/tests/test_repeat_unpaid.py): 6,000 - 1,000 → 4,000 - 667
+    assert (order.status, order.subtotal_yen, order.coupon_discount_yen) == (Order.Status.PENDING, 4000, 667)
+    statuses = dict(Reservation.objects.filter(pk__in=[w.pk for w in weeks]).values_list("pk", "status"))
+    assert statuses[weeks[1].pk] == Reservation.Status.CANCELLED
+    assert statuses[weeks[0].pk] in Reservation.LIVE_STATUSES
+    assert statuses[weeks[2].pk] in Reservation.LIVE_STATUSES
+    coupon.refresh_from_db()
+    assert coupon.used_count == 1  # the use comes back only when every week is cancelled
+    for week in (weeks[0], weeks[2]):
+        reservation_cancel(reservation=week, by=member, as_staff=False, now=LATER)
     coupon.refresh_from_db()
     assert coupon.used_count == 0
 
@@ -162,7 +168,7 @@ def test_the_cancel_page_says_the_week_s_share_and_that_the_coupon_stays(room, s
     coupon = yen_coupon(1000, gives_back_on_cancel=True)
     member = MemberFactory()
     weeks = repeat(room, member, 3, coupon.code)
-    assert "cancels every week" in CardPayment().cancel_note(reservation=weeks[0])
+    assert "takes this week off the order" in CardPayment().cancel_note(reservation=weeks[0])
     pay_by_card(stripe_api, order_for_reservation(weeks[0]), "pi_note")
     translation.activate("en")  # the webhook's request left this thread in the shop's language (Japanese)
     note = CardPayment().cancel_note(reservation=weeks[0])
@@ -241,5 +247,10 @@ def test_the_member_cancels_every_later_week_from_the_cancel_page(room, client, 
     last = client.get(reverse("site:reservation_cancel", args=[weeks[2].pk]))
     assert "later_weeks" not in last.context["form"].fields
     client.post(url, {"reason": "", "later_weeks": "on"})
-    # an unpaid repeat order: every week goes with it
-    assert set(Reservation.objects.values_list("status", flat=True)) == {Reservation.Status.CANCELLED}
+    # an unpaid repeat order: the weeks cancelled leave it, the first week stays booked on the order
+    statuses = dict(Reservation.objects.values_list("pk", "status"))
+    assert statuses[weeks[1].pk] == statuses[weeks[2].pk] == Reservation.Status.CANCELLED
+    assert statuses[weeks[0].pk] in Reservation.LIVE_STATUSES
+    order = order_for_reservation(weeks[0])
+    assert order.status == Order.Status.PENDING
+    assert [line.reservation_id for line in order.lines.all()] == [weeks[0].pk]
