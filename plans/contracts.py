@@ -165,12 +165,19 @@ def contract_start_checkout(
     cancel_url: str = "",
     today: date | None = None,
     now: datetime | None = None,
+    options: dict | None = None,
 ) -> ContractCheckout:
     """The member subscribes on the site: a pending contract (channel "site", contracted today, starting
     `starts_on`, by default today) with its first order, then Stripe Checkout in subscription mode (the
     order's one-time lines, the monthly price from the 1st of next month). The contract starts when the
     first payment succeeds (contract_activate). Subscribing again to the same plan before paying reuses
-    the pending contract and its payment; a pending contract on another plan is dropped."""
+    the pending contract and its payment; a pending contract on another plan, or with other extras, is
+    dropped (its order cancelled, which gives its coupon use and points back).
+
+    `options`: the confirm page's extras (payments.checkout_extras: "coupon", "points") for the first
+    order, as `order_create(options=…)`; they discount its one-time lines only, never the monthly price
+    (payments.registry.Subscription). A refusal (a DomainError whose `field` is the extra's key) changes
+    nothing: the whole contract is made in one transaction."""
     now = now or timezone.now()
     today = today or timezone.localdate(now, JST)
     starts_on = starts_on or today
@@ -178,7 +185,9 @@ def contract_start_checkout(
         raise PlanError(gettext("This plan is not offered."))
     if starts_on < today:
         raise PlanError(gettext("The start date cannot be in the past."))
-    contract = _pending_site_contract(member=member, plan=plan, starts_on=starts_on, today=today, now=now)
+    contract = _pending_site_contract(
+        member=member, plan=plan, starts_on=starts_on, today=today, now=now, options=options or {}
+    )
     started = order_checkout_start(
         order=contract.first_order, by=member, success_url=success_url, cancel_url=cancel_url, now=now
     )
@@ -187,7 +196,7 @@ def contract_start_checkout(
 
 @transaction.atomic
 def _pending_site_contract(
-    *, member, plan: Plan, starts_on: date, today: date, now: datetime
+    *, member, plan: Plan, starts_on: date, today: date, now: datetime, options: dict
 ) -> PlanContract:
     _lock_member(member)
     _check_no_open_contract(member=member, starts_on=starts_on)
@@ -197,7 +206,12 @@ def _pending_site_contract(
         same = (
             pending.plan_id == plan.pk and pending.starts_on == starts_on and pending.contracted_on == today
         )
-        if same and pending.first_order and pending.first_order.status == Order.Status.PENDING:
+        if (
+            same
+            and pending.first_order
+            and pending.first_order.status == Order.Status.PENDING
+            and _same_extras(pending.first_order, options)
+        ):
             return pending
         _drop_pending(pending, by=member, now=now)
     order = order_create(
@@ -205,6 +219,7 @@ def _pending_site_contract(
         lines=first_order_lines(plan=plan, contracted_on=today),
         payment_method=Order.Method.CARD,
         by=member,
+        options=options,
         now=now,
     )
     contract = PlanContract.objects.create(
@@ -226,8 +241,20 @@ def _pending_site_contract(
     return contract
 
 
+def _same_extras(order: Order, options: dict) -> bool:
+    """Whether a pending first order was made with the extras the member asks for now (the coupon it
+    redeemed, the points it spent), so joining again reuses it rather than redeeming them a second time."""
+    coupon = str(options.get("coupon") or "")
+    try:
+        points = int(options.get("points") or 0)
+    except (TypeError, ValueError):
+        return False
+    return order.points_used == points and (registry.order_coupon_code(order) or "") == coupon
+
+
 def _drop_pending(contract: PlanContract, *, by, now: datetime) -> None:
-    """A checkout left unpaid for another: its order is cancelled and the contract ends unstarted."""
+    """A checkout left unpaid for another: its order is cancelled (order_cancel, whose listeners give back
+    the coupon use and the points it took) and the contract ends unstarted."""
     if contract.first_order and contract.first_order.status == Order.Status.PENDING:
         order_cancel(order=contract.first_order, by=by, now=now, undo=False)
     contract.status = PlanContract.Status.ENDED

@@ -10,13 +10,14 @@ from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.exceptions import DomainError
 from core.periods import JST
 from inventory.models import Item
-from payments import pricing
+from payments import checkout_extras, pricing
 from payments.models import Order
 from plans import allowance, contracts
 from plans.models import GrantRule, Plan, PlanBandAllowance, PlanContract
@@ -63,29 +64,59 @@ def _current(member) -> PlanContract | None:
 @login_required
 @require_http_methods(["GET", "POST"])
 def subscribe(request, pk: int):
-    """GET: what the first payment charges (through the price pipeline, as the order will) and the monthly
-    price from next month, to confirm. POST: the pending contract and the card checkout."""
+    """GET (or "Apply and show the price", step=confirm): what the first payment charges (through the price
+    pipeline, as the order will), with the coupon code and points the member applies, and the monthly
+    price from next month, to confirm. POST (step=subscribe, or none): the pending contract, its first
+    order made with those extras, and the card checkout. A refused extra is shown next to its field and
+    nothing is made."""
     plan = get_object_or_404(_offered(), pk=pk)
     today = timezone.localdate(timezone.now(), JST)
-    if request.method == "POST":
+    # The extras the page asked for (coupon code, points), posted with "extras" marking that it showed them.
+    extras_data = request.POST if request.method == "POST" and "extras" in request.POST else None
+    extras_refusal = None
+    if request.method == "POST" and request.POST.get("step") != "confirm":
+        parsed = checkout_extras.OrderExtrasForm(extras_data)
+        if extras_data is None or parsed.is_valid():
+            try:
+                started = contracts.contract_start_checkout(
+                    member=request.user,
+                    plan=plan,
+                    success_url=request.build_absolute_uri(reverse("plans:mine")),
+                    cancel_url=request.build_absolute_uri(reverse("plans:list")),
+                    options=parsed.values() if extras_data is not None else None,
+                )
+            except DomainError as error:
+                if error.field not in {extra.key for extra in checkout_extras.all_extras()}:
+                    messages.error(request, error.message)
+                    return redirect("plans:subscribe", pk=plan.pk)
+                extras_refusal = error  # the page again, the refusal next to its field
+            else:
+                order = started.contract.first_order
+                # Stripe's page, or (no Stripe keys) the test gateway's page of the order.
+                return redirect(started.checkout.url or reverse("payments:checkout", args=[order.pk]))
+    current = _current(request.user)
+    lines = contracts.first_order_lines(plan=plan, contracted_on=today)
+    plain = pricing.price_draft(member=request.user, lines=lines, payment_method=Order.Method.CARD)
+    extras_form = checkout_extras.OrderExtrasForm(extras_data, draft=plain)
+    extras = extras_form.values() if extras_form.is_bound and extras_form.is_valid() else {}
+    draft = plain
+    if extras_refusal is not None:
+        if not extras_form.add_domain_error(extras_refusal):
+            messages.error(request, extras_refusal.message)  # a field the page no longer offers
+    elif extras:
         try:
-            started = contracts.contract_start_checkout(
-                member=request.user,
-                plan=plan,
-                success_url=request.build_absolute_uri(reverse("plans:mine")),
-                cancel_url=request.build_absolute_uri(reverse("plans:list")),
+            draft = pricing.price_draft(
+                member=request.user, lines=lines, payment_method=Order.Method.CARD, options=extras
             )
         except DomainError as error:
-            messages.error(request, error.message)
-            return redirect("plans:subscribe", pk=plan.pk)
-        order = started.contract.first_order
-        # Stripe's page, or (no Stripe keys) the test gateway's page of the order.
-        return redirect(started.checkout.url or reverse("payments:checkout", args=[order.pk]))
-    draft = pricing.price_draft(
-        member=request.user,
-        lines=contracts.first_order_lines(plan=plan, contracted_on=today),
-        payment_method=Order.Method.CARD,
-    )
+            if not extras_form.add_domain_error(error):
+                raise
+    if draft.coupon_discount_yen and "coupon" in extras_form.fields:
+        # Next to the coupon field (components/form.html renders help text as HTML); the bound field copied
+        # the field's help text when the form was validated, so it is set there.
+        extras_form["coupon"].help_text = escape(
+            gettext("The coupon discounts this first payment only, not the monthly price.")
+        )
     charge = pricing.charge_shown(draft=draft, label=gettext("First payment (fees)"))
     return render(
         request,
@@ -93,8 +124,9 @@ def subscribe(request, pk: int):
         {
             "plan": plan,
             "charge": charge,
+            "extras_form": extras_form,
             "billed_from": contracts.next_month_start(today),
-            "current": _current(request.user),
+            "current": current,
         },
     )
 
