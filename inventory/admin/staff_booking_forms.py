@@ -113,7 +113,7 @@ def weeks_field() -> forms.IntegerField:
         initial=1,
         required=False,
         widget=forms.NumberInput(
-            attrs={"min": 1, "max": repeating.MAX_WEEKS, "step": 1, "style": "width: 5em"}
+            attrs={"min": 1, "max": repeating.MAX_WEEKS, "step": 1, "class": "take-weeks-input"}
         ),
         help_text=_(
             "1: this booking only. 2 to 12: the same time every week, booked together (all or nothing: a "
