@@ -16,6 +16,7 @@ from payments.gateway import using_test_gateway
 from payments.links import order_for_payment_link
 from payments.models import Order, Refund
 from payments.services import order_checkout_start, order_confirm_free, payment_test_gateway_result
+from payments.services.checkout import nothing_to_pay
 from payments.stripe_events import WebhookRejectedError, stripe_event_process, verify
 
 
@@ -33,7 +34,7 @@ def checkout(request, pk: int):
             request, gettext("This order is already %(status)s.") % {"status": order.get_status_display()}
         )
         return redirect("payments:order_detail", pk=order.pk)
-    if order.total_yen == 0:
+    if nothing_to_pay(order):
         return _confirm_free(request, order, reverse("payments:order_detail", args=[order.pk]))
     try:
         started = order_checkout_start(
@@ -192,7 +193,7 @@ def pay_link(request, token: str):
     context = {"order": order, "token": token, "done": request.GET.get("done") == "1"}
     if request.method == "GET" or order.status != Order.Status.PENDING:
         return render(request, "site/payments/pay_link.html", context)
-    if order.total_yen == 0:
+    if nothing_to_pay(order):
         return _confirm_free(request, order, f"{here}?done=1")
     try:
         started = order_checkout_start(

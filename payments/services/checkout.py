@@ -24,7 +24,7 @@ from django.utils.translation import gettext
 
 from core.audit import audit_log
 from core.exceptions import DomainError
-from payments import stripe_api
+from payments import registry, stripe_api
 from payments.exceptions import OrderError
 from payments.gateway import using_test_gateway
 from payments.models import Order, Payment, Refund
@@ -59,6 +59,13 @@ def order_checkout_start(
     return CheckoutStart(payment=payment, url=session.url)
 
 
+def nothing_to_pay(order: Order, *, now: datetime | None = None) -> bool:
+    """Whether `order` is paid without a card: 0 yen, and nothing recurring. A plan's first order that a
+    coupon or points brought to 0 yen still goes through the card checkout, which sets up the monthly
+    payment (registry.subscription_for); confirmed free, the plan would start with nothing to bill it."""
+    return order.total_yen == 0 and registry.subscription_for(order=order, now=now or timezone.now()) is None
+
+
 @transaction.atomic
 def order_confirm_free(*, order: Order, by, now: datetime | None = None) -> Order:
     """A pending order that discounts and points brought to 0 yen has nothing to pay by card: it is paid
@@ -66,7 +73,7 @@ def order_confirm_free(*, order: Order, by, now: datetime | None = None) -> Orde
     start for it (a card booking approved by the shop, an e-mailed payment link)."""
     now = now or timezone.now()
     order = order_lock(order)
-    if order.status != Order.Status.PENDING or order.total_yen != 0:
+    if order.status != Order.Status.PENDING or not nothing_to_pay(order, now=now):
         raise OrderError(gettext("This order has something to pay; pay it by card."))
     order_check_payable(order=order, now=now)
     return order_mark_paid(order=order, by=by, now=now, system="free_checkout")

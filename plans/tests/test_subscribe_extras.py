@@ -249,3 +249,30 @@ def test_joining_without_the_extras_form_still_works(client):
     assert response.status_code == 302
     order = PlanContract.objects.get(member=member).first_order
     assert (order.total_yen, order.coupon_discount_yen, order.points_used) == (8300, 0, 0)
+
+
+def test_a_first_payment_brought_to_0_yen_still_sets_up_the_monthly_payment(client, stripe_api):
+    # given a 100 % coupon: the first payment costs nothing, but the plan bills 10,000 yen a month after it
+    CouponFactory(code="FREEJOIN", discount_value=100)
+    plan = a_plan()
+    member = logged_in(client, MemberFactory())
+    response = client.post(url(plan), {"step": "subscribe", "extras": "1", "coupon": "FREEJOIN"})
+    order = PlanContract.objects.get(member=member).first_order
+    assert order.total_yen == 0
+    # then the card checkout opens for the subscription alone, not a "nothing to pay" confirmation
+    assert response["Location"].startswith("https://checkout.stripe.test/")
+    form = stripe_api.requests[-1]["form"]
+    assert form["mode"] == "subscription"
+    assert form["line_items[0][price_data][unit_amount]"] == "10000"
+    assert form["line_items[0][price_data][recurring][interval]"] == "month"
+    # and the order's own payment page goes to the checkout too: it is never confirmed without a card
+    page = client.get(reverse("payments:checkout", args=[order.pk]))
+    assert page.status_code == 302
+    assert page["Location"].startswith("https://checkout.stripe.test/")
+    order.refresh_from_db()
+    assert order.status == Order.Status.PENDING
+    from payments.exceptions import OrderError
+    from payments.services import order_confirm_free
+
+    with pytest.raises(OrderError):
+        order_confirm_free(order=order, by=member)
