@@ -477,10 +477,12 @@ def book(request, pk: int):
         choices, payment_notes, method_prices = _payment_choices(
             item, request.user, quote, starts_at, offered, weeks=week_quotes
         )
+    initial = {"weeks": len(week_quotes)} if week_quotes else {}  # the repeat asked for, kept
+    chosen = request.POST.get("payment_method", "")
+    if chosen in {value for value, _label in choices}:
+        initial["payment_method"] = chosen  # "Apply and show the price" keeps the method chosen
     payment_form = PaymentForm(
-        request.POST if request.POST.get("step") == "book" else None,
-        choices=choices,
-        initial={"weeks": len(week_quotes)} if week_quotes else None,  # the repeat asked for, kept
+        request.POST if request.POST.get("step") == "book" else None, choices=choices, initial=initial
     )
     if refusal and payment_form.is_valid():
         payment_form.add_error("payment_method", refusal)

@@ -86,6 +86,20 @@ def test_applying_points_shows_the_price_with_them(client, item):
     assert "¥1,500" in content
 
 
+def test_applying_keeps_the_payment_method_chosen(client, item):
+    member_with(client, 3000)
+    content = post(
+        client, item, step="confirm", extras="1", points="500", payment_method="card"
+    ).content.decode()
+    tags = {
+        value: tag
+        for tag in re.findall(r'<input type="radio" name="payment_method"[^>]*>', content)
+        for value in re.findall(r'value="([^"]+)"', tag)
+    }
+    assert "checked" in tags["card"]
+    assert "checked" not in tags["counter"]
+
+
 def test_booking_with_points_that_pay_in_full_lands_on_the_confirmed_reservation(client, item):
     # given
     member = member_with(client, 3000)
