@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
@@ -408,7 +408,7 @@ def book(request, pk: int):
         elif payment_form.is_valid():
             try:
                 if weeks > 1:
-                    reservation = repeating.reservation_create_repeating(
+                    reservations = repeating.reservation_create_repeating(
                         member=request.user,
                         by=request.user,
                         item=item,
@@ -420,7 +420,8 @@ def book(request, pk: int):
                         payment_option=chosen.partition(":")[2],
                         channel=Reservation.Channel.SITE,
                         extras=extras,
-                    )[0]
+                    )
+                    reservation = reservations[0]
                 else:
                     reservation = services.reservation_create(
                         member=request.user,
@@ -447,7 +448,23 @@ def book(request, pk: int):
                 else:
                     refusal = str(error.message)
             else:
-                messages.success(request, _booking_done_message(reservation))
+                done = _booking_done_message(reservation)
+                if weeks > 1:
+                    done = (
+                        ngettext(
+                            "%(count)d week is booked, weekly from %(first)s to %(last)s.",
+                            "%(count)d weeks are booked, weekly from %(first)s to %(last)s.",
+                            weeks,
+                        )
+                        % {
+                            "count": weeks,
+                            "first": f"{local(reservations[0].starts_at):%Y-%m-%d}",
+                            "last": f"{local(reservations[-1].starts_at):%Y-%m-%d}",
+                        }
+                        + " "
+                        + done
+                    )
+                messages.success(request, done)
                 # A method that takes payment elsewhere (card → checkout) says where the member goes next.
                 method = payment_methods.get(reservation.payment_method)
                 next_url = method.next_url(reservation=reservation)

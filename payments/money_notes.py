@@ -160,8 +160,20 @@ def money_note(*, reservation: Reservation, for_staff: bool = False) -> MoneyNot
     # order's own lines then, so the page never says ¥2,000 above "paid ¥1,900".
     charge = None
     if order.total_yen != reservation.price_yen:
-        details = (reservation.price_breakdown or {}).get("lines", [])
-        charge = pricing.charge_shown(draft=order, label=gettext("Booking price"), details=details)
+        # a repeat booking's order: every week's line, so "¥3,000" is never read as this week's price
+        week_lines = [line for line in order.lines.select_related("reservation") if line.reservation_id]
+        if len(week_lines) > 1:
+            label = ngettext(
+                "Booking price ({weeks} week)", "Booking price ({weeks} weeks)", len(week_lines)
+            ).format(weeks=len(week_lines))
+            details = [
+                f"{local(line.reservation.starts_at):%Y-%m-%d}: {yen(line.total_yen)}"
+                for line in sorted(week_lines, key=lambda line: line.reservation.starts_at)
+            ]
+        else:
+            label = gettext("Booking price")
+            details = (reservation.price_breakdown or {}).get("lines", [])
+        charge = pricing.charge_shown(draft=order, label=label, details=details)
     return MoneyNote(
         charge=charge,
         text=text,

@@ -80,6 +80,8 @@ def charge_shown(
     if draft.coupon_discount_yen:
         # the coupon step keeps the coupon it applied on the draft, so the member sees which code it was
         coupon = getattr(draft, "coupon", None)
+        if coupon is None and isinstance(draft, Order):  # an order shown again: the code it was redeemed with
+            coupon = registry.order_coupon_code(draft)
         label = gettext("Coupon {code}").format(code=coupon) if coupon is not None else gettext("Coupon")
         lines.append(ChargeLine(label, -draft.coupon_discount_yen))
     if draft.points_used:

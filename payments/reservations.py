@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
 from inventory import services as inventory_services
+from inventory.availability import local
 from inventory.models import Reservation
 from inventory.payment_methods import Charge, MoneyNote, PaymentMethod, RefundChoice
 from payments import money_notes, undo
@@ -153,11 +154,17 @@ class CardPayment(PaymentMethod):
 
 
 def reservation_lines(reservations: list[Reservation]) -> list[LineDraft]:
-    """An order's lines for bookings: one per booking, at its price."""
+    """An order's lines for bookings: one per booking, at its price; the weeks of a repeat booking each
+    named with their date and time, so the order page and receipt say which week is which."""
+    dated = len(reservations) > 1
     return [
         LineDraft(
             kind=OrderLine.Kind.RESERVATION,
-            description=str(reservation.item.name),
+            description=(
+                f"{reservation.item.name} {local(reservation.starts_at):%Y-%m-%d %H:%M}"
+                if dated
+                else str(reservation.item.name)
+            ),
             unit_price_yen=reservation.price_yen,
             reservation=reservation,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, time, timedelta
 
 import pytest
+from django.contrib.messages import get_messages
 from django.utils import translation
 
 from core.audit import AuditEntry
@@ -203,6 +204,16 @@ def test_the_confirm_page_offers_repeating_and_books_weeks_as_one_card_order(cli
     assert order.lines.count() == 3
     assert done.status_code == 302
     assert done["Location"] == reverse("payments:checkout", args=[order.pk])
+    # the message says the weeks; the order's lines say which week is which
+    with translation.override("en"):
+        said = [str(message) for message in get_messages(done.wsgi_request)]
+    assert any("3 weeks are booked, weekly from 2027-06-07 to 2027-06-21." in text for text in said)
+    descriptions = list(order.lines.order_by("pk").values_list("description", flat=True))
+    assert descriptions == [f"{room.name} {day} 10:00" for day in ("2027-06-07", "2027-06-14", "2027-06-21")]
+    # and a week's page shows the order as every week's price, never ¥6,000 as this week's
+    page = client.get(reverse("site:reservation_detail", args=[weeks[1].pk])).content.decode()
+    assert "Booking price (3 weeks)" in page
+    assert "2027-06-14: ¥2,000" in page
 
 
 @pytest.mark.django_db
