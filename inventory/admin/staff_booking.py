@@ -399,7 +399,7 @@ class TakeBookingView:
             done + " {status}",
             count=len(reservations),
             member=first.member.name or first.member.email,
-            first=f"{local(first.starts_at):%Y-%m-%d %H:%M}",
+            first=f"{local(first.starts_at):%Y-%m-%d}",
             last=f"{local(last.starts_at):%Y-%m-%d}",
             link=format_html(
                 '<a href="{}">#{}</a>',
