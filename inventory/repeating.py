@@ -14,7 +14,14 @@ from inventory import booking_extras, payment_methods
 from inventory.availability import local
 from inventory.exceptions import BookingError, CancelError, SlotFullError, SoldOutError
 from inventory.models import Item, Reservation
-from inventory.services import _check_bookable, _notify, _reserve_one, method_taking, reservation_cancel
+from inventory.services import (
+    _check_bookable,
+    _notify,
+    _reserve_one,
+    method_taking,
+    reservation_cancel,
+    reservation_create,
+)
 
 MIN_WEEKS = 2
 MAX_WEEKS = 12
@@ -129,6 +136,15 @@ def reservation_create_repeating(
     # One e-mail for the whole repeat booking, listing every week.
     _notify(reservations[0], "inventory/reservation_booked", by=by, weeks=reservations)
     return reservations
+
+
+def reservations_create(*, weeks: int = 1, **booking) -> list[Reservation]:
+    """What the member's confirm page and staff's phone booking book: one booking (`weeks` 1, through
+    reservation_create) or the same time weekly for `weeks` weeks (reservation_create_repeating), with the
+    same keyword arguments; the bookings made, in start order."""
+    if weeks > 1:
+        return reservation_create_repeating(weeks=weeks, **booking)
+    return [reservation_create(**booking)]
 
 
 def later_weeks(reservation: Reservation) -> list[Reservation]:

@@ -407,34 +407,20 @@ def book(request, pk: int):
             refusal = gettext("A repeat booking is paid by card, at the counter or free; choose one of them.")
         elif payment_form.is_valid():
             try:
-                if weeks > 1:
-                    reservations = repeating.reservation_create_repeating(
-                        member=request.user,
-                        by=request.user,
-                        item=item,
-                        starts_at=starts_at,
-                        ends_at=ends_at,
-                        weeks=weeks,
-                        quantity=quantity,
-                        payment_method=chosen.partition(":")[0],
-                        payment_option=chosen.partition(":")[2],
-                        channel=Reservation.Channel.SITE,
-                        extras=extras,
-                    )
-                    reservation = reservations[0]
-                else:
-                    reservation = services.reservation_create(
-                        member=request.user,
-                        by=request.user,
-                        item=item,
-                        starts_at=starts_at,
-                        ends_at=ends_at,
-                        quantity=quantity,
-                        payment_method=chosen.partition(":")[0],
-                        payment_option=chosen.partition(":")[2],
-                        channel=Reservation.Channel.SITE,
-                        extras=extras,
-                    )
+                reservations = repeating.reservations_create(
+                    weeks=weeks,
+                    member=request.user,
+                    by=request.user,
+                    item=item,
+                    starts_at=starts_at,
+                    ends_at=ends_at,
+                    quantity=quantity,
+                    payment_method=chosen.partition(":")[0],
+                    payment_option=chosen.partition(":")[2],
+                    channel=Reservation.Channel.SITE,
+                    extras=extras,
+                )
+                reservation = reservations[0]
             except DomainError as error:
                 if weeks > 1 and error.field in (None, "weeks"):
                     refusal = str(error.message)  # a full week: said on the confirm page, nothing booked

@@ -45,6 +45,12 @@ def all_extras() -> list[OrderExtra]:
     return list(_registry.values())
 
 
+def is_extras_refusal(error) -> bool:
+    """Whether a DomainError refuses one of the extras (its field is an extra's key), so a page shows it
+    next to that field instead of as the page's message."""
+    return error.field in _registry
+
+
 class OrderExtrasForm(forms.Form):
     """One field per registered extra offered for the order `draft` prices (without extras), with its
     note. Without `draft` (the final step, which only parses what was posted): every extra, no notes."""

@@ -110,7 +110,7 @@ def buy(request, pk: int):
                     options=parsed.values() if extras_data is not None else None,
                 )
             except DomainError as error:
-                if error.field not in {extra.key for extra in checkout_extras.all_extras()}:
+                if not checkout_extras.is_extras_refusal(error):
                     messages.error(request, error.message)
                     return redirect("tickets:detail", pk=ticket_type.pk)
                 extras_refusal = error  # the page again, the refusal next to its field

@@ -4,7 +4,8 @@ One page, four steps, all state in the query string or hidden fields (nothing in
 1. the customer: one search box (name, kana, phone, e-mail), or registering a new one on the spot;
 2. the item and the day, then the day's slots (fixed type) or start and end (free type) and the places;
 3. how it is paid: the same methods the member site offers for this member and booking, with their prices;
-4. a confirmation, then "Book" → inventory.services.reservation_create with channel "admin".
+4. a confirmation, then "Book" → inventory.repeating.reservations_create (one booking, or weekly for N
+   weeks) with channel "admin".
 
 The times offered are the day's, as the member site computes them, but without its cutoff (the booking
 deadline, times already past) and beyond its booking window: staff may book those with a reason, which
@@ -302,37 +303,20 @@ class TakeBookingView:
             )
             return self.render(request, context)
         try:
-            if weeks > 1:
-                reservations = repeating.reservation_create_repeating(
-                    member=member,
-                    by=request.user,
-                    item=item,
-                    starts_at=starts_at,
-                    ends_at=ends_at,
-                    weeks=weeks,
-                    quantity=quantity,
-                    payment_method=offer.key,
-                    payment_option=offer.option,
-                    extras=extras,
-                    channel=Reservation.Channel.ADMIN,
-                    override_reason=payment_form.reason(),
-                )
-            else:
-                reservations = [
-                    services.reservation_create(
-                        member=member,
-                        by=request.user,
-                        item=item,
-                        starts_at=starts_at,
-                        ends_at=ends_at,
-                        quantity=quantity,
-                        payment_method=offer.key,
-                        payment_option=offer.option,
-                        channel=Reservation.Channel.ADMIN,
-                        override_reason=payment_form.reason(),
-                        extras=extras,
-                    )
-                ]
+            reservations = repeating.reservations_create(
+                weeks=weeks,
+                member=member,
+                by=request.user,
+                item=item,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                quantity=quantity,
+                payment_method=offer.key,
+                payment_option=offer.option,
+                extras=extras,
+                channel=Reservation.Channel.ADMIN,
+                override_reason=payment_form.reason(),
+            )
         except DomainError as error:
             if isinstance(error, TIMING_ERRORS):
                 payment_form.add_error(
