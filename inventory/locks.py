@@ -26,7 +26,16 @@ def slot_for_update(slot_id: int) -> Slot:
 
 
 def reservation_for_update(reservation_id: int) -> Reservation:
-    # Locks only the reservation row (of=("self",)): the slot counter changes by conditional UPDATE.
+    """The reservation, locked, after the bookings paid together with it (its payment method's
+    `lock_paid_together`: the weeks of a repeat booking's one order), so every path locks a repeat booking's
+    weeks in the same order. Locks only reservation rows (of=("self",)): the slot counter changes by
+    conditional UPDATE."""
+    from inventory import payment_methods
+
+    key = Reservation.objects.filter(pk=reservation_id).values_list("payment_method", flat=True).first()
+    method = payment_methods.registered(key)
+    if method is not None:
+        method.lock_paid_together(reservation_id=reservation_id)
     return (
         Reservation.objects.select_for_update(of=("self",))
         .select_related("item", "member")

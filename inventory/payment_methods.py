@@ -111,6 +111,12 @@ class PaymentMethod(ABC):
         included while live), in start order; [] when it is not part of one (the default)."""
         return []
 
+    def lock_paid_together(self, *, reservation_id: int) -> None:  # noqa: B027 - a default: nothing to lock
+        """Lock, in primary-key order, the bookings paid together with this one (every week of its repeat
+        booking's order), before this one is locked for a change: a change that goes on to lock the order
+        (order_lock: its bookings first, in primary-key order) then holds them in the same order as every
+        other path, so cancelling two weeks of one order at once never deadlocks. Nothing by default."""
+
     @abstractmethod
     def release(
         self,
@@ -226,6 +232,11 @@ def get(key: str) -> PaymentMethod:
         return _registry[key]
     except KeyError:
         raise PaymentMethodError(_("This payment method is not available.")) from None
+
+
+def registered(key: str | None) -> PaymentMethod | None:
+    """The method registered under `key`, or None (a booking's method no longer registered)."""
+    return _registry.get(key or "")
 
 
 def all_methods() -> list[PaymentMethod]:

@@ -124,6 +124,11 @@ class AtCounter(PaymentMethod):
 
         return repeat_weeks_of(reservation)
 
+    def lock_paid_together(self, *, reservation_id: int) -> None:
+        from payments.reservations import lock_order_bookings
+
+        lock_order_bookings(reservation_id)
+
     def refundable_yen(self, *, reservation: Reservation) -> int:
         """Money received at the counter for this booking and not refunded yet (nothing while it is unpaid).
         A counter refund is only recorded (the money is handed back at the store), never sent anywhere."""

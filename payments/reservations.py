@@ -101,6 +101,9 @@ class CardPayment(PaymentMethod):
     def repeat_weeks(self, *, reservation: Reservation) -> list[Reservation]:
         return repeat_weeks_of(reservation)
 
+    def lock_paid_together(self, *, reservation_id: int) -> None:
+        lock_order_bookings(reservation_id)
+
     def refundable_yen(self, *, reservation: Reservation) -> int:
         """What the booking's paid card order could still give back (staff are asked about it); one week of
         a repeat booking whose other weeks stand: that week's share."""
@@ -185,6 +188,17 @@ def repeat_weeks_of(reservation: Reservation) -> list[Reservation]:
         Reservation.objects.filter(order_lines__order=order, status__in=Reservation.LIVE_STATUSES)
         .distinct()
         .order_by("starts_at", "pk")
+    )
+
+
+def lock_order_bookings(reservation_id: int) -> None:
+    """Lock every booking of the orders `reservation_id` is a line of, in primary-key order, as order_lock
+    takes them (one query; a booking alone in its order locks only itself)."""
+    list(
+        Reservation.objects.select_for_update(of=("self",))
+        .filter(order_lines__order__lines__reservation_id=reservation_id)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
 
 

@@ -251,3 +251,44 @@ def test_a_checkout_opened_for_the_old_amount_is_refunded_whole_if_paid(room, st
     again = order_checkout_start(order=order, by=member, success_url="http://t/ok", cancel_url="http://t/no")
     assert again.payment.pk != started.payment.pk
     assert again.payment.amount_yen == 2000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_weeks_cancelled_at_the_same_instant_each_take_off_exactly_their_part():
+    """Two tabs cancel weeks 1 and 2 of an unpaid 3-week order at once: the order's lock serialises the two
+    reductions, so the order ends with week 3 alone at its own part, and every point of weeks 1 and 2 is
+    back — never one reduction computed from the other's stale amounts."""
+    from tests.parallel import run_together
+
+    ReservationSettingsFactory(hours=dict.fromkeys(range(8), ("10:00", "18:00")), book_ahead_days=90)
+    room = ItemFactory(units=[(60, 1000)], stock=5)
+    coupon = CouponFactory(discount_kind=Coupon.DiscountKind.YEN, discount_value=1000, usage_limit=1)
+    member = with_points(5000)
+    weeks = book(room, member, 3, coupon=coupon, points=600)
+    order = order_for_reservation(weeks[0])
+    lines = list(order.lines.order_by("pk"))
+    week_3 = line_shares(order, lines)[2]
+    outcomes = run_together(
+        [
+            lambda: reservation_cancel(
+                reservation=Reservation.objects.get(pk=weeks[0].pk), by=member, now=LATER
+            ),
+            lambda: reservation_cancel(
+                reservation=Reservation.objects.get(pk=weeks[1].pk), by=member, now=LATER
+            ),
+        ],
+        expected=(),
+        success="cancelled",
+    )
+    assert outcomes == {"cancelled": 2}
+    order.refresh_from_db()
+    assert order.status == Order.Status.PENDING
+    assert [line.reservation_id for line in order.lines.all()] == [weeks[2].pk]
+    assert (order.subtotal_yen, order.coupon_discount_yen, order.points_used, order.total_yen) == (
+        2000,
+        week_3.coupon_yen,
+        week_3.points_yen,
+        week_3.paid_yen,
+    )
+    assert balance_of(member) == 5000 - week_3.points_yen
+    assert CouponRedemption.objects.get(order=order).discount_yen == week_3.coupon_yen
