@@ -375,6 +375,24 @@ def test_an_unknown_coupon_is_refused_next_to_its_field_and_nothing_is_booked(st
     assert not Order.objects.exists()
 
 
+def test_staff_typing_unknown_codes_are_not_throttled(staff, customer, rental):
+    """Guessing is throttled for members; staff taking a phone booking can read every coupon in the admin,
+    and their mistakes must not lock out the shop's own address."""
+    from promotions import throttle
+
+    CouponFactory(code="REAL", discount_value=10)
+    for n in range(throttle.LIMIT + 2):
+        data = booking(
+            customer, rental, free_time(1), payment_method="counter", coupon=f"NOPE{n}", step="confirm"
+        )
+        errors = staff.post(reverse(TAKE), data, REMOTE_ADDR="203.0.113.50").context["extras_form"].errors
+        assert "There is no coupon with this code" in str(errors["coupon"])
+    response = take(staff, customer, rental, free_time(1), "counter", coupon="real")
+    assert response.status_code == 302
+    assert Order.objects.get().coupon_discount_yen == 200
+    assert not throttle.is_throttled(member_id=None, ip="203.0.113.50")
+
+
 def test_points_with_a_method_that_takes_none_are_refused(staff, customer, lesson):
     # given the customer's points and a ticket for the class (a ticket takes no points)
     points_grant(member=customer, amount=5000, kind=PointEntry.Kind.PURCHASE, by=None, system="test")
