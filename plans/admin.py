@@ -280,10 +280,29 @@ class PlanContractAdmin(ContractStaffViewsMixin, ReadOnlyAdmin):
         "status",
         "previous",
         "stripe_subscription_id",
+        "new_price_billing",
+        "stripe_price_switched_at",
         "created_at",
         "updated_at",
     )
     readonly_fields = fields
+
+    @admin.display(description=_("new plan's price at Stripe"))
+    def new_price_billing(self, obj: PlanContract) -> str:
+        """A plan change on a subscription: the 1st Stripe first bills the new price, and whether the switch
+        is made or waits for the daily job (plans.price_switches)."""
+        from plans import price_switches
+
+        if obj.previous_id is None or not obj.stripe_subscription_id:
+            return "-"
+        day = f"{price_switches.billed_from(obj.starts_on):%Y-%m-%d}"
+        if obj.stripe_price_switched_at is not None:
+            return gettext("Billed from {day} (switched at Stripe).").format(day=day)
+        if price_switches.price_switch_pending(obj):
+            return gettext(
+                "Billed from {day}: Stripe switches to it after the invoice of the 1st before (daily job)."
+            ).format(day=day)
+        return "-"
 
 
 class MonthFilter(admin.SimpleListFilter):

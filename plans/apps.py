@@ -50,6 +50,16 @@ class PlansConfig(AppConfig):
         register_action_labels(CONTRACT_ACTION_LABELS)
         contracts.register()
 
+        # A plan change's Stripe price switch made later by the daily job: its runs in the job history, a
+        # failed run on the admin home until one succeeds.
+        from plans import price_switches
+
+        register_action_labels(price_switches.ACTION_LABELS)
+        register_job_kind(price_switches.SWITCH_JOB, price_switches.JOB_LABEL)
+        register_attention(price_switches.FAILED_RUNS)
+        for key, label in price_switches.COUNT_LABELS.items():
+            register_count_label(key, label)
+
         from django.utils.translation import pgettext_lazy
 
         from members.mypage import Section, register_section

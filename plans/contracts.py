@@ -10,7 +10,9 @@ transaction.
     contract_end              the subscription was deleted at Stripe
     contract_cancel           member or staff: ends at the end of this month (JST); the bookings after the
                               end that the plan's allowance paid for are cancelled (their uses come back)
-    contract_change_plan      member: from the 1st of next month; staff: on a chosen date. Not a new contract
+    contract_change_plan      member: from the 1st of next month; staff: on a chosen date. Not a new contract;
+                              Stripe's price switches before the first 1st billing the new plan
+                              (plans.price_switches: at once, or by the daily job for a later date)
     contract_create_admin     staff: channel "admin", paid at the counter or through an e-mailed card link
 
 Stripe is called outside any transaction and before the rows change (its calls are idempotent, so a retry
@@ -526,34 +528,59 @@ def contract_change_plan(
 ) -> PlanContract:
     """Change plan: the contract ends the day before `starts_on` and a new one on `new_plan` starts then,
     naming it as `previous`. Not a new contract: no enrollment fee, no on-contract grant, the same
-    subscription, whose monthly price Stripe switches without proration (the next invoice, on the 1st,
-    bills the new price in full). Returns the new contract."""
+    subscription, whose monthly price Stripe switches without proration. Stripe bills on the 1st, so the
+    price is switched at once only when the first 1st the new plan is in force on (F) is the next 1st;
+    a change dated later is switched by the daily job after the invoice of the 1st before F
+    (plans.price_switches). Returns the new contract."""
+    from plans import price_switches
+
     now = now or timezone.now()
     today = today or timezone.localdate(now, JST)
     starts_on = change_starts_on(by=by, starts_on=starts_on, today=today)
     _check_change(contract, new_plan, starts_on)
-    if contract.stripe_subscription_id and not using_test_gateway():
+    switched_at = None
+    if (
+        contract.stripe_subscription_id
+        and not using_test_gateway()
+        and price_switches.switch_is_due(starts_on, today=today)
+    ):
         try:
             stripe_api.subscription_change_price(
                 contract.stripe_subscription_id,
                 name=new_plan.monthly_product.name,
                 price_yen=new_plan.monthly_product.price_yen,
                 metadata={"contract_id": str(contract.pk), "plan_id": str(new_plan.pk)},
-                idempotency_key=f"plan-contract-{contract.pk}-change-{new_plan.pk}-{starts_on:%Y%m%d}",
+                idempotency_key=price_switches.change_key(
+                    previous_id=contract.pk, plan_id=new_plan.pk, starts_on=starts_on
+                ),
             )
         except stripe.StripeError as error:
             logger.warning("Contract #%s: Stripe refused the plan change: %s", contract.pk, error)
             raise PlanError(
                 gettext("The card company could not be reached. Nothing was changed; please try again.")
             ) from error
+        switched_at = now
     return _contract_change_plan(
-        contract=contract, new_plan=new_plan, by=by, starts_on=starts_on, today=today, now=now
+        contract=contract,
+        new_plan=new_plan,
+        by=by,
+        starts_on=starts_on,
+        today=today,
+        now=now,
+        switched_at=switched_at,
     )
 
 
 @transaction.atomic
 def _contract_change_plan(
-    *, contract: PlanContract, new_plan: Plan, by, starts_on: date, today: date, now: datetime
+    *,
+    contract: PlanContract,
+    new_plan: Plan,
+    by,
+    starts_on: date,
+    today: date,
+    now: datetime,
+    switched_at: datetime | None = None,
 ) -> PlanContract:
     contract = _locked(contract)
     _check_change(contract, new_plan, starts_on)
@@ -571,6 +598,7 @@ def _contract_change_plan(
         status=contract.status,
         previous=contract,
         stripe_subscription_id=contract.stripe_subscription_id,
+        stripe_price_switched_at=switched_at,
     )
     actor = _actor(by, "", "plans")
     audit_log(
@@ -589,6 +617,7 @@ def _contract_change_plan(
             "channel": new.channel,
             "starts_on": starts_on,
             "previous": contract.pk,
+            "stripe_price_switched": switched_at is not None,
         },
         **actor,
     )

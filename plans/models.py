@@ -297,6 +297,15 @@ class PlanContract(TimeStampedModel):
             "has none). Paying it starts the contract."
         ),
     )
+    # A plan change's new contract: when Stripe's subscription was switched to its monthly price. Stripe bills
+    # on the 1st, so a change whose first 1st in force is further than next month's 1st is switched later, by
+    # the daily job (plans.price_switches); empty until then (and for a contract with no subscription).
+    stripe_price_switched_at = models.DateTimeField(
+        _("Stripe price switched at"),
+        null=True,
+        blank=True,
+        help_text=_("A plan change: when Stripe's subscription started billing this plan's monthly price."),
+    )
 
     class Meta:
         verbose_name = _("plan contract")

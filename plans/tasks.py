@@ -35,3 +35,21 @@ def plan_counter_orders() -> int:
     month = periods.month_start(timezone.localdate())
     previous = periods.month_start(month - timedelta(days=1))
     return sum(len(contracts.counter_orders_create(month=each)) for each in (previous, month))
+
+
+@shared_task(name="plans.tasks.switch_plan_prices")
+def switch_plan_prices() -> str:
+    """Beat, daily 04:00 JST (well after Stripe made the 1st's invoices at 00:00): the Stripe price switches
+    of plan changes now due (plans.price_switches), recorded as a job when there is one to make or an earlier
+    run failed. A refused switch fails the job and is tried again the next day. No Stripe keys (the test
+    gateway): nothing is sent."""
+    from payments.gateway import using_test_gateway
+    from plans import price_switches
+
+    if using_test_gateway():
+        return "no Stripe keys"
+    today = timezone.localdate()
+    if not price_switches.needs_run(today=today):
+        return "nothing due"
+    job = price_switches.price_switch_job_create(today=today)
+    return job_run(job.pk, price_switches.price_switch_job).status

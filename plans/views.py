@@ -144,6 +144,15 @@ def mine(request):
     left = allowance.allowance_left(live, today) if live is not None and live.starts_on <= today else []
     next_grant_on = contracts.next_month_start(today)
     next_grants = _next_grants(current, next_grant_on) if current is not None else []
+    # A plan change's new monthly price is first billed by Stripe on the first 1st it is in force.
+    price_billed_from = None
+    if current is not None and current.previous_id is not None and current.stripe_subscription_id:
+        from plans.price_switches import billed_from
+
+        price_billed_from = billed_from(current.starts_on)
+        ended_before = current.ends_on is not None and current.ends_on < price_billed_from
+        if price_billed_from <= today or ended_before:
+            price_billed_from = None
     history = (
         PlanContract.objects.filter(member=request.user)
         .exclude(status=PlanContract.Status.PENDING)
@@ -159,6 +168,7 @@ def mine(request):
             "others": others,
             "history": history,
             "change_from": contracts.next_month_start(today),
+            "price_billed_from": price_billed_from,
             "next_grant_on": next_grant_on,
             "next_grants": next_grants,
             "can_cancel": current is not None and (current.ends_on is None or current.ends_on > today),

@@ -273,6 +273,13 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "plans.tasks.plan_counter_orders",
         "schedule": crontab(day_of_month=1, hour=0, minute=10),
     },
+    # 04:00 JST daily: Stripe's price switch of each plan change whose first billed 1st is the next 1st (a
+    # staff change dated months ahead). After 00:00 so the 1st's invoices (old price) are already made;
+    # a refused switch is retried the next day.
+    "switch-plan-prices": {
+        "task": "plans.tasks.switch_plan_prices",
+        "schedule": crontab(hour=4, minute=0),
+    },
 }
 
 LOGGING = {
