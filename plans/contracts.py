@@ -339,6 +339,36 @@ def contract_mark_past_due(
     return contract
 
 
+# The audit trail's name for the nightly run that ends contracts past their end date.
+CONTRACT_EXPIRY = "plan_contract_expiry"
+
+
+def contracts_past_end(*, today: date):
+    """Contracts still marked in force whose last day is before `today` and that no Stripe subscription
+    will end (paid at the counter, or a card contract without one): their status says "active" while the
+    end date has taken them out of force. Card contracts with a subscription are ended by its webhook."""
+    return (
+        PlanContract.objects.filter(
+            status__in=(PlanContract.Status.ACTIVE, PlanContract.Status.PAST_DUE),
+            ends_on__lt=today,
+            stripe_subscription_id="",
+        )
+        .select_related("member", "plan")
+        .order_by("ends_on", "pk")
+    )
+
+
+def contracts_end_past(*, today: date | None = None, now: datetime | None = None) -> list[PlanContract]:
+    """Nightly: mark every contract of contracts_past_end ended (status only: its end date stays), each in
+    its own transaction with an audit entry; running twice ends nothing twice."""
+    now = now or timezone.now()
+    today = today or timezone.localdate(now, JST)
+    return [
+        contract_end(contract=contract, last_day=contract.ends_on, system=CONTRACT_EXPIRY, now=now)
+        for contract in contracts_past_end(today=today)
+    ]
+
+
 @transaction.atomic
 def contract_end(
     *, contract: PlanContract, last_day: date, by=None, system: str = "", now: datetime | None = None

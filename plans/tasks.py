@@ -53,3 +53,12 @@ def switch_plan_prices() -> str:
         return "nothing due"
     job = price_switches.price_switch_job_create(today=today)
     return job_run(job.pk, price_switches.price_switch_job).status
+
+
+@shared_task(name="plans.tasks.end_past_contracts")
+def end_past_contracts() -> int:
+    """Beat, daily 00:20 JST: contracts paid at the counter (no Stripe subscription to end them) whose end
+    date has passed are marked ended."""
+    from plans import contracts
+
+    return len(contracts.contracts_end_past())

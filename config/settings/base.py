@@ -280,6 +280,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "plans.tasks.switch_plan_prices",
         "schedule": crontab(hour=4, minute=0),
     },
+    # 00:20 JST daily: contracts without a Stripe subscription (paid at the counter) whose end date has
+    # passed are marked ended (a subscription's own end arrives by webhook).
+    "end-past-contracts": {
+        "task": "plans.tasks.end_past_contracts",
+        "schedule": crontab(hour=0, minute=20),
+    },
 }
 
 LOGGING = {

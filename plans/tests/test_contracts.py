@@ -671,6 +671,56 @@ def test_the_counter_orders_command_has_a_dry_run():
     assert contract.monthly_orders.count() == 1
 
 
+def test_counter_contracts_past_their_end_date_are_marked_ended_the_next_night():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    staff = MemberFactory(is_staff=True)
+    # given a counter contract cancelled at the end of April, and a card one with a subscription ending too
+    counter = counter_contract(contracted_on=date(2027, 1, 5), starts_on=date(2027, 1, 5))
+    contract_cancel(contract=counter, by=staff, today=date(2027, 4, 10))
+    card = active_contract(channel=PlanContract.Channel.ADMIN)
+    PlanContract.objects.filter(pk=card.pk).update(ends_on=date(2027, 4, 30))
+    # on its last day it is still in force, and nothing ends
+    assert contracts.contracts_end_past(today=date(2027, 4, 30)) == []
+    # the dry run the day after names it and changes nothing
+    out = StringIO()
+    call_command("end_past_contracts", "--date", "2027-05-01", "--dry-run", stdout=out)
+    assert f"#{counter.pk}" in out.getvalue()
+    assert f"#{card.pk}" not in out.getvalue()  # its subscription's webhook ends it
+    assert "would end 1 contract(s) as of 2027-05-01" in out.getvalue()
+    counter.refresh_from_db()
+    assert counter.status == PlanContract.Status.ACTIVE
+    # the run ends it, its end date kept, with an audit entry by the nightly job; twice is once
+    [ended] = contracts.contracts_end_past(today=date(2027, 5, 1))
+    assert (ended.pk, ended.status, ended.ends_on) == (
+        counter.pk,
+        PlanContract.Status.ENDED,
+        date(2027, 4, 30),
+    )
+    assert contracts.contracts_end_past(today=date(2027, 5, 2)) == []
+    entry = AuditEntry.objects.get(action="plan_contract.ended", object_id=str(counter.pk))
+    assert (entry.actor, entry.system) == (None, contracts.CONTRACT_EXPIRY)
+    card.refresh_from_db()
+    assert card.status == PlanContract.Status.ACTIVE
+
+
+def test_the_old_contract_of_a_counter_plan_change_ends_after_its_last_day():
+    contract = counter_contract(contracted_on=date(2027, 1, 5), starts_on=date(2027, 1, 5))
+    new = contract_change_plan(
+        contract=contract,
+        new_plan=a_plan(),
+        by=MemberFactory(is_staff=True),
+        starts_on=date(2027, 3, 15),
+        today=date(2027, 3, 10),
+    )
+    assert contracts.contracts_end_past(today=date(2027, 3, 14)) == []
+    assert [c.pk for c in contracts.contracts_end_past(today=date(2027, 3, 15))] == [contract.pk]
+    new.refresh_from_db()
+    assert new.status == PlanContract.Status.ACTIVE
+
+
 # --- at the same time ---------------------------------------------------------------------------------------
 
 
