@@ -325,10 +325,10 @@ class TakeBookingView:
                 )
             elif error.field == "payment_method":
                 payment_form.add_error("payment_method", str(error.message))
-            elif extras_form.add_domain_error(error):
-                pass  # a coupon or points refused: next to its field, on the payment step
-            else:
-                time_form.add_domain_error(error)  # a full week (named), a slot taken meanwhile
+            # a coupon or points refused: next to its field, on the payment step; anything else (a full
+            # week, named, or a slot taken meanwhile) on the time step
+            elif not extras_form.add_domain_error(error):
+                time_form.add_domain_error(error)
                 context["step"] = "time"
             return self.render(request, context)
         first = reservations[0]
