@@ -10,18 +10,11 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
 from core.audit import audit_log
-from inventory import booking_extras, payment_methods
+from inventory import payment_methods
 from inventory.availability import local
 from inventory.exceptions import BookingError, CancelError, SlotFullError, SoldOutError
 from inventory.models import Item, Reservation
-from inventory.services import (
-    _check_bookable,
-    _notify,
-    _reserve_one,
-    method_taking,
-    reservation_cancel,
-    reservation_create,
-)
+from inventory.services import _notify, _reserve_one, booking_checks, reservation_cancel, reservation_create
 
 MIN_WEEKS = 2
 MAX_WEEKS = 12
@@ -66,19 +59,19 @@ def reservation_create_repeating(
     paid together (PaymentMethod.authorise_group: one order, a line per week). Staff (channel "admin") may
     override the booking window and deadline of every week with `override_reason`, as reservation_create."""
     now = now or timezone.now()
-    extras = booking_extras.without_empty(extras)
-    override_reason = override_reason.strip()
-    if override_reason and channel != Reservation.Channel.ADMIN:
-        raise BookingError(gettext("Only staff can override the booking window."), field="override_reason")
     if not isinstance(weeks, int) or isinstance(weeks, bool) or not MIN_WEEKS <= weeks <= MAX_WEEKS:
         raise BookingError(
             gettext("Repeat weekly for {low} to {high} weeks.").format(low=MIN_WEEKS, high=MAX_WEEKS),
             field="weeks",
         )
-    if quantity < 1:
-        raise BookingError(gettext("Choose at least one."), field="quantity")
-    _check_bookable(item, channel)
-    method = method_taking(payment_method, extras)
+    method, extras, override_reason = booking_checks(
+        item=item,
+        quantity=quantity,
+        payment_method=payment_method,
+        channel=channel,
+        extras=extras,
+        override_reason=override_reason,
+    )
     reservations: list[Reservation] = []
     full: list[str] = []
     for week_starts, week_ends in occurrences(starts_at, ends_at, weeks):

@@ -175,6 +175,22 @@ def _reserve_one(
     return reservation
 
 
+def booking_checks(
+    *, item: Item, quantity: int, payment_method: str, channel: str, extras: dict | None, override_reason: str
+) -> tuple[payment_methods.PaymentMethod, dict, str]:
+    """What every booking (one, or the weeks of a repeat booking) checks before its places: a quantity of
+    one or more, an override reason from staff only, the item bookable on this channel, and a method that
+    takes the extras asked for. Returns (the method, the extras less blanks, the reason stripped)."""
+    extras = booking_extras.without_empty(extras)
+    override_reason = override_reason.strip()
+    if quantity < 1:
+        raise BookingError(gettext("Choose at least one."), field="quantity")
+    if override_reason and channel != Reservation.Channel.ADMIN:
+        raise BookingError(gettext("Only staff can override the booking window."), field="override_reason")
+    _check_bookable(item, channel)
+    return method_taking(payment_method, extras), extras, override_reason
+
+
 @transaction.atomic
 def reservation_create(
     *,
@@ -206,14 +222,14 @@ def reservation_create(
     `extras` are what the confirm step asked for beside the method (inventory.booking_extras: points to use,
     a coupon code); only a method that `takes_extras` takes them, and its refusal rolls the booking back."""
     now = now or timezone.now()
-    extras = booking_extras.without_empty(extras)
-    override_reason = override_reason.strip()
-    if quantity < 1:
-        raise BookingError(gettext("Choose at least one."), field="quantity")
-    if override_reason and channel != Reservation.Channel.ADMIN:
-        raise BookingError(gettext("Only staff can override the booking window."), field="override_reason")
-    _check_bookable(item, channel)
-    method = method_taking(payment_method, extras)
+    method, extras, override_reason = booking_checks(
+        item=item,
+        quantity=quantity,
+        payment_method=payment_method,
+        channel=channel,
+        extras=extras,
+        override_reason=override_reason,
+    )
     reservation = _reserve_one(
         member=member,
         item=item,

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from django import forms
 from django.utils.html import escape
 
+from core.exceptions import DomainError
 from payments.registry import PriceDraft
 
 
@@ -76,3 +77,23 @@ class OrderExtrasForm(forms.Form):
             return False
         self.add_error(error.field, str(error.message))
         return True
+
+
+def priced_with_extras(data, *, plain: PriceDraft, price, refusal=None):
+    """A confirm page's extras and its price: the form for `plain` (the order's draft without extras, which
+    says what is offered) bound to `data` (None: the page not posted with its extras), and the draft priced
+    with the extras applied (`price(options)`), or `plain` while there are none or one is refused. A refusal
+    — `refusal`, raised when the order was made, or the preview's own — goes next to its field. Returns
+    (form, draft, the refusal that is about none of the form's fields, else None)."""
+    form = OrderExtrasForm(data, draft=plain)
+    extras = form.values() if form.is_bound and form.is_valid() else {}
+    if refusal is not None:
+        return form, plain, None if form.add_domain_error(refusal) else refusal
+    if not extras:
+        return form, plain, None
+    try:
+        return form, price(extras), None
+    except DomainError as error:
+        if not form.add_domain_error(error):
+            raise
+        return form, plain, None

@@ -163,6 +163,18 @@ def line_shares(order: Order, lines: list) -> list[LineShares]:
     return [LineShares(totals[i], rules[i], parts[0][i], parts[1][i], parts[2][i]) for i in range(len(lines))]
 
 
+def reservation_share(order: Order, reservation_id: int, *, lines: list | None = None) -> LineShares:
+    """What the lines of one booking (a week of a repeat booking) hold of `order`'s amounts, added up: what
+    cancelling that week refunds (`paid_yen`) when the order is paid, or takes off the order when it is not.
+    `lines`: the order's lines in primary-key order, when already read."""
+    lines = list(order.lines.order_by("pk")) if lines is None else lines
+    share = LineShares()
+    for line, part in zip(lines, line_shares(order, lines), strict=True):
+        if line.reservation_id == reservation_id:
+            share += part
+    return share
+
+
 @dataclass(frozen=True)
 class ShownOrderLine:
     description: str

@@ -19,7 +19,7 @@ from payments import money_notes, undo
 from payments.exceptions import FulfilmentError
 from payments.links import payment_link_url
 from payments.models import Order, OrderLine, PaymentSettings, Refund
-from payments.pricing import line_shares
+from payments.pricing import line_shares, reservation_share
 from payments.registry import Fulfiller
 from payments.services import (
     LineDraft,
@@ -211,8 +211,7 @@ def line_shares_yen(order: Order) -> dict[int, int]:
 
 
 def week_share_yen(order: Order, reservation: Reservation) -> int:
-    shares = line_shares_yen(order)
-    return sum(shares[line.pk] for line in order.lines.filter(reservation=reservation))
+    return reservation_share(order, reservation.pk).paid_yen
 
 
 def other_live_weeks(order: Order, reservation: Reservation):

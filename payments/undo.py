@@ -133,13 +133,9 @@ def booking_cancel_preview(*, reservation, now: datetime, refund=None):
 def reduce_preview(*, order: Order, reservation) -> list[str]:
     """What cancelling one week of an unpaid repeat booking does to its order (services.order_reduce, from
     the same shares): the amount left to pay, and the points that week used coming back."""
-    from payments.pricing import LineShares, line_shares
+    from payments.pricing import reservation_share
 
-    lines = list(order.lines.order_by("pk"))
-    dropped = LineShares()
-    for line, share in zip(lines, line_shares(order, lines), strict=True):
-        if line.reservation_id == reservation.pk:
-            dropped += share
+    dropped = reservation_share(order, reservation.pk)
     said = [
         gettext("The unpaid order asks %(new)s instead of %(old)s for the other weeks.")
         % {"new": yen(order.total_yen - dropped.paid_yen), "old": yen(order.total_yen)}

@@ -96,21 +96,16 @@ def subscribe(request, pk: int):
                 return redirect(started.checkout.url or reverse("payments:checkout", args=[order.pk]))
     current = _current(request.user)
     lines = contracts.first_order_lines(plan=plan, contracted_on=today)
-    plain = pricing.price_draft(member=request.user, lines=lines, payment_method=Order.Method.CARD)
-    extras_form = checkout_extras.OrderExtrasForm(extras_data, draft=plain)
-    extras = extras_form.values() if extras_form.is_bound and extras_form.is_valid() else {}
-    draft = plain
-    if extras_refusal is not None:
-        if not extras_form.add_domain_error(extras_refusal):
-            messages.error(request, extras_refusal.message)  # a field the page no longer offers
-    elif extras:
-        try:
-            draft = pricing.price_draft(
-                member=request.user, lines=lines, payment_method=Order.Method.CARD, options=extras
-            )
-        except DomainError as error:
-            if not extras_form.add_domain_error(error):
-                raise
+    extras_form, draft, unplaced = checkout_extras.priced_with_extras(
+        extras_data,
+        plain=pricing.price_draft(member=request.user, lines=lines, payment_method=Order.Method.CARD),
+        price=lambda options: pricing.price_draft(
+            member=request.user, lines=lines, payment_method=Order.Method.CARD, options=options
+        ),
+        refusal=extras_refusal,
+    )
+    if unplaced is not None:
+        messages.error(request, unplaced.message)  # a field the page no longer offers
     if draft.coupon_discount_yen and "coupon" in extras_form.fields:
         # Next to the coupon field (components/form.html renders help text as HTML); the bound field copied
         # the field's help text when the form was validated, so it is set there.

@@ -121,20 +121,14 @@ def buy(request, pk: int):
         services.check_purchase_allowed(member=request.user, ticket_type=ticket_type)
     except DomainError as error:
         refusal = error.message
-    plain = purchases.ticket_purchase_preview(member=request.user, ticket_type=ticket_type)
-    extras_form = checkout_extras.OrderExtrasForm(extras_data, draft=plain)
-    extras = extras_form.values() if extras_form.is_bound and extras_form.is_valid() else {}
-    draft = plain
-    if extras_refusal is not None:
-        extras_form.add_domain_error(extras_refusal)
-    elif extras:
-        try:
-            draft = purchases.ticket_purchase_preview(
-                member=request.user, ticket_type=ticket_type, options=extras
-            )
-        except DomainError as error:
-            if not extras_form.add_domain_error(error):
-                raise
+    extras_form, draft, _unplaced = checkout_extras.priced_with_extras(
+        extras_data,
+        plain=purchases.ticket_purchase_preview(member=request.user, ticket_type=ticket_type),
+        price=lambda options: purchases.ticket_purchase_preview(
+            member=request.user, ticket_type=ticket_type, options=options
+        ),
+        refusal=extras_refusal,
+    )
     # The price pipeline's own breakdown, the member discount a line of its own or already in the price as
     # the shop chooses (SPEC §3): the total shown is what the order will charge.
     charge = pricing.charge_shown(draft=draft, label=f"{ticket_type.name} × 1")

@@ -222,13 +222,10 @@ def order_reduce(
     if order.status != Order.Status.PENDING:
         raise OrderError(gettext("Only an unpaid order can be reduced."))
     lines = list(order.lines.order_by("pk"))
-    shares = pricing.line_shares(order, lines)
     gone = [index for index, line in enumerate(lines) if line.reservation_id == reservation.pk]
     if not gone or len(gone) == len(lines):
         raise OrderError(gettext("This order cannot drop that booking; cancel the whole order instead."))
-    dropped = pricing.LineShares()
-    for index in gone:
-        dropped += shares[index]
+    dropped = pricing.reservation_share(order, reservation.pk, lines=lines)
     before = {
         "subtotal_yen": order.subtotal_yen,
         "price_rule_discount_yen": order.price_rule_discount_yen,
